@@ -1,0 +1,21 @@
+//! The contract every part of txtrader builds against: the broker-neutral domain model, the
+//! serialized messages that cross the adapter boundary, and the safe `Adapter` trait that a
+//! broker adapter implements.
+//!
+//! This crate does no I/O and knows nothing of tokio, HTTP or any broker's vocabulary. Values in
+//! the domain are exact: prices, quantities and cash are decimals, never binary floats.
+//!
+//! # Layout
+//! - [`model`]: identifiers, money, instruments and market data, orders and their status
+//!   machine, executions, positions, accounts, connection status.
+//! - [`wire`]: [`wire::AdapterRequest`] / [`wire::AdapterEvent`] and the `Hello` handshake, the
+//!   only things that cross the adapter boundary (as JSON bytes).
+//! - [`adapter`]: the [`adapter::Adapter`] trait, the host's event sink, and the bytes-level
+//!   dispatch that both the embedded adapters and (later) the C ABI use.
+#![warn(missing_docs)]
+
+pub mod adapter;
+pub mod model;
+pub mod wire;
+
+pub use rust_decimal::Decimal;
