@@ -72,6 +72,9 @@ pub struct AdapterRequest {
 
 /// What the host can ask of an adapter.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+// Messages are built once and moved through one channel; boxing the large variants would only
+// make them clumsier for adapter authors.
+#[allow(clippy::large_enum_variant)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RequestBody {
     /// Handshake; answered with [`ReplyBody::Hello`]. Always the first request.
@@ -129,6 +132,9 @@ pub enum RequestBody {
 
 /// What an adapter reports to the host.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+// Messages are built once and moved through one channel; boxing the large variants would only
+// make them clumsier for adapter authors.
+#[allow(clippy::large_enum_variant)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AdapterEvent {
     /// The state of the link to the broker changed.
@@ -193,6 +199,9 @@ pub enum AlertLevel {
 
 /// The answer to a request.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+// Messages are built once and moved through one channel; boxing the large variants would only
+// make them clumsier for adapter authors.
+#[allow(clippy::large_enum_variant)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ReplyBody {
     /// Handshake answer.
