@@ -1,0 +1,486 @@
+//! The 35 commands of the txTrader API, each a small handler from loosely typed arguments to
+//! the original's JSON answer.
+//!
+//! HTTP routes, JSON-RPC methods (and the stream's commands) all run these same handlers, so
+//! every surface behaves the same. Handlers translate onto gateway calls with domain values and
+//! render the answers through [`super::render`]; they hold no state of their own.
+
+use super::args::{ArgError, Args};
+use super::routes::parse_route;
+use super::{bars, render, CompatConfig};
+use crate::gateway::market::Subscriber;
+use crate::gateway::{CancelOutcome, ExecFilter, Gateway, GatewayError, NewOrder, SubmitError};
+use crate::shutdown::{ExitReason, Shutdown};
+use chrono::{DateTime, Local};
+use serde_json::{json, Map, Value};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use txtrader_plugin_api::model::{
+    AccountId, OrderClass, OrderOrigin, OrderType, Price, Quantity, Side, Symbol, TimeInForce,
+};
+
+/// What a command needs: the gateway, the compat settings, and who is asking.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    /// The gateway.
+    pub gateway: Gateway,
+    /// Rendering settings and flags.
+    pub compat: Arc<CompatConfig>,
+    /// The process shutdown trigger.
+    pub shutdown: Shutdown,
+    /// When the process started.
+    pub started: DateTime<Local>,
+    /// The caller, `ip:port`.
+    pub client: String,
+}
+
+/// Why a command failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// A missing or unusable argument.
+    #[error(transparent)]
+    Arg(#[from] ArgError),
+    /// The gateway could not answer.
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+    /// The request cannot be carried out (e.g. an unusable route).
+    #[error("{0}")]
+    Failed(String),
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<Value, CommandError>> + Send>>;
+
+/// One command: its name, help text, whether it works before the gateway is up, and its handler.
+#[derive(Clone, Copy)]
+pub struct CommandSpec {
+    /// The route / method name.
+    pub name: &'static str,
+    /// The help text, in the original's docstring form.
+    pub doc: &'static str,
+    /// Usable before the gateway is `Up`.
+    pub before_init: bool,
+    /// The handler.
+    pub run: fn(Ctx, Args) -> BoxFuture,
+}
+
+impl std::fmt::Debug for CommandSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandSpec").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// Finds a command by name.
+pub fn find(name: &str) -> Option<&'static CommandSpec> {
+    COMMANDS.binary_search_by(|c| c.name.cmp(name)).ok().map(|i| &COMMANDS[i])
+}
+
+macro_rules! commands {
+    ($( $name:ident, $before:expr, $doc:expr; )*) => {
+        /// Every command, sorted by name.
+        pub static COMMANDS: &[CommandSpec] = &[
+            $( CommandSpec {
+                name: stringify!($name),
+                doc: $doc,
+                before_init: $before,
+                run: |ctx: Ctx, args: Args| -> BoxFuture { Box::pin($name(ctx, args)) },
+            }, )*
+        ];
+    };
+}
+
+commands! {
+    add_symbol, false, "add_symbol('symbol')\n\n        Request subscription to a symbol for price updates and order entry\n        ";
+    cancel_order, false, "cancel_order('id')\n\n        Request cancellation of a pending order\n        ";
+    del_symbol, false, "del_symbol('symbol')\n\n        Delete subscription to a symbol for price updates and order entry\n        ";
+    gateway_logoff, false, "gateway_logoff()\n\n        Logoff from gateway\n        ";
+    gateway_logon, false, "gateway_logon('username', 'password')\n\n        logon to gateway\n        ";
+    get_order_route, false, "get_order_route() => {'route_name', None | {parameter_name: parameter_value, ...}}\n\n        Return current order route as a dict\n        ";
+    global_cancel, false, "global_cancel()\n\n        Request cancellation of all pending orders\n        ";
+    help, true, "help() => {'command': 'command(parameters) => return', ...}\n\n        Return dict containing brief documentation for each command\n        ";
+    limit_order, false, "limit_order('account', 'route', 'symbol', price, quantity) => {'field':, data, ...}\n\n        Submit a limit order, returning dict containing new order fields\n        ";
+    market_order, false, "market_order('account', 'route', 'symbol', quantity) => {'field':, data, ...}\n\n        Submit a market order, returning dict containing new order fields\n        ";
+    query_account, false, "query_account(account, fields) => {'key': value, ...}\n\n        Query account data for account. fields is a comma-separated list of fields to select; None=all fields\n        ";
+    query_accounts, false, "query_accounts() => ['account_name', ...]\n\n        Return array of account names\n        ";
+    query_bars, false, "query_bars('symbol', bar_period, 'start', 'end')\n              => [['YYYY-MM-DD', 'HH:MM:SS', open, high, low, close, volume], ...]\n\n        Return array of bars for an active symbol; period is minutes or D/W/M, start and end are '.', '-N', 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM:SS'\n        ";
+    query_execution, false, "query_execution('id') => {'fieldname': data, ...}\n\n        Return dict containing execution report data fields\n        ";
+    query_executions, false, "query_executions() => {'exec_id': {'field': data, ...}, ...}\n\n        Return dict keyed by execution id containing dicts of execution report data fields\n        ";
+    query_order, false, "query_order('id') => {'fieldname': data, ...}\n\n        Return dict containing order/ticket status fields for given order id\n        ";
+    query_order_executions, false, "query_order_executions('id') => {'exec_id': {'field': data, ...}, ...}\n\n        Return dict keyed by execution id containing dicts of execution report data fields given order_id\n        ";
+    query_orders, false, "query_orders() => {'order_id': {'field': data, ...}, ...}\n\n        Return dict keyed by order id containing dicts of order data fields\n        ";
+    query_positions, false, "query_positions() => {'account': {'symbol': quantity, ...}, ...}\n\n        Return dict keyed by account containing dicts of position quantities by symbol\n        ";
+    query_symbol, false, "query_symbol('symbol') => {'fieldname': data, ...}\n\n        Return dict containing current data for given symbol\n        ";
+    query_symbol_bars, false, "query_symbol_bars('symbol') => [[barchart data], ...]\n\n        Return array of current live bar data for given symbol\n        ";
+    query_symbol_data, false, "query_symbol_data('symbol') => {'fieldname': data, ...}\n\n        Return dict containing rawdata for given symbol\n        ";
+    query_symbols, false, "query_symbols() => ['symbol', ...]\n\n        Return the list of active symbols\n        ";
+    query_tickets, false, "query_tickets() => {'order_id': {'field': data, ...}, ...}\n\n        Return dict keyed by order id containing dicts of staged order ticket data fields\n        ";
+    set_account, false, "set_account('account')\n\n        Select current active trading account.\n        ";
+    set_order_route, false, "set_order_route(route) => {'route_name': None | {parameter: value, ...}}\n\n        Set order route data given route {'route_name': {parameter: value, ...} (JSON string will be parsed into a route dict)}\n        ";
+    set_primary_exchange, false, "set_primary_exchange(symbol, exchange)\n\n        Set primary exchange for symbol (default is NYS), delete mapping if exchange is None or empty.\n        ";
+    shutdown, true, "shutdown(message)\n\n        Request server shutdown\n        ";
+    stage_market_order, false, "stage_market_order('tag', 'account', 'route', 'symbol', quantity) => {'fieldname': data, ...}\n\n        Submit a staged market order (displays as staged in GUI, requiring manual aproval), returning dict containing new order fields\n        ";
+    status, true, "status() => 'status string'\n\n        return string describing current API connection status\n        ";
+    stop_order, false, "stop_order('account', 'route', 'symbol', price, quantity) => {'field':, data, ...}\n\n        Submit a stop order, returning dict containing new order fields\n        ";
+    stoplimit_order, false, "stoplimit_order('account', 'route', 'symbol', stop_price, limit_price, quantity) => {'field':, data, ...}\n\n        Submit a stop-limit order, returning dict containing new order fields\n        ";
+    time, false, "time() => 'time string'\n\n        Return formatted timestamp string (YYYY-MM-DD HH:MM:SS) matching latest datafeed time update\n        ";
+    uptime, true, "uptime() => 'uptime string'\n\n        Return string showing start time and elapsed time for current server instance\n        ";
+    version, true, "version() => {'txtrader': ..., 'python': ..., 'flags': {...}, 'revision': ...}\n\n        Return release version, build and feature flags of current server instance\n        ";
+}
+
+// ----- helpers
+
+/// A symbol argument, upper-cased; `None` when it cannot be a symbol at all.
+fn symbol_arg(args: &Args) -> Result<Option<Symbol>, ArgError> {
+    Ok(Symbol::new(args.string("symbol")?.trim().to_uppercase()).ok())
+}
+
+fn account_arg(args: &Args, upper: bool) -> Result<Option<AccountId>, ArgError> {
+    let a = args.string("account")?;
+    Ok(AccountId::new(if upper { a.to_uppercase() } else { a }).ok())
+}
+
+fn error_dict(message: impl Into<String>) -> Value {
+    json!({"status": "Error", "errorMsg": message.into()})
+}
+
+fn keyed<T>(items: impl IntoIterator<Item = T>, key: impl Fn(&T) -> String, render: impl Fn(&T) -> Value) -> Value {
+    Value::Object(items.into_iter().map(|i| (key(&i), render(&i))).collect::<Map<String, Value>>())
+}
+
+// ----- server
+
+async fn status(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
+    Ok(Value::from(ctx.gateway.status().as_str()))
+}
+
+async fn uptime(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
+    let elapsed = Local::now() - ctx.started;
+    Ok(Value::from(format!(
+        "started {} (elapsed {})",
+        ctx.started.format("%Y-%m-%d %H:%M:%S"),
+        render::elapsed(elapsed)
+    )))
+}
+
+async fn time(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
+    Ok(Value::from(match ctx.gateway.feed_time() {
+        Some(t) => render::feed_clock(t, ctx.compat.time_offset),
+        None => "None".to_owned(),
+    }))
+}
+
+async fn version(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
+    let f = ctx.compat.flags;
+    Ok(json!({
+        "txtrader": format!("{} {} {}", super::LABEL, env!("CARGO_PKG_VERSION"), env!("TXTRADER_BUILD_DATE")),
+        "python": env!("TXTRADER_RUSTC"),
+        "flags": {
+            "TICKER": f.ticker,
+            "HIGH_LOW": f.high_low,
+            "BARCHART": f.barchart,
+            "SYMBOL_BARCHART": f.symbol_barchart,
+            "SECONDS_TICK": f.seconds_tick,
+            "TIME_OFFSET": ctx.compat.time_offset,
+        },
+        "revision": format!("{} {}", env!("CARGO_PKG_VERSION"), env!("TXTRADER_GIT_REVISION")),
+    }))
+}
+
+async fn help(_: Ctx, _: Args) -> Result<Value, CommandError> {
+    Ok(Value::Object(COMMANDS.iter().map(|c| (c.name.to_owned(), Value::from(c.doc))).collect()))
+}
+
+async fn shutdown(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let message = format!("shutdown requested by {} [{}]", ctx.client, args.string("message")?);
+    tracing::warn!("ALERT: {message}");
+    ctx.shutdown.trigger(ExitReason::Requested(message.clone()));
+    Ok(Value::from(message))
+}
+
+// ----- symbols
+
+async fn add_symbol(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let Some(symbol) = symbol_arg(&args)? else { return Ok(Value::Null) };
+    let view = ctx.gateway.add_symbol(symbol, Some(Subscriber::Http)).await?;
+    Ok(view.map_or(Value::Null, |v| render::symbol_export(&v, &ctx.compat)))
+}
+
+async fn del_symbol(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let Some(symbol) = symbol_arg(&args)? else { return Ok(Value::Bool(false)) };
+    Ok(Value::Bool(ctx.gateway.remove_symbol(symbol, Subscriber::Http).await?))
+}
+
+async fn query_symbols(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let views = ctx.gateway.symbols().await?;
+    if args.truthy("data") {
+        Ok(keyed(views, |v| v.instrument.symbol.to_string(), |v| render::symbol_export(v, &ctx.compat)))
+    } else {
+        Ok(Value::Array(views.iter().map(|v| Value::from(v.instrument.symbol.as_str())).collect()))
+    }
+}
+
+async fn query_symbol(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let Some(symbol) = symbol_arg(&args)? else { return Ok(Value::Null) };
+    let view = match ctx.gateway.symbol(symbol.clone()).await? {
+        Some(v) => Some(v),
+        // An inactive symbol is subscribed on the spot, with no subscriber identity.
+        None => ctx.gateway.add_symbol(symbol, None).await?,
+    };
+    Ok(view.map_or(Value::Null, |v| render::symbol_export(&v, &ctx.compat)))
+}
+
+async fn query_symbol_data(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let Some(symbol) = symbol_arg(&args)? else { return Ok(Value::Null) };
+    Ok(ctx.gateway.symbol(symbol).await?.map_or(Value::Null, |v| render::symbol_raw(&v, &ctx.compat)))
+}
+
+async fn query_symbol_bars(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let Some(symbol) = symbol_arg(&args)? else { return Ok(Value::Null) };
+    Ok(match ctx.gateway.symbol(symbol).await? {
+        None => Value::Null,
+        Some(_) if !ctx.compat.flags.symbol_barchart => json!([]),
+        Some(v) => render::bars(&v.bars),
+    })
+}
+
+async fn query_bars(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let symbol = symbol_arg(&args)?;
+    let (period, start, end) = (args.string("period")?, args.string("start")?, args.string("end")?);
+    let fail = |message: String| async {
+        ctx.gateway.alert("RTX", message).await;
+        Ok(Value::Null)
+    };
+    if !ctx.compat.flags.barchart {
+        return fail("ALERT: query_bars unimplemented".into()).await;
+    }
+    let Some(symbol) = symbol else { return fail(format!("query_bars failed: symbol {} not active", args.string("symbol")?)).await };
+    let Some(view) = ctx.gateway.symbol(symbol.clone()).await? else {
+        return fail(format!("query_bars failed: symbol {symbol} not active")).await;
+    };
+    let now = ctx.gateway.feed_time().unwrap_or_else(txtrader_plugin_api::model::UnixNanos::now);
+    let q = match bars::resolve(&period, &start, &end, &view.instrument.session, now) {
+        Ok(q) => q,
+        Err(e) => return fail(e).await,
+    };
+    match ctx.gateway.bars(symbol, q.interval, q.start, q.end).await {
+        Ok(b) => {
+            if b.is_empty() && q.start <= q.end {
+                tracing::info!(%start, %end, "query_bars: no bars in range");
+            }
+            Ok(render::bars(&b))
+        }
+        Err(e @ GatewayError::Closed) => Err(e.into()),
+        Err(e) => fail(format!("barchart data format failed: {e}")).await,
+    }
+}
+
+// ----- accounts and positions
+
+async fn query_accounts(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
+    Ok(Value::Array(ctx.gateway.accounts().await?.iter().map(|a| Value::from(a.as_str())).collect()))
+}
+
+async fn set_account(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let Some(account) = account_arg(&args, true)? else {
+        ctx.gateway.alert("RTX", format!("set_account(): account {} not found", args.string("account")?)).await;
+        return Ok(Value::Bool(false));
+    };
+    Ok(Value::Bool(ctx.gateway.set_account(account).await?))
+}
+
+async fn query_account(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let account = account_arg(&args, true)?;
+    let fields: Option<Vec<String>> = match args.get("fields") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) => Some(s.split(',').map(|f| f.trim().to_owned()).collect()),
+        Some(other) => {
+            return Err(ArgError::Invalid { name: "fields", reason: format!("expected a comma-separated string, got {other}") }.into());
+        }
+    };
+    let Some(account) = account else { return Ok(Value::Null) };
+    Ok(match ctx.gateway.account_summary(account).await? {
+        Some(s) => render::account(&s, fields.as_deref()),
+        None => Value::Null,
+    })
+}
+
+async fn query_positions(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
+    Ok(render::positions(&ctx.gateway.positions().await?))
+}
+
+// ----- orders
+
+/// Applies the order's route argument as the original did: it replaces the server's default
+/// route; an unusable one is reported and the previous route used.
+async fn apply_route(ctx: &Ctx, args: &Args) -> Result<(), CommandError> {
+    let value = args.required("route")?;
+    match parse_route(value) {
+        Ok(route) => {
+            ctx.gateway.set_route(route).await?;
+        }
+        Err(e) => ctx.gateway.alert("None", format!("Cannot set order route {value}: {e}")).await,
+    }
+    Ok(())
+}
+
+struct OrderArgs {
+    account: String,
+    symbol: String,
+    quantity: i64,
+}
+
+fn order_args(args: &Args) -> Result<OrderArgs, ArgError> {
+    Ok(OrderArgs { account: args.string("account")?, symbol: args.string("symbol")?.trim().to_uppercase(), quantity: args.int("quantity")? })
+}
+
+async fn place(ctx: Ctx, args: Args, order_type: OrderType, staged_tag: Option<String>) -> Result<Value, CommandError> {
+    let a = order_args(&args)?;
+    apply_route(&ctx, &args).await?;
+    let Ok(account) = AccountId::new(a.account) else { return Ok(error_dict("account unknown")) };
+    let Ok(symbol) = Symbol::new(a.symbol.clone()) else { return Ok(error_dict(format!("invalid symbol {:?}", a.symbol))) };
+    let order = NewOrder {
+        account,
+        symbol,
+        side: Side::from_signed(a.quantity),
+        quantity: Quantity::from_u64(a.quantity.unsigned_abs()),
+        order_type,
+        time_in_force: TimeInForce::Day,
+        route: None,
+        staged_tag,
+        origin: OrderOrigin::Client,
+    };
+    match ctx.gateway.submit(order).await {
+        Ok(view) => Ok(render::order(&view, &ctx.compat)),
+        Err(SubmitError::UnknownAccount(_)) => Ok(error_dict("account unknown")),
+        Err(SubmitError::Invalid(m)) => Ok(error_dict(m)),
+        Err(SubmitError::Gateway(GatewayError::NotInitialized)) => Ok(error_dict("gateway not initialized")),
+        Err(SubmitError::Gateway(e)) => Err(e.into()),
+    }
+}
+
+fn price_arg(args: &Args, name: &'static str) -> Result<Price, ArgError> {
+    args.decimal(name).map(Price::new)
+}
+
+async fn market_order(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    place(ctx, args, OrderType::Market, None).await
+}
+
+async fn limit_order(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let limit_price = price_arg(&args, "limit_price")?;
+    place(ctx, args, OrderType::Limit { limit_price }, None).await
+}
+
+async fn stop_order(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let stop_price = price_arg(&args, "stop_price")?;
+    place(ctx, args, OrderType::Stop { stop_price }, None).await
+}
+
+async fn stoplimit_order(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let stop_price = price_arg(&args, "stop_price")?;
+    let limit_price = price_arg(&args, "limit_price")?;
+    place(ctx, args, OrderType::StopLimit { stop_price, limit_price }, None).await
+}
+
+async fn stage_market_order(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let tag = args.string("tag")?;
+    place(ctx, args, OrderType::Market, Some(tag)).await
+}
+
+async fn cancel_order(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let id = args.string("id")?;
+    let err = |msg: &str| json!({"status": "Error", "errorMsg": msg, "id": id});
+    Ok(match ctx.gateway.cancel(id.clone()).await? {
+        CancelOutcome::Sent => json!({"msg": "OnOtherAck", "status": "1"}),
+        CancelOutcome::NotFound => err("Order not found"),
+        CancelOutcome::AlreadyCancelled => err("Already canceled."),
+        CancelOutcome::NotLive(s) => err(&format!("Order not live ({}).", render::order_status(s, OrderClass::Order))),
+        CancelOutcome::NotAcknowledged => err("Order not yet acknowledged by the broker; retry."),
+        CancelOutcome::Failed(reason) => err(&format!("Cancel failed: {reason}")),
+    })
+}
+
+async fn global_cancel(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
+    ctx.gateway.global_cancel().await?;
+    Ok(Value::from("global cancel requested"))
+}
+
+async fn query_order(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let id = args.string("id")?;
+    Ok(ctx.gateway.order(id).await?.map_or(Value::Null, |v| render::order(&v, &ctx.compat)))
+}
+
+async fn query_orders(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
+    let orders = ctx.gateway.orders(OrderClass::Order).await?;
+    Ok(keyed(orders, |v| v.order.key().to_owned(), |v| render::order(v, &ctx.compat)))
+}
+
+async fn query_tickets(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
+    let orders = ctx.gateway.orders(OrderClass::Ticket).await?;
+    Ok(keyed(orders, |v| v.order.key().to_owned(), |v| render::order(v, &ctx.compat)))
+}
+
+async fn query_execution(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let id = args.string("id")?;
+    let execs = ctx.gateway.executions(ExecFilter::Id(id)).await?;
+    Ok(execs.first().map_or(Value::Null, |x| render::execution(x, &ctx.compat)))
+}
+
+async fn query_executions(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
+    let execs = ctx.gateway.executions(ExecFilter::All).await?;
+    Ok(keyed(execs, |x| x.execution.exec_id.to_string(), |x| render::execution(x, &ctx.compat)))
+}
+
+async fn query_order_executions(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let id = args.string("id")?;
+    let execs = ctx.gateway.executions(ExecFilter::Order(id)).await?;
+    Ok(keyed(execs, |x| x.execution.exec_id.to_string(), |x| render::execution(x, &ctx.compat)))
+}
+
+// ----- routes and gateway logon
+
+async fn get_order_route(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
+    Ok(render::route(&ctx.gateway.route().await?))
+}
+
+async fn set_order_route(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let route = parse_route(args.required("route")?).map_err(CommandError::Failed)?;
+    Ok(render::route(&ctx.gateway.set_route(route).await?))
+}
+
+async fn set_primary_exchange(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let symbol = symbol_arg(&args)?.ok_or_else(|| ArgError::Invalid { name: "symbol", reason: "not a symbol".into() })?;
+    let exchange = match args.required("exchange")? {
+        Value::Null => None,
+        v => Some(super::args::py_str(v)).filter(|s| !s.is_empty()),
+    };
+    let map = ctx.gateway.set_primary_exchange(symbol, exchange).await?;
+    Ok(Value::Object(map.into_iter().map(|(s, e)| (s.to_string(), Value::from(e))).collect()))
+}
+
+async fn gateway_logon(_: Ctx, args: Args) -> Result<Value, CommandError> {
+    args.required("username")?;
+    args.required("password")?;
+    Ok(Value::from("gateway logon unavailable"))
+}
+
+async fn gateway_logoff(_: Ctx, _: Args) -> Result<Value, CommandError> {
+    Ok(Value::from("gateway logon unavailable"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thirty_five_commands_sorted_and_documented() {
+        assert_eq!(COMMANDS.len(), 35);
+        assert!(COMMANDS.windows(2).all(|w| w[0].name < w[1].name), "sorted for binary search and help");
+        assert!(COMMANDS.iter().all(|c| !c.doc.is_empty()));
+        let before: Vec<&str> = COMMANDS.iter().filter(|c| c.before_init).map(|c| c.name).collect();
+        assert_eq!(before, ["help", "shutdown", "status", "uptime", "version"]);
+        assert!(find("market_order").is_some());
+        assert!(find("create_staged_order_ticket").is_none());
+    }
+}

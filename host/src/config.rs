@@ -1,0 +1,472 @@
+//! Configuration from `TXTRADER_*` environment variables.
+//!
+//! Every variable of the original txTrader is accepted under its plain name with the same
+//! meaning, plus a few of txtrader's own; each has a default that works on a fresh machine. An
+//! empty value counts as unset. All problems are reported together, and every value is logged at
+//! start-up with secrets masked. Adapter settings are the `TXTRADER_<ADAPTER>_*` variables
+//! (e.g. `TXTRADER_SIM_CASH`), handed to that adapter, which validates them itself.
+
+use chrono::NaiveTime;
+use chrono_tz::Tz;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Where a value came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The environment.
+    Env,
+    /// The built-in default.
+    Default,
+}
+
+/// One line of the start-up report.
+#[derive(Clone, Debug)]
+pub struct ConfigLine {
+    /// The variable, without the `TXTRADER_` prefix.
+    pub key: String,
+    /// The value as shown (secrets masked).
+    pub shown: String,
+    /// Where it came from.
+    pub source: Source,
+}
+
+/// Feature flags, as reported by `version`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flags {
+    /// Bid/ask in symbol exports, quote and trade pushes.
+    pub ticker: bool,
+    /// High/low in symbol exports.
+    pub high_low: bool,
+    /// `query_bars` allowed.
+    pub barchart: bool,
+    /// Live one-minute bars kept per symbol.
+    pub symbol_barchart: bool,
+    /// The feed clock advances every second.
+    pub seconds_tick: bool,
+    /// `ACCOUNT` instead of `BANK`/`BRANCH`/`CUSTOMER`/`DEPOSIT` in executions.
+    pub execution_account_format: bool,
+    /// Any handler error forces a shutdown.
+    pub exception_halt: bool,
+}
+
+/// Deadlines for answers from the broker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Anything not listed below.
+    pub default: Duration,
+    /// Account lists and account data.
+    pub account: Duration,
+    /// The initial quote of a new symbol.
+    pub add_symbol: Duration,
+    /// Historical bars.
+    pub barchart: Duration,
+    /// Order acknowledgement, cancel, global cancel.
+    pub order: Duration,
+    /// Order, execution and ticket queries, instrument lookups.
+    pub order_status: Duration,
+    /// Positions.
+    pub position: Duration,
+    /// The feed clock.
+    pub timer: Duration,
+}
+
+/// Logging switches of the original, mapped onto `tracing`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogSettings {
+    /// `TXTRADER_LOG_LEVEL`: DEBUG/INFO/WARN/ERROR (or a full `tracing` filter).
+    pub level: String,
+    /// Log every adapter message.
+    pub api_messages: bool,
+    /// Log adapter messages in full detail.
+    pub debug_api_messages: bool,
+    /// Log connection events.
+    pub cxn_events: bool,
+    /// Log messages to stream clients.
+    pub client_messages: bool,
+    /// Log each HTTP request.
+    pub http_requests: bool,
+    /// Log each HTTP response.
+    pub http_responses: bool,
+    /// Truncate logged responses to this many characters.
+    pub response_truncate: usize,
+    /// Log order updates.
+    pub order_updates: bool,
+    /// Log duplicate order updates too.
+    pub order_update_dups: bool,
+    /// Log executions.
+    pub execution_updates: bool,
+    /// Log callback metrics every minute.
+    pub callback_metrics: bool,
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// HTTP Basic / stream `auth` user.
+    pub username: String,
+    /// HTTP Basic / stream `auth` password. Never logged.
+    pub password: String,
+    /// HTTP port (0 picks a free one).
+    pub http_port: u16,
+    /// Netstring stream port.
+    pub tcp_port: u16,
+    /// Address the listeners bind to.
+    pub bind_address: IpAddr,
+    /// `TXTRADER_HOST`: the host name clients use; informational.
+    pub host: String,
+    /// Back-end address, for adapters that connect to one.
+    pub api_host: String,
+    /// Back-end port.
+    pub api_port: u16,
+    /// The initial default order route.
+    pub api_route: String,
+    /// Time zone of the feed's naive times.
+    pub api_timezone: Tz,
+    /// The account clients default to; informational.
+    pub api_account: String,
+    /// Client id for back-ends that use one.
+    pub api_client_id: i64,
+    /// The adapters to run (`TXTRADER_MODE`, comma-separated).
+    pub mode: Vec<String>,
+    /// Feature flags.
+    pub flags: Flags,
+    /// Restart daily at `local_reset_time`.
+    pub auto_reset: bool,
+    /// Local wall-clock time of the daily restart.
+    pub local_reset_time: NaiveTime,
+    /// Exit when the broker has been unreachable this long, if `gateway_disconnect_shutdown`.
+    pub gateway_disconnect_timeout: Duration,
+    /// See `gateway_disconnect_timeout`.
+    pub gateway_disconnect_shutdown: bool,
+    /// Seconds added to the feed clock (test mode only).
+    pub time_offset: i64,
+    /// Test mode.
+    pub testing: bool,
+    /// Broker deadlines.
+    pub timeouts: Timeouts,
+    /// Logging.
+    pub log: LogSettings,
+    /// Largest accepted HTTP request body.
+    pub http_max_body: usize,
+    /// Settings per adapter instance: `TXTRADER_<NAME>_<KEY>` → `{name: {key: value}}`.
+    pub adapter_settings: BTreeMap<String, BTreeMap<String, String>>,
+    /// The start-up report.
+    pub report: Vec<ConfigLine>,
+    /// Values that were valid but overridden (e.g. `TIME_OFFSET` outside test mode).
+    pub warnings: Vec<String>,
+}
+
+/// Why the configuration is unusable: every problem found.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  {}", .0.join("\n  "))]
+pub struct ConfigError(pub Vec<String>);
+
+/// The adapters txtraderd has built in.
+pub const BUILTIN_ADAPTERS: &[&str] = &["sim"];
+
+struct Reader<'a> {
+    env: &'a BTreeMap<String, String>,
+    errors: Vec<String>,
+    report: Vec<ConfigLine>,
+}
+
+impl Reader<'_> {
+    fn raw(&mut self, key: &str, default: &str, secret: bool) -> String {
+        let (value, source) = match self.env.get(&format!("TXTRADER_{key}")).filter(|v| !v.is_empty()) {
+            Some(v) => (v.clone(), Source::Env),
+            None => (default.to_owned(), Source::Default),
+        };
+        let shown = if secret { "********".to_owned() } else { value.clone() };
+        self.report.push(ConfigLine { key: key.to_owned(), shown, source });
+        value
+    }
+
+    fn string(&mut self, key: &str, default: &str) -> String {
+        self.raw(key, default, false)
+    }
+
+    fn parse<T>(&mut self, key: &str, default: &str, fallback: T, f: impl Fn(&str) -> Result<T, String>) -> T {
+        let v = self.raw(key, default, false);
+        f(v.trim()).unwrap_or_else(|e| {
+            self.errors.push(format!("TXTRADER_{key}={v:?}: {e}"));
+            fallback
+        })
+    }
+
+    fn int<T: FromStr>(&mut self, key: &str, default: &str, fallback: T) -> T
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.parse(key, default, fallback, |s| s.parse::<T>().map_err(|e| e.to_string()))
+    }
+
+    /// Booleans are integers, as in the original (`int(value)`): 0 is off, anything else on.
+    fn flag(&mut self, key: &str, default: &str) -> bool {
+        self.parse(key, default, false, |s| {
+            s.parse::<i64>().map(|n| n != 0).map_err(|_| "expected an integer (0 or 1)".to_owned())
+        })
+    }
+
+    fn seconds(&mut self, key: &str, default: &str) -> Duration {
+        self.parse(key, default, Duration::ZERO, |s| match s.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Duration::from_secs(n)),
+            Ok(_) => Err("must be at least 1 second".into()),
+            Err(e) => Err(e.to_string()),
+        })
+    }
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    ///
+    /// # Errors
+    /// [`ConfigError`] listing every invalid variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        Self::from_map(&env, hostname.trim())
+    }
+
+    /// Reads the configuration from a map of variables.
+    ///
+    /// # Errors
+    /// [`ConfigError`] listing every invalid variable.
+    pub fn from_map(env: &BTreeMap<String, String>, hostname: &str) -> Result<Self, ConfigError> {
+        let mut r = Reader { env, errors: Vec::new(), report: Vec::new() };
+        let mut warnings = Vec::new();
+
+        let username = r.string("USERNAME", "txtrader_user");
+        let password = r.raw("PASSWORD", "change_this_password", true);
+        let http_port = r.int("HTTP_PORT", "50080", 0u16);
+        let tcp_port = r.int("TCP_PORT", "50090", 0u16);
+        let bind_address = r.parse("BIND_ADDRESS", "127.0.0.1", IpAddr::from([127, 0, 0, 1]), |s| {
+            s.parse::<IpAddr>().map_err(|e| e.to_string())
+        });
+        let host = r.string("HOST", "127.0.0.1");
+        let api_host = r.string("API_HOST", "127.0.0.1");
+        let api_port = r.int("API_PORT", "51070", 0u16);
+        let api_route = r.string("API_ROUTE", "DEMO");
+        let api_timezone = r.parse("API_TIMEZONE", "US/Eastern", Tz::UTC, |s| Tz::from_str(s).map_err(|e| e.to_string()));
+        let api_account = r.string("API_ACCOUNT", "API_ACCOUNT");
+        let api_client_id = r.int("API_CLIENT_ID", "0", 0i64);
+        let mode: Vec<String> = r
+            .string("MODE", "sim")
+            .split(',')
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect();
+        for m in &mode {
+            if !BUILTIN_ADAPTERS.contains(&m.as_str()) {
+                r.errors.push(format!(
+                    "TXTRADER_MODE: unknown adapter {m:?} (available: {})",
+                    BUILTIN_ADAPTERS.join(", ")
+                ));
+            }
+        }
+        if mode.is_empty() {
+            r.errors.push("TXTRADER_MODE: at least one adapter is required".into());
+        }
+        let _ = r.string("SUPPRESS_ERROR_CODES", "2100");
+        let _ = r.string("GET_RETRIES", "8");
+        let _ = r.string("GET_BACKOFF_FACTOR", "0.1");
+        let mut flags = Flags {
+            ticker: r.flag("ENABLE_TICKER", "0"),
+            high_low: r.flag("ENABLE_HIGH_LOW", "1"),
+            barchart: r.flag("ENABLE_BARCHART", "1"),
+            symbol_barchart: r.flag("ENABLE_SYMBOL_BARCHART", "0"),
+            seconds_tick: r.flag("ENABLE_SECONDS_TICK", "1"),
+            execution_account_format: r.flag("ENABLE_EXECUTION_ACCOUNT_FORMAT", "1"),
+            exception_halt: r.flag("ENABLE_EXCEPTION_HALT", "0"),
+        };
+        let auto_reset = r.flag("ENABLE_AUTO_RESET", "1");
+        let local_reset_time = r.parse("LOCAL_RESET_TIME", "05:00", NaiveTime::MIN, |s| {
+            NaiveTime::parse_from_str(s, "%H:%M").map_err(|e| format!("expected HH:MM: {e}"))
+        });
+        let gateway_disconnect_timeout = r.seconds("GATEWAY_DISCONNECT_TIMEOUT", "30");
+        let gateway_disconnect_shutdown = r.flag("GATEWAY_DISCONNECT_SHUTDOWN", "1");
+        let mut time_offset = r.int("TIME_OFFSET", "0", 0i64);
+        let testing_var = r.parse("TESTING", "0", false, |s| {
+            s.parse::<i64>().map(|n| n != 0).map_err(|_| "expected an integer (0 means off)".to_owned())
+        });
+        let testing_env = env.get("TESTING").and_then(|v| v.trim().parse::<i64>().ok()).is_some_and(|n| n != 0);
+        let testing = testing_var || testing_env || hostname.contains("test");
+        if !testing {
+            if time_offset != 0 {
+                warnings.push("TIME_OFFSET disallowed outside of test mode; resetting to 0".into());
+                time_offset = 0;
+            }
+            if !flags.seconds_tick {
+                warnings.push("SECONDS_TICK disable disallowed outside of test mode; resetting to enabled".into());
+                flags.seconds_tick = true;
+            }
+        }
+        let timeouts = Timeouts {
+            default: r.seconds("TIMEOUT_DEFAULT", "30"),
+            account: r.seconds("TIMEOUT_ACCOUNT", "15"),
+            add_symbol: r.seconds("TIMEOUT_ADDSYMBOL", "15"),
+            barchart: r.seconds("TIMEOUT_BARCHART", "10"),
+            order: r.seconds("TIMEOUT_ORDER", "300"),
+            order_status: r.seconds("TIMEOUT_ORDERSTATUS", "3600"),
+            position: r.seconds("TIMEOUT_POSITION", "30"),
+            timer: r.seconds("TIMEOUT_TIMER", "30"),
+        };
+        let log = LogSettings {
+            level: r.string("LOG_LEVEL", "INFO"),
+            api_messages: r.flag("LOG_API_MESSAGES", "0"),
+            debug_api_messages: r.flag("DEBUG_API_MESSAGES", "0"),
+            cxn_events: r.flag("LOG_CXN_EVENTS", "0"),
+            client_messages: r.flag("LOG_CLIENT_MESSAGES", "0"),
+            http_requests: r.flag("LOG_HTTP_REQUESTS", "1"),
+            http_responses: r.flag("LOG_HTTP_RESPONSES", "1"),
+            response_truncate: r.int("LOG_RESPONSE_TRUNCATE", "96", 96usize),
+            order_updates: r.flag("LOG_ORDER_UPDATES", "1"),
+            order_update_dups: r.flag("LOG_ORDER_UPDATE_DUPS", "0"),
+            execution_updates: r.flag("LOG_EXECUTION_UPDATES", "1"),
+            callback_metrics: r.flag("LOG_CALLBACK_METRICS", "0"),
+        };
+        let _ = r.string("DAEMON_REACTOR", "poll");
+        let _ = r.string("DAEMON_LOGFILE", "-");
+        let _ = r.string("DAEMON_PIDFILE", "");
+        let http_max_body = r.parse("HTTP_MAX_BODY", "1048576", 0usize, |s| match s.parse::<usize>() {
+            Ok(n) if n >= 1024 => Ok(n),
+            Ok(_) => Err("must be at least 1024 bytes".into()),
+            Err(e) => Err(e.to_string()),
+        });
+
+        let mut adapter_settings: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for m in &mode {
+            let prefix = format!("TXTRADER_{}_", m.to_uppercase());
+            let settings = adapter_settings.entry(m.clone()).or_default();
+            for (k, v) in env.range(prefix.clone()..) {
+                let Some(key) = k.strip_prefix(&prefix) else { break };
+                if v.is_empty() {
+                    continue;
+                }
+                let secret = key.contains("PASSWORD") || key.contains("SECRET") || key.contains("TOKEN");
+                r.report.push(ConfigLine {
+                    key: format!("{}_{key}", m.to_uppercase()),
+                    shown: if secret { "********".into() } else { v.clone() },
+                    source: Source::Env,
+                });
+                settings.insert(key.to_lowercase(), v.clone());
+            }
+        }
+
+        if !r.errors.is_empty() {
+            return Err(ConfigError(r.errors));
+        }
+        Ok(Self {
+            username,
+            password,
+            http_port,
+            tcp_port,
+            bind_address,
+            host,
+            api_host,
+            api_port,
+            api_route,
+            api_timezone,
+            api_account,
+            api_client_id,
+            mode,
+            flags,
+            auto_reset,
+            local_reset_time,
+            gateway_disconnect_timeout,
+            gateway_disconnect_shutdown,
+            time_offset,
+            testing,
+            timeouts,
+            log,
+            http_max_body,
+            adapter_settings,
+            report: r.report,
+            warnings,
+        })
+    }
+
+    /// Logs every value (secrets masked) and the overrides.
+    pub fn log_report(&self) {
+        for line in &self.report {
+            let source = match line.source {
+                Source::Env => "env",
+                Source::Default => "internal (default)",
+            };
+            tracing::info!("config {}={} {}", line.key, line.shown, source);
+        }
+        for w in &self.warnings {
+            tracing::error!("{w}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_work_on_a_fresh_machine() {
+        let c = Config::from_map(&BTreeMap::new(), "box").expect("defaults");
+        assert_eq!(c.http_port, 50080);
+        assert_eq!(c.tcp_port, 50090);
+        assert_eq!(c.bind_address, IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(c.mode, ["sim"]);
+        assert!(c.flags.high_low && c.flags.barchart && !c.flags.ticker);
+        assert_eq!(c.timeouts.order, Duration::from_secs(300));
+        assert!(!c.testing);
+    }
+
+    #[test]
+    fn secrets_are_masked_and_empty_means_unset() {
+        let c = Config::from_map(
+            &env(&[("TXTRADER_PASSWORD", "hunter2"), ("TXTRADER_HTTP_PORT", ""), ("TXTRADER_SIM_CASH", "5")]),
+            "box",
+        )
+        .expect("config");
+        assert_eq!(c.password, "hunter2");
+        assert_eq!(c.http_port, 50080);
+        let line = c.report.iter().find(|l| l.key == "PASSWORD").expect("reported");
+        assert_eq!(line.shown, "********");
+        assert!(!c.report.iter().any(|l| l.shown.contains("hunter2")));
+        assert_eq!(c.adapter_settings["sim"]["cash"], "5");
+    }
+
+    #[test]
+    fn all_errors_at_once() {
+        let e = Config::from_map(
+            &env(&[
+                ("TXTRADER_HTTP_PORT", "http"),
+                ("TXTRADER_ENABLE_TICKER", "yes"),
+                ("TXTRADER_MODE", "sim,rtx"),
+                ("TXTRADER_API_TIMEZONE", "Nowhere/Land"),
+            ]),
+            "box",
+        )
+        .expect_err("invalid");
+        assert_eq!(e.0.len(), 4, "{e}");
+        assert!(e.to_string().contains("unknown adapter \"rtx\""));
+    }
+
+    #[test]
+    fn time_offset_only_in_test_mode() {
+        let c = Config::from_map(&env(&[("TXTRADER_TIME_OFFSET", "900")]), "box").expect("config");
+        assert_eq!(c.time_offset, 0);
+        assert_eq!(c.warnings.len(), 1);
+        let c = Config::from_map(&env(&[("TXTRADER_TIME_OFFSET", "900"), ("TXTRADER_TESTING", "1")]), "box")
+            .expect("config");
+        assert_eq!(c.time_offset, 900);
+        // "0" means off (the original turned test mode on for any non-empty value)
+        let c = Config::from_map(&env(&[("TXTRADER_TIME_OFFSET", "900"), ("TXTRADER_TESTING", "0")]), "box")
+            .expect("config");
+        assert_eq!(c.time_offset, 0);
+        let c = Config::from_map(&env(&[("TXTRADER_TIME_OFFSET", "900")]), "testbox").expect("config");
+        assert!(c.testing);
+    }
+}

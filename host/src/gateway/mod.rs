@@ -1,0 +1,450 @@
+//! The gateway: one core task that owns every piece of long-lived trading state (orders,
+//! executions, positions, accounts, market data, routes), and [`Gateway`], the cheap cloneable
+//! handle through which HTTP, JSON-RPC, the stream and strategies reach it.
+//!
+//! [`Command`] is the only way in; the [`bus`] of sequence-numbered events is the only way out.
+//! Commands carry domain values and answer with domain views; the txTrader shapes are the
+//! `compat` layer's business.
+//!
+//! # Layout
+//! - this module: commands, the handle, views, errors, settings.
+//! - `core`: the task that owns the state and talks to the adapter.
+//! - [`oms`]: orders, executions, positions.
+//! - [`market`]: active symbols and their data.
+//! - [`bus`]: the sequenced event fan-out.
+
+pub mod bus;
+mod core;
+pub mod market;
+pub mod oms;
+
+use crate::adapters::AdapterLink;
+use crate::config::{Config, Flags, LogSettings, Timeouts};
+use crate::shutdown::Shutdown;
+use bus::Subscription;
+use chrono::NaiveTime;
+use indexmap::IndexMap;
+use market::{Subscriber, SymbolView};
+use oms::Order;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use txtrader_plugin_api::model::{
+    AccountId, AccountSummary, Bar, BarInterval, ConnectionStatus, Execution, Instrument, OrderClass,
+    OrderOrigin, OrderRequest, OrderStatus, OrderType, Quantity, Route, Side, SignedQuantity, Symbol,
+    TimeInForce, UnixNanos,
+};
+
+/// An order as clients see it: the OMS record plus the instrument facts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrderView {
+    /// The order.
+    pub order: Order,
+    /// The instrument, when known.
+    pub instrument: Option<Instrument>,
+}
+
+/// An execution as clients see it, with the order it belongs to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExecutionView {
+    /// The execution.
+    pub execution: Execution,
+    /// The order's request, when the order is known.
+    pub order: Option<OrderRequest>,
+    /// The instrument, when known.
+    pub instrument: Option<Instrument>,
+}
+
+/// Net positions of every account, including accounts that hold nothing.
+pub type Positions = IndexMap<AccountId, IndexMap<Symbol, SignedQuantity>>;
+
+/// A new order as a client asks for it; the gateway assigns the id and fills in defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewOrder {
+    /// Trading account.
+    pub account: AccountId,
+    /// Symbol.
+    pub symbol: Symbol,
+    /// Buy or sell.
+    pub side: Side,
+    /// Quantity (zero is passed on for the broker to reject).
+    pub quantity: Quantity,
+    /// Pricing.
+    pub order_type: OrderType,
+    /// Lifetime.
+    pub time_in_force: TimeInForce,
+    /// Route; `None` uses the gateway's current default route.
+    pub route: Option<Route>,
+    /// Staged ticket tag.
+    pub staged_tag: Option<String>,
+    /// Who asks.
+    pub origin: OrderOrigin,
+}
+
+/// Which executions to list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExecFilter {
+    /// All of them.
+    All,
+    /// Those of one order (by broker or gateway id).
+    Order(String),
+    /// One execution.
+    Id(String),
+}
+
+/// Why a gateway call failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    /// The gateway is not `Up`.
+    #[error("gateway not initialized")]
+    NotInitialized,
+    /// The broker did not answer in time.
+    #[error("timed out waiting for {0}")]
+    Timeout(&'static str),
+    /// The adapter failed the request.
+    #[error("adapter error: {0}")]
+    Adapter(String),
+    /// The symbol must be added first.
+    #[error("symbol {0} not active")]
+    NotActive(Symbol),
+    /// The gateway is shutting down.
+    #[error("gateway is shutting down")]
+    Closed,
+}
+
+/// Why an order was not accepted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// The account is not one of the broker's.
+    #[error("account unknown")]
+    UnknownAccount(AccountId),
+    /// The order is malformed (e.g. a non-positive limit price).
+    #[error("{0}")]
+    Invalid(String),
+    /// A gateway failure.
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+}
+
+/// What a cancel request did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// No such order.
+    NotFound,
+    /// Already cancelled.
+    AlreadyCancelled,
+    /// In a final status; nothing to cancel.
+    NotLive(OrderStatus),
+    /// The broker has not acknowledged the order yet.
+    NotAcknowledged,
+    /// Sent to the broker; the outcome arrives as order updates.
+    Sent,
+    /// The adapter refused the cancel.
+    Failed(String),
+}
+
+type Reply<T> = oneshot::Sender<T>;
+
+/// Everything that can be asked of the gateway.
+#[derive(Debug)]
+pub enum Command {
+    /// Subscribe to a symbol (answer: its view, or `None` if the broker does not know it).
+    AddSymbol { symbol: Symbol, subscriber: Option<Subscriber>, reply: Reply<Result<Option<SymbolView>, GatewayError>> },
+    /// Drop a subscriber from a symbol (answer: whether it was active).
+    RemoveSymbol { symbol: Symbol, subscriber: Subscriber, reply: Reply<bool> },
+    /// Drop a stream session's subscriptions.
+    RemoveSubscriber { subscriber: Subscriber },
+    /// The active symbols, in the order they were added.
+    Symbols { reply: Reply<Vec<SymbolView>> },
+    /// One active symbol.
+    Symbol { symbol: Symbol, reply: Reply<Option<SymbolView>> },
+    /// Historical bars of an active symbol.
+    Bars { symbol: Symbol, interval: BarInterval, start: UnixNanos, end: UnixNanos, reply: Reply<Result<Vec<Bar>, GatewayError>> },
+    /// The broker's accounts, sorted.
+    Accounts { reply: Reply<Vec<AccountId>> },
+    /// Select the current account (answer: whether it is known).
+    SetAccount { account: AccountId, reply: Reply<bool> },
+    /// Balances of one account (`None`: unknown account).
+    AccountSummary { account: AccountId, reply: Reply<Result<Option<AccountSummary>, GatewayError>> },
+    /// Net positions.
+    Positions { reply: Reply<Positions> },
+    /// Place an order (answer: the order once the broker first answers).
+    Submit { order: Box<NewOrder>, reply: Reply<Result<OrderView, SubmitError>> },
+    /// Cancel an order by broker or gateway id.
+    Cancel { id: String, reply: Reply<CancelOutcome> },
+    /// Cancel every open order (answer: how many cancels were sent).
+    GlobalCancel { reply: Reply<usize> },
+    /// One order by broker or gateway id.
+    Order { id: String, reply: Reply<Option<OrderView>> },
+    /// Orders of a class, oldest first.
+    Orders { class: OrderClass, reply: Reply<Vec<OrderView>> },
+    /// Executions.
+    Executions { filter: ExecFilter, reply: Reply<Vec<ExecutionView>> },
+    /// The default order route.
+    GetRoute { reply: Reply<Route> },
+    /// Replace the default order route.
+    SetRoute { route: Route, reply: Reply<Route> },
+    /// Set (or, with `None`, remove) a symbol's primary exchange.
+    SetPrimaryExchange { symbol: Symbol, exchange: Option<String>, reply: Reply<IndexMap<Symbol, String>> },
+    /// Broadcast an error to stream clients and the log.
+    Alert { source: String, message: String },
+    /// Attach to the event bus.
+    Subscribe { capacity: usize, reply: Reply<Subscription> },
+}
+
+/// What the core needs from the configuration.
+#[derive(Clone, Debug)]
+pub struct GatewaySettings {
+    /// The adapter kind to run.
+    pub adapter: String,
+    /// Its settings.
+    pub adapter_settings: std::collections::BTreeMap<String, String>,
+    /// Feed time zone.
+    pub timezone: chrono_tz::Tz,
+    /// Initial default route.
+    pub route: Route,
+    /// Broker deadlines.
+    pub timeouts: Timeouts,
+    /// Feature flags.
+    pub flags: Flags,
+    /// Logging switches.
+    pub log: LogSettings,
+    /// Daily restart.
+    pub auto_reset: Option<NaiveTime>,
+    /// Exit after this long without the broker.
+    pub disconnect_shutdown: Option<Duration>,
+}
+
+impl GatewaySettings {
+    /// Derives the settings from the configuration.
+    pub fn from_config(config: &Config, route: Route) -> Self {
+        let adapter = config.mode.first().cloned().unwrap_or_else(|| "sim".into());
+        Self {
+            adapter_settings: config.adapter_settings.get(&adapter).cloned().unwrap_or_default(),
+            adapter,
+            timezone: config.api_timezone,
+            route,
+            timeouts: config.timeouts,
+            flags: config.flags,
+            log: config.log.clone(),
+            auto_reset: config.auto_reset.then_some(config.local_reset_time),
+            disconnect_shutdown: config.gateway_disconnect_shutdown.then_some(config.gateway_disconnect_timeout),
+        }
+    }
+}
+
+/// The handle on the gateway. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Gateway {
+    tx: mpsc::Sender<Command>,
+    status: watch::Receiver<ConnectionStatus>,
+    clock: watch::Receiver<Option<UnixNanos>>,
+}
+
+/// Starts the gateway core with a running adapter. The core stops when `shutdown` triggers.
+pub fn spawn(
+    settings: GatewaySettings,
+    adapter: Box<dyn AdapterLink>,
+    events: mpsc::UnboundedReceiver<txtrader_plugin_api::wire::AdapterEvent>,
+    shutdown: Shutdown,
+) -> (Gateway, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(4096);
+    let (status_tx, status) = watch::channel(ConnectionStatus::Startup);
+    let (clock_tx, clock) = watch::channel(None);
+    let core = core::Core::new(settings, adapter, status_tx, clock_tx, shutdown);
+    let task = tokio::spawn(core.run(rx, events));
+    (Gateway { tx, status, clock }, task)
+}
+
+impl Gateway {
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, GatewayError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(make(reply)).await.map_err(|_| GatewayError::Closed)?;
+        rx.await.map_err(|_| GatewayError::Closed)
+    }
+
+    /// The current status. Answered without a round trip to the core.
+    pub fn status(&self) -> ConnectionStatus {
+        *self.status.borrow()
+    }
+
+    /// Waits until the status satisfies `pred`.
+    pub async fn wait_status(&self, pred: impl Fn(ConnectionStatus) -> bool) -> ConnectionStatus {
+        let mut rx = self.status.clone();
+        loop {
+            let s = *rx.borrow_and_update();
+            if pred(s) {
+                return s;
+            }
+            if rx.changed().await.is_err() {
+                return *rx.borrow();
+            }
+        }
+    }
+
+    /// The latest feed clock, if it ticked.
+    pub fn feed_time(&self) -> Option<UnixNanos> {
+        *self.clock.borrow()
+    }
+
+    /// Subscribes to a symbol.
+    ///
+    /// # Errors
+    /// Timeout or adapter failure.
+    pub async fn add_symbol(&self, symbol: Symbol, subscriber: Option<Subscriber>) -> Result<Option<SymbolView>, GatewayError> {
+        self.call(|reply| Command::AddSymbol { symbol, subscriber, reply }).await?
+    }
+
+    /// Removes a subscriber from a symbol.
+    ///
+    /// # Errors
+    /// Only when the gateway is shutting down.
+    pub async fn remove_symbol(&self, symbol: Symbol, subscriber: Subscriber) -> Result<bool, GatewayError> {
+        self.call(|reply| Command::RemoveSymbol { symbol, subscriber, reply }).await
+    }
+
+    /// Drops every subscription of a stream session.
+    pub async fn remove_subscriber(&self, subscriber: Subscriber) {
+        let _ = self.tx.send(Command::RemoveSubscriber { subscriber }).await;
+    }
+
+    /// The active symbols.
+    ///
+    /// # Errors
+    /// Only when the gateway is shutting down.
+    pub async fn symbols(&self) -> Result<Vec<SymbolView>, GatewayError> {
+        self.call(|reply| Command::Symbols { reply }).await
+    }
+
+    /// One active symbol.
+    ///
+    /// # Errors
+    /// Only when the gateway is shutting down.
+    pub async fn symbol(&self, symbol: Symbol) -> Result<Option<SymbolView>, GatewayError> {
+        self.call(|reply| Command::Symbol { symbol, reply }).await
+    }
+
+    /// Historical bars.
+    ///
+    /// # Errors
+    /// Not active, timeout, adapter failure.
+    pub async fn bars(&self, symbol: Symbol, interval: BarInterval, start: UnixNanos, end: UnixNanos) -> Result<Vec<Bar>, GatewayError> {
+        self.call(|reply| Command::Bars { symbol, interval, start, end, reply }).await?
+    }
+
+    /// The accounts.
+    ///
+    /// # Errors
+    /// Only when the gateway is shutting down.
+    pub async fn accounts(&self) -> Result<Vec<AccountId>, GatewayError> {
+        self.call(|reply| Command::Accounts { reply }).await
+    }
+
+    /// Selects the current account.
+    ///
+    /// # Errors
+    /// Only when the gateway is shutting down.
+    pub async fn set_account(&self, account: AccountId) -> Result<bool, GatewayError> {
+        self.call(|reply| Command::SetAccount { account, reply }).await
+    }
+
+    /// Balances of an account.
+    ///
+    /// # Errors
+    /// Timeout, adapter failure, not initialized.
+    pub async fn account_summary(&self, account: AccountId) -> Result<Option<AccountSummary>, GatewayError> {
+        self.call(|reply| Command::AccountSummary { account, reply }).await?
+    }
+
+    /// Net positions.
+    ///
+    /// # Errors
+    /// Only when the gateway is shutting down.
+    pub async fn positions(&self) -> Result<Positions, GatewayError> {
+        self.call(|reply| Command::Positions { reply }).await
+    }
+
+    /// Places an order; answers once the broker first reports on it.
+    ///
+    /// # Errors
+    /// Unknown account, invalid order, timeout, not initialized.
+    pub async fn submit(&self, order: NewOrder) -> Result<OrderView, SubmitError> {
+        self.call(|reply| Command::Submit { order: Box::new(order), reply }).await?
+    }
+
+    /// Cancels an order.
+    ///
+    /// # Errors
+    /// Only when the gateway is shutting down.
+    pub async fn cancel(&self, id: String) -> Result<CancelOutcome, GatewayError> {
+        self.call(|reply| Command::Cancel { id, reply }).await
+    }
+
+    /// Cancels every open order.
+    ///
+    /// # Errors
+    /// Only when the gateway is shutting down.
+    pub async fn global_cancel(&self) -> Result<usize, GatewayError> {
+        self.call(|reply| Command::GlobalCancel { reply }).await
+    }
+
+    /// One order.
+    ///
+    /// # Errors
+    /// Only when the gateway is shutting down.
+    pub async fn order(&self, id: String) -> Result<Option<OrderView>, GatewayError> {
+        self.call(|reply| Command::Order { id, reply }).await
+    }
+
+    /// Orders (or tickets).
+    ///
+    /// # Errors
+    /// Only when the gateway is shutting down.
+    pub async fn orders(&self, class: OrderClass) -> Result<Vec<OrderView>, GatewayError> {
+        self.call(|reply| Command::Orders { class, reply }).await
+    }
+
+    /// Executions.
+    ///
+    /// # Errors
+    /// Only when the gateway is shutting down.
+    pub async fn executions(&self, filter: ExecFilter) -> Result<Vec<ExecutionView>, GatewayError> {
+        self.call(|reply| Command::Executions { filter, reply }).await
+    }
+
+    /// The default route.
+    ///
+    /// # Errors
+    /// Only when the gateway is shutting down.
+    pub async fn route(&self) -> Result<Route, GatewayError> {
+        self.call(|reply| Command::GetRoute { reply }).await
+    }
+
+    /// Replaces the default route.
+    ///
+    /// # Errors
+    /// Only when the gateway is shutting down.
+    pub async fn set_route(&self, route: Route) -> Result<Route, GatewayError> {
+        self.call(|reply| Command::SetRoute { route, reply }).await
+    }
+
+    /// Sets or removes a primary exchange.
+    ///
+    /// # Errors
+    /// Only when the gateway is shutting down.
+    pub async fn set_primary_exchange(&self, symbol: Symbol, exchange: Option<String>) -> Result<IndexMap<Symbol, String>, GatewayError> {
+        self.call(|reply| Command::SetPrimaryExchange { symbol, exchange, reply }).await
+    }
+
+    /// Broadcasts an error.
+    pub async fn alert(&self, source: impl Into<String>, message: impl Into<String>) {
+        let _ = self.tx.send(Command::Alert { source: source.into(), message: message.into() }).await;
+    }
+
+    /// Attaches to the event bus.
+    ///
+    /// # Errors
+    /// Only when the gateway is shutting down.
+    pub async fn subscribe(&self, capacity: usize) -> Result<Subscription, GatewayError> {
+        self.call(|reply| Command::Subscribe { capacity, reply }).await
+    }
+}

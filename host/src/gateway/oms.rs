@@ -1,0 +1,512 @@
+//! The order management system's books: orders (and staged tickets), their update history,
+//! executions, and positions.
+//!
+//! The OMS is plain data owned by the gateway core task; nothing else mutates it. Every broker
+//! event is checked before it changes anything: a duplicate (same event id, or a fill already
+//! booked) is recognised and ignored; an event for an unknown order, a fill larger than what is
+//! open, or a transition the status machine refuses is reported as a [`Refusal`] and leaves the
+//! books untouched. So positions always equal the sum of the booked executions, and an order is
+//! never both filled and cancelled.
+
+use indexmap::IndexMap;
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use txtrader_plugin_api::model::{
+    AccountId, BrokerOrderId, ClientOrderId, Execution, ExecutionId, InvalidTransition, OrderClass,
+    OrderOrigin, OrderRequest, OrderStatus, OrderTrigger, Price, Quantity, SignedQuantity, Symbol,
+    UnixNanos,
+};
+use txtrader_plugin_api::wire::{BrokerSnapshot, OrderEvent, OrderEventKind};
+
+/// What one update of an order was.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UpdateKind {
+    /// The broker acknowledged the order.
+    Acknowledged,
+    /// The broker holds it as a staged ticket.
+    Staged,
+    /// Working at the venue.
+    Accepted,
+    /// Its stop was triggered.
+    Triggered,
+    /// A fill.
+    Filled {
+        /// Execution id.
+        exec_id: ExecutionId,
+        /// Filled quantity.
+        quantity: Quantity,
+        /// Fill price.
+        price: Price,
+    },
+    /// The gateway sent a cancel.
+    CancelRequested,
+    /// The broker refused the cancel.
+    CancelRejected {
+        /// Why.
+        reason: String,
+    },
+    /// Cancelled.
+    Cancelled {
+        /// Why, if the broker said.
+        reason: Option<String>,
+    },
+    /// Rejected.
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+    /// Expired.
+    Expired,
+    /// The broker's snapshot restated the order (after a reconnect).
+    Restated,
+}
+
+/// One entry of an order's history, with the order's state right after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderUpdate {
+    /// The broker's event id, or a local id for gateway-side updates.
+    pub id: String,
+    /// What happened.
+    pub kind: UpdateKind,
+    /// Status after the update.
+    pub status: OrderStatus,
+    /// Filled after the update.
+    pub filled: Quantity,
+    /// Open quantity after the update.
+    pub leaves: Quantity,
+    /// Average fill price after the update.
+    pub avg_price: Option<Price>,
+    /// When it happened.
+    pub ts: UnixNanos,
+}
+
+/// An order as the gateway knows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Order {
+    /// What was asked.
+    pub request: OrderRequest,
+    /// The broker's id, once known.
+    pub broker_order_id: Option<BrokerOrderId>,
+    /// Current status.
+    pub status: OrderStatus,
+    /// Filled so far.
+    pub filled: Quantity,
+    /// Σ price·quantity of the fills.
+    pub fill_value: Decimal,
+    /// Reject or cancel reason.
+    pub reason: Option<String>,
+    /// When the gateway created (or first saw) it.
+    pub created: UnixNanos,
+    /// Last change.
+    pub updated: UnixNanos,
+    /// Every update after creation, oldest first.
+    pub history: Vec<OrderUpdate>,
+}
+
+impl Order {
+    /// Order or staged ticket.
+    pub fn class(&self) -> OrderClass {
+        self.request.class()
+    }
+
+    /// Quantity still open.
+    pub fn leaves(&self) -> Quantity {
+        if self.status.is_terminal() {
+            return Quantity::ZERO;
+        }
+        self.request.quantity.checked_sub(self.filled).unwrap_or(Quantity::ZERO)
+    }
+
+    /// Average fill price, once something filled.
+    pub fn avg_price(&self) -> Option<Price> {
+        (!self.filled.is_zero()).then(|| Price::new(self.fill_value / self.filled.as_decimal()).round_dp(6))
+    }
+
+    /// The id clients use: the broker's permanent id, or the gateway's id until the broker
+    /// answered.
+    pub fn key(&self) -> &str {
+        match &self.broker_order_id {
+            Some(b) => b.as_str(),
+            None => self.request.client_order_id.as_str(),
+        }
+    }
+
+    fn record(&mut self, id: String, kind: UpdateKind, ts: UnixNanos) {
+        self.updated = ts;
+        let (filled, leaves, avg_price) = (self.filled, self.leaves(), self.avg_price());
+        self.history.push(OrderUpdate { id, kind, status: self.status, filled, leaves, avg_price, ts });
+    }
+}
+
+/// Why a broker event was not applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// No order has this broker id, and the event names no order of ours.
+    #[error("event for unknown order {0}")]
+    UnknownOrder(BrokerOrderId),
+    /// The status machine refuses the event.
+    #[error("order {order}: {source}")]
+    Invalid {
+        /// The order.
+        order: String,
+        /// The refused transition.
+        source: InvalidTransition,
+    },
+    /// A fill larger than the open quantity.
+    #[error("order {order}: fill of {fill} exceeds the open quantity {open}")]
+    Overfill {
+        /// The order.
+        order: String,
+        /// The fill.
+        fill: Quantity,
+        /// What was open.
+        open: Quantity,
+    },
+    /// The event's gateway id belongs to an order with another broker id.
+    #[error("order {client}: broker id {got} contradicts the known {known}")]
+    BrokerIdMismatch {
+        /// The gateway id.
+        client: ClientOrderId,
+        /// The broker id already known.
+        known: BrokerOrderId,
+        /// The broker id in the event.
+        got: BrokerOrderId,
+    },
+    /// An event kind this gateway does not know.
+    #[error("unknown event kind for order {0}")]
+    UnknownKind(BrokerOrderId),
+}
+
+/// What applying a broker event did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The order changed.
+    Applied {
+        /// The order.
+        order: ClientOrderId,
+        /// This was the first broker event of the order.
+        first_broker_event: bool,
+        /// The execution booked, for a fill.
+        execution: Option<Execution>,
+    },
+    /// Seen before; ignored.
+    Duplicate,
+    /// Not applied.
+    Refused(Refusal),
+}
+
+/// What loading a broker snapshot changed.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct SnapshotOutcome {
+    /// Orders first seen in the snapshot (origin: broker).
+    pub new_orders: Vec<ClientOrderId>,
+    /// Known orders the snapshot corrected.
+    pub restated: Vec<ClientOrderId>,
+    /// Executions first seen in the snapshot.
+    pub new_executions: Vec<ExecutionId>,
+}
+
+/// The books.
+#[derive(Debug, Default)]
+pub struct Oms {
+    orders: IndexMap<ClientOrderId, Order>,
+    by_broker: HashMap<BrokerOrderId, ClientOrderId>,
+    executions: IndexMap<ExecutionId, Execution>,
+    positions: BTreeMap<(AccountId, Symbol), SignedQuantity>,
+    seen_events: HashSet<String>,
+    local_updates: u64,
+}
+
+impl Oms {
+    /// Empty books.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a new order the gateway is about to send.
+    ///
+    /// # Errors
+    /// The order is returned back when its gateway id is already taken.
+    pub fn submit(&mut self, request: OrderRequest, now: UnixNanos) -> Result<&Order, Box<OrderRequest>> {
+        if self.orders.contains_key(&request.client_order_id) {
+            return Err(Box::new(request));
+        }
+        let id = request.client_order_id.clone();
+        let order = Order {
+            request,
+            broker_order_id: None,
+            status: OrderStatus::Initialized,
+            filled: Quantity::ZERO,
+            fill_value: Decimal::ZERO,
+            reason: None,
+            created: now,
+            updated: now,
+            history: Vec::new(),
+        };
+        Ok(self.orders.entry(id).or_insert(order))
+    }
+
+    /// Applies one broker event.
+    pub fn apply(&mut self, event: &OrderEvent) -> Outcome {
+        if self.seen_events.contains(&event.event_id) {
+            return Outcome::Duplicate;
+        }
+        let client_id = match self.resolve(event) {
+            Ok(id) => id,
+            Err(r) => return Outcome::Refused(r),
+        };
+        let Some(order) = self.orders.get(&client_id) else {
+            return Outcome::Refused(Refusal::UnknownOrder(event.broker_order_id.clone()));
+        };
+        let key = event.broker_order_id.to_string();
+        let (trigger, kind) = match &event.kind {
+            OrderEventKind::Acknowledged => (OrderTrigger::Acknowledge, UpdateKind::Acknowledged),
+            OrderEventKind::Staged => (OrderTrigger::Stage, UpdateKind::Staged),
+            OrderEventKind::Accepted => (OrderTrigger::Accept, UpdateKind::Accepted),
+            OrderEventKind::Triggered => (OrderTrigger::Trigger, UpdateKind::Triggered),
+            OrderEventKind::Filled(fill) => {
+                if self.executions.contains_key(&fill.exec_id) {
+                    self.seen_events.insert(event.event_id.clone());
+                    return Outcome::Duplicate;
+                }
+                let open = order.request.quantity.checked_sub(order.filled).unwrap_or(Quantity::ZERO);
+                if fill.quantity > open || fill.quantity.is_zero() {
+                    return Outcome::Refused(Refusal::Overfill { order: key, fill: fill.quantity, open });
+                }
+                let trigger = if fill.quantity == open { OrderTrigger::Fill } else { OrderTrigger::PartialFill };
+                let kind = UpdateKind::Filled { exec_id: fill.exec_id.clone(), quantity: fill.quantity, price: fill.price };
+                (trigger, kind)
+            }
+            OrderEventKind::CancelRejected { reason } => {
+                (OrderTrigger::RejectCancel, UpdateKind::CancelRejected { reason: reason.clone() })
+            }
+            OrderEventKind::Cancelled { reason } => (OrderTrigger::Cancel, UpdateKind::Cancelled { reason: reason.clone() }),
+            OrderEventKind::Rejected { reason } => (OrderTrigger::Reject, UpdateKind::Rejected { reason: reason.clone() }),
+            OrderEventKind::Expired => (OrderTrigger::Expire, UpdateKind::Expired),
+            OrderEventKind::Unknown => {
+                return Outcome::Refused(Refusal::UnknownKind(event.broker_order_id.clone()));
+            }
+        };
+        let next = match order.status.transition(trigger) {
+            Ok(next) => next,
+            Err(source) => {
+                self.seen_events.insert(event.event_id.clone());
+                return Outcome::Refused(Refusal::Invalid { order: key, source });
+            }
+        };
+
+        // Checked: now change the books.
+        self.seen_events.insert(event.event_id.clone());
+        let first_broker_event = order.broker_order_id.is_none();
+        if first_broker_event {
+            self.by_broker.insert(event.broker_order_id.clone(), client_id.clone());
+        }
+        let Some(order) = self.orders.get_mut(&client_id) else {
+            return Outcome::Refused(Refusal::UnknownOrder(event.broker_order_id.clone()));
+        };
+        order.broker_order_id.get_or_insert_with(|| event.broker_order_id.clone());
+        order.status = next;
+        let mut execution = None;
+        match &kind {
+            UpdateKind::Filled { exec_id, quantity, price } => {
+                order.filled = order.filled.checked_add(*quantity).unwrap_or(order.filled);
+                order.fill_value += price.as_decimal() * quantity.as_decimal();
+                let venue_fill_id = match &event.kind {
+                    OrderEventKind::Filled(f) => f.venue_fill_id.clone(),
+                    _ => None,
+                };
+                let exec = Execution {
+                    exec_id: exec_id.clone(),
+                    client_order_id: Some(client_id.clone()),
+                    broker_order_id: event.broker_order_id.clone(),
+                    account: order.request.account.clone(),
+                    symbol: order.request.symbol.clone(),
+                    side: order.request.side,
+                    quantity: *quantity,
+                    price: *price,
+                    cum_quantity: order.filled,
+                    leaves_quantity: order.request.quantity.checked_sub(order.filled).unwrap_or(Quantity::ZERO),
+                    avg_price: order.avg_price().unwrap_or(*price),
+                    venue_fill_id,
+                    ts_event: event.ts_event,
+                };
+                execution = Some(exec);
+            }
+            UpdateKind::Cancelled { reason } => order.reason.clone_from(reason),
+            UpdateKind::Rejected { reason } => order.reason = Some(reason.clone()),
+            _ => {}
+        }
+        order.record(event.event_id.clone(), kind, event.ts_event);
+        if let Some(exec) = &execution {
+            let pos = self.positions.entry((exec.account.clone(), exec.symbol.clone())).or_default();
+            *pos = pos.apply(exec.side, exec.quantity);
+            self.executions.insert(exec.exec_id.clone(), exec.clone());
+        }
+        Outcome::Applied { order: client_id, first_broker_event, execution }
+    }
+
+    fn resolve(&mut self, event: &OrderEvent) -> Result<ClientOrderId, Refusal> {
+        if let Some(id) = self.by_broker.get(&event.broker_order_id) {
+            return Ok(id.clone());
+        }
+        let Some(client) = &event.client_order_id else {
+            return Err(Refusal::UnknownOrder(event.broker_order_id.clone()));
+        };
+        match self.orders.get(client) {
+            None => Err(Refusal::UnknownOrder(event.broker_order_id.clone())),
+            Some(o) => match &o.broker_order_id {
+                Some(known) if known != &event.broker_order_id => Err(Refusal::BrokerIdMismatch {
+                    client: client.clone(),
+                    known: known.clone(),
+                    got: event.broker_order_id.clone(),
+                }),
+                _ => Ok(client.clone()),
+            },
+        }
+    }
+
+    fn local_id(&mut self, order: &ClientOrderId) -> String {
+        self.local_updates += 1;
+        format!("{order}:local-{}", self.local_updates)
+    }
+
+    /// Marks an order as having a cancel in flight.
+    ///
+    /// # Errors
+    /// The refused transition, when the order cannot be cancelled in its status.
+    pub fn request_cancel(&mut self, id: &ClientOrderId, now: UnixNanos) -> Result<(), InvalidTransition> {
+        let update_id = self.local_id(id);
+        let Some(order) = self.orders.get_mut(id) else { return Ok(()) };
+        order.status = order.status.transition(OrderTrigger::RequestCancel)?;
+        order.record(update_id, UpdateKind::CancelRequested, now);
+        Ok(())
+    }
+
+    /// The adapter refused to even take a cancel: the order resumes.
+    pub fn cancel_not_sent(&mut self, id: &ClientOrderId, reason: String, now: UnixNanos) {
+        let update_id = self.local_id(id);
+        if let Some(order) = self.orders.get_mut(id) {
+            if let Ok(next) = order.status.transition(OrderTrigger::RejectCancel) {
+                order.status = next;
+                order.record(update_id, UpdateKind::CancelRejected { reason }, now);
+            }
+        }
+    }
+
+    /// The adapter refused to even take a new order: it is rejected.
+    pub fn order_not_sent(&mut self, id: &ClientOrderId, reason: String, now: UnixNanos) {
+        let update_id = self.local_id(id);
+        if let Some(order) = self.orders.get_mut(id) {
+            if let Ok(next) = order.status.transition(OrderTrigger::Reject) {
+                order.status = next;
+                order.reason = Some(reason.clone());
+                order.record(update_id, UpdateKind::Rejected { reason }, now);
+            }
+        }
+    }
+
+    /// Merges the broker's view: positions are the broker's; orders and executions the gateway
+    /// did not know are added (origin: broker); known orders whose state differs are restated.
+    pub fn load_snapshot(&mut self, snapshot: &BrokerSnapshot, now: UnixNanos) -> SnapshotOutcome {
+        let mut out = SnapshotOutcome::default();
+        self.positions = snapshot
+            .positions
+            .iter()
+            .map(|p| ((p.account.clone(), p.symbol.clone()), p.quantity))
+            .collect();
+        for snap in &snapshot.orders {
+            let known = self
+                .by_broker
+                .get(&snap.broker_order_id)
+                .cloned()
+                .or_else(|| self.orders.contains_key(&snap.request.client_order_id).then(|| snap.request.client_order_id.clone()));
+            match known {
+                Some(id) => {
+                    let Some(order) = self.orders.get_mut(&id) else { continue };
+                    self.by_broker.insert(snap.broker_order_id.clone(), id.clone());
+                    order.broker_order_id.get_or_insert_with(|| snap.broker_order_id.clone());
+                    if order.status != snap.status || order.filled != snap.filled_quantity {
+                        order.status = snap.status;
+                        order.filled = snap.filled_quantity;
+                        order.fill_value = snap.avg_price.map_or(Decimal::ZERO, |p| p.as_decimal() * snap.filled_quantity.as_decimal());
+                        order.reason.clone_from(&snap.reason);
+                        let update_id = format!("{}:restated-{}", snap.broker_order_id, order.history.len());
+                        order.record(update_id, UpdateKind::Restated, snap.ts_event);
+                        out.restated.push(id);
+                    }
+                }
+                None => {
+                    let mut request = snap.request.clone();
+                    request.origin = OrderOrigin::Broker;
+                    let id = request.client_order_id.clone();
+                    let mut order = Order {
+                        request,
+                        broker_order_id: Some(snap.broker_order_id.clone()),
+                        status: snap.status,
+                        filled: snap.filled_quantity,
+                        fill_value: snap.avg_price.map_or(Decimal::ZERO, |p| p.as_decimal() * snap.filled_quantity.as_decimal()),
+                        reason: snap.reason.clone(),
+                        created: snap.ts_event.min(now),
+                        updated: snap.ts_event,
+                        history: Vec::new(),
+                    };
+                    order.record(format!("{}:restated-0", snap.broker_order_id), UpdateKind::Restated, snap.ts_event);
+                    self.by_broker.insert(snap.broker_order_id.clone(), id.clone());
+                    self.orders.insert(id.clone(), order);
+                    out.new_orders.push(id);
+                }
+            }
+        }
+        for exec in &snapshot.executions {
+            if !self.executions.contains_key(&exec.exec_id) {
+                self.executions.insert(exec.exec_id.clone(), exec.clone());
+                out.new_executions.push(exec.exec_id.clone());
+            }
+        }
+        out
+    }
+
+    /// An order by the id clients use (broker id) or by the gateway's id.
+    pub fn find(&self, id: &str) -> Option<&Order> {
+        if let Ok(b) = BrokerOrderId::new(id) {
+            if let Some(c) = self.by_broker.get(&b) {
+                return self.orders.get(c);
+            }
+        }
+        ClientOrderId::new(id).ok().and_then(|c| self.orders.get(&c))
+    }
+
+    /// An order by the gateway's id.
+    pub fn get(&self, id: &ClientOrderId) -> Option<&Order> {
+        self.orders.get(id)
+    }
+
+    /// Every order, oldest first.
+    pub fn orders(&self) -> impl Iterator<Item = &Order> {
+        self.orders.values()
+    }
+
+    /// Every execution, oldest first.
+    pub fn executions(&self) -> impl Iterator<Item = &Execution> {
+        self.executions.values()
+    }
+
+    /// One execution.
+    pub fn execution(&self, id: &str) -> Option<&Execution> {
+        ExecutionId::new(id).ok().and_then(|e| self.executions.get(&e))
+    }
+
+    /// Net positions per account and symbol.
+    pub fn positions(&self) -> &BTreeMap<(AccountId, Symbol), SignedQuantity> {
+        &self.positions
+    }
+
+    /// Orders that can still change, oldest first.
+    pub fn open_orders(&self) -> Vec<ClientOrderId> {
+        self.orders.values().filter(|o| o.status.is_open()).map(|o| o.request.client_order_id.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+#[path = "oms_tests.rs"]
+mod tests;

@@ -1,0 +1,252 @@
+//! OMS tests: the checks on broker events, and properties under random event streams.
+
+use super::*;
+use proptest::prelude::*;
+use txtrader_plugin_api::model::{CancelResume, OrderType, Side, TimeInForce};
+use txtrader_plugin_api::wire::Fill;
+
+fn request(id: &str, qty: u64) -> OrderRequest {
+    OrderRequest {
+        client_order_id: ClientOrderId::new(id).expect("id"),
+        account: AccountId::new("A.B.C.D").expect("acct"),
+        symbol: Symbol::new("IBM").expect("sym"),
+        side: Side::Buy,
+        quantity: Quantity::from_u64(qty),
+        order_type: OrderType::Market,
+        time_in_force: TimeInForce::Day,
+        route: None,
+        exchange: None,
+        staged_tag: None,
+        origin: OrderOrigin::Client,
+    }
+}
+
+fn ev(event_id: &str, broker: &str, client: Option<&str>, kind: OrderEventKind) -> OrderEvent {
+    OrderEvent {
+        event_id: event_id.into(),
+        broker_order_id: BrokerOrderId::new(broker).expect("id"),
+        client_order_id: client.map(|c| ClientOrderId::new(c).expect("id")),
+        ts_event: UnixNanos(1),
+        kind,
+    }
+}
+
+fn fill(exec: &str, qty: u64, cents: i64) -> OrderEventKind {
+    OrderEventKind::Filled(Fill {
+        exec_id: ExecutionId::new(exec).expect("id"),
+        quantity: Quantity::from_u64(qty),
+        price: Price::from_cents(cents),
+        venue_fill_id: None,
+    })
+}
+
+fn position(oms: &Oms) -> Decimal {
+    oms.positions().values().map(|q| q.as_decimal()).sum()
+}
+
+#[test]
+fn order_lifecycle_books_executions_and_positions() {
+    let mut oms = Oms::new();
+    oms.submit(request("c1", 100), UnixNanos(0)).expect("new");
+    let first = oms.apply(&ev("p-1", "p", Some("c1"), OrderEventKind::Acknowledged));
+    assert!(matches!(first, Outcome::Applied { first_broker_event: true, .. }));
+    assert_eq!(oms.find("p").expect("by broker id").status, OrderStatus::Submitted);
+    oms.apply(&ev("p-2", "p", None, OrderEventKind::Accepted));
+    let part = oms.apply(&ev("p-3", "p", None, fill("p-3", 40, 1000)));
+    let Outcome::Applied { execution: Some(x), first_broker_event: false, .. } = part else { panic!("{part:?}") };
+    assert_eq!((x.cum_quantity, x.leaves_quantity), (Quantity::from_u64(40), Quantity::from_u64(60)));
+    assert_eq!(oms.find("p").expect("o").status, OrderStatus::PartiallyFilled);
+    oms.apply(&ev("p-4", "p", None, fill("p-4", 60, 1010)));
+    let o = oms.find("c1").expect("by client id");
+    assert_eq!(o.status, OrderStatus::Filled);
+    assert_eq!(o.avg_price(), Some(Price::new(Decimal::new(1006, 2))));
+    assert_eq!(o.history.len(), 4);
+    assert_eq!(position(&oms), Decimal::from(100));
+    assert_eq!(oms.executions().count(), 2);
+}
+
+#[test]
+fn duplicates_are_ignored() {
+    let mut oms = Oms::new();
+    oms.submit(request("c1", 100), UnixNanos(0)).expect("new");
+    oms.apply(&ev("p-1", "p", Some("c1"), OrderEventKind::Accepted));
+    let f = ev("p-2", "p", None, fill("x-1", 10, 100));
+    assert!(matches!(oms.apply(&f), Outcome::Applied { .. }));
+    assert_eq!(oms.apply(&f), Outcome::Duplicate, "same event id");
+    // the same execution under another event id is still the same fill
+    assert_eq!(oms.apply(&ev("p-2b", "p", None, fill("x-1", 10, 100))), Outcome::Duplicate);
+    assert_eq!(position(&oms), Decimal::from(10));
+    assert_eq!(oms.find("p").expect("o").history.len(), 2);
+}
+
+#[test]
+fn impossible_events_are_refused_without_side_effects() {
+    let mut oms = Oms::new();
+    oms.submit(request("c1", 100), UnixNanos(0)).expect("new");
+    oms.apply(&ev("p-1", "p", Some("c1"), OrderEventKind::Accepted));
+    let over = oms.apply(&ev("p-2", "p", None, fill("x-1", 101, 100)));
+    assert!(matches!(over, Outcome::Refused(Refusal::Overfill { .. })), "{over:?}");
+    oms.apply(&ev("p-3", "p", None, fill("x-2", 100, 100)));
+    let before = oms.find("p").expect("o").clone();
+    // stale: working again after the fill; a cancel after the fill
+    assert!(matches!(oms.apply(&ev("p-4", "p", None, OrderEventKind::Accepted)), Outcome::Refused(Refusal::Invalid { .. })));
+    assert!(matches!(
+        oms.apply(&ev("p-5", "p", None, OrderEventKind::Cancelled { reason: None })),
+        Outcome::Refused(Refusal::Invalid { .. })
+    ));
+    assert_eq!(oms.find("p").expect("o"), &before);
+    assert!(matches!(
+        oms.apply(&ev("q-1", "q", None, OrderEventKind::Accepted)),
+        Outcome::Refused(Refusal::UnknownOrder(_))
+    ));
+    assert!(matches!(
+        oms.apply(&ev("z-1", "z", Some("c1"), OrderEventKind::Accepted)),
+        Outcome::Refused(Refusal::BrokerIdMismatch { .. })
+    ));
+    assert!(matches!(oms.apply(&ev("p-6", "p", None, OrderEventKind::Unknown)), Outcome::Refused(Refusal::UnknownKind(_))));
+    assert_eq!(position(&oms), Decimal::from(100));
+}
+
+#[test]
+fn a_pending_cancel_may_still_fill() {
+    let mut oms = Oms::new();
+    let c1 = ClientOrderId::new("c1").expect("id");
+    oms.submit(request("c1", 100), UnixNanos(0)).expect("new");
+    oms.apply(&ev("p-1", "p", Some("c1"), OrderEventKind::Accepted));
+    oms.request_cancel(&c1, UnixNanos(2)).expect("cancellable");
+    assert_eq!(oms.get(&c1).expect("o").status, OrderStatus::PendingCancel { resume: CancelResume::Working });
+    oms.apply(&ev("p-2", "p", None, fill("x-1", 30, 100)));
+    assert_eq!(oms.get(&c1).expect("o").status, OrderStatus::PendingCancel { resume: CancelResume::PartiallyFilled });
+    oms.apply(&ev("p-3", "p", None, OrderEventKind::Cancelled { reason: None }));
+    let o = oms.get(&c1).expect("o");
+    assert_eq!(o.status, OrderStatus::Cancelled);
+    assert_eq!(o.filled, Quantity::from_u64(30));
+    assert_eq!(o.leaves(), Quantity::ZERO);
+    assert!(oms.request_cancel(&c1, UnixNanos(3)).is_err(), "a cancelled order cannot be cancelled");
+}
+
+#[test]
+fn a_refused_cancel_resumes() {
+    let mut oms = Oms::new();
+    let c1 = ClientOrderId::new("c1").expect("id");
+    oms.submit(request("c1", 100), UnixNanos(0)).expect("new");
+    oms.apply(&ev("p-1", "p", Some("c1"), OrderEventKind::Accepted));
+    oms.apply(&ev("p-2", "p", None, fill("x-1", 30, 100)));
+    oms.request_cancel(&c1, UnixNanos(2)).expect("cancellable");
+    oms.apply(&ev("p-3", "p", None, OrderEventKind::CancelRejected { reason: "too late".into() }));
+    assert_eq!(oms.get(&c1).expect("o").status, OrderStatus::PartiallyFilled);
+    oms.request_cancel(&c1, UnixNanos(4)).expect("cancellable");
+    oms.cancel_not_sent(&c1, "adapter closed".into(), UnixNanos(5));
+    assert_eq!(oms.get(&c1).expect("o").status, OrderStatus::PartiallyFilled);
+}
+
+#[test]
+fn snapshots_add_broker_orders_and_set_positions() {
+    use txtrader_plugin_api::model::Position;
+    use txtrader_plugin_api::wire::OrderSnapshot;
+    let mut oms = Oms::new();
+    oms.submit(request("mine", 10), UnixNanos(0)).expect("new");
+    oms.apply(&ev("m-1", "m", Some("mine"), OrderEventKind::Accepted));
+    let snap = BrokerSnapshot {
+        accounts: vec![AccountId::new("A.B.C.D").expect("a")],
+        balances: vec![],
+        positions: vec![Position {
+            account: AccountId::new("A.B.C.D").expect("a"),
+            symbol: Symbol::new("IBM").expect("s"),
+            quantity: SignedQuantity::new(Decimal::from(-5)),
+            avg_price: None,
+        }],
+        orders: vec![
+            OrderSnapshot {
+                request: request("elsewhere", 7),
+                broker_order_id: BrokerOrderId::new("e").expect("b"),
+                status: OrderStatus::Working,
+                filled_quantity: Quantity::ZERO,
+                avg_price: None,
+                reason: None,
+                ts_event: UnixNanos(3),
+            },
+            OrderSnapshot {
+                request: request("mine", 10),
+                broker_order_id: BrokerOrderId::new("m").expect("b"),
+                status: OrderStatus::Cancelled,
+                filled_quantity: Quantity::ZERO,
+                avg_price: None,
+                reason: None,
+                ts_event: UnixNanos(4),
+            },
+        ],
+        executions: vec![],
+    };
+    let out = oms.load_snapshot(&snap, UnixNanos(5));
+    assert_eq!(out.new_orders.len(), 1);
+    assert_eq!(out.restated.len(), 1);
+    assert_eq!(oms.find("e").expect("new").request.origin, OrderOrigin::Broker);
+    assert_eq!(oms.find("m").expect("mine").status, OrderStatus::Cancelled);
+    assert_eq!(position(&oms), Decimal::from(-5));
+}
+
+// ----- properties
+
+#[derive(Clone, Debug)]
+enum Step {
+    Event { order: usize, id: u8, kind: u8, qty: u64 },
+    Cancel(usize),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        6 => (0usize..3, 0u8..12, 0u8..9, 0u64..80).prop_map(|(order, id, kind, qty)| Step::Event { order, id, kind, qty }),
+        1 => (0usize..3).prop_map(Step::Cancel),
+    ]
+}
+
+proptest! {
+    /// Whatever the broker sends (duplicates, reordering, over-fills, stale and impossible
+    /// events), the books stay consistent.
+    #[test]
+    fn books_stay_consistent(steps in proptest::collection::vec(step(), 0..80)) {
+        let mut oms = Oms::new();
+        for i in 0..3 {
+            oms.submit(request(&format!("c{i}"), 100), UnixNanos(0)).expect("new");
+        }
+        for s in steps {
+            match s {
+                Step::Event { order, id, kind, qty } => {
+                    let broker = format!("b{order}");
+                    let event_id = format!("{broker}-{id}");
+                    let kind = match kind {
+                        0 => OrderEventKind::Acknowledged,
+                        1 => OrderEventKind::Accepted,
+                        2 | 3 | 4 => fill(&format!("{broker}-x{id}"), qty, 100 + i64::from(id)),
+                        5 => OrderEventKind::Cancelled { reason: None },
+                        6 => OrderEventKind::Rejected { reason: "no".into() },
+                        7 => OrderEventKind::CancelRejected { reason: "no".into() },
+                        _ => OrderEventKind::Expired,
+                    };
+                    oms.apply(&ev(&event_id, &broker, Some(&format!("c{order}")), kind));
+                }
+                Step::Cancel(order) => {
+                    let _ = oms.request_cancel(&ClientOrderId::new(format!("c{order}")).expect("id"), UnixNanos(1));
+                }
+            }
+        }
+        let mut net = Decimal::ZERO;
+        for o in oms.orders() {
+            let execs: Vec<&Execution> = oms.executions().filter(|e| e.client_order_id.as_ref() == Some(&o.request.client_order_id)).collect();
+            let sum: Decimal = execs.iter().map(|e| e.quantity.as_decimal()).sum();
+            prop_assert_eq!(sum, o.filled.as_decimal());
+            prop_assert!(o.filled <= o.request.quantity);
+            if o.status == OrderStatus::Filled {
+                prop_assert_eq!(o.filled, o.request.quantity);
+            }
+            let statuses: Vec<OrderStatus> = o.history.iter().map(|h| h.status).collect();
+            prop_assert!(!(statuses.contains(&OrderStatus::Filled) && statuses.contains(&OrderStatus::Cancelled)));
+            if let Some(i) = statuses.iter().position(|s| s.is_terminal()) {
+                prop_assert!(statuses[i..].iter().all(|s| *s == statuses[i]), "changed after terminal: {:?}", statuses);
+            }
+            net += sum;
+        }
+        prop_assert_eq!(position(&oms), net, "positions equal the sum of fills");
+    }
+}

@@ -1,0 +1,86 @@
+//! `txtraderd`: reads the `TXTRADER_*` configuration, starts the gateway, and exits when it is
+//! shut down (0 for a requested or planned stop, so a supervisor restarts it; 1 on failure;
+//! 2 for an invalid configuration).
+
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+use txtrader_host::config::Config;
+use txtrader_host::shutdown::ExitReason;
+
+fn init_tracing(level: &str) {
+    // TXTRADER_LOG_LEVEL takes the original's DEBUG/INFO/WARN/ERROR or a full filter; RUST_LOG,
+    // when set, wins.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        let lvl = match level.to_ascii_uppercase().as_str() {
+            "DEBUG" => "debug",
+            "WARN" | "WARNING" => "warn",
+            "ERROR" | "CRITICAL" => "error",
+            "TRACE" => "trace",
+            "INFO" => "info",
+            _ => level,
+        };
+        EnvFilter::try_new(lvl).unwrap_or_else(|_| EnvFilter::new("info"))
+    });
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn main() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("txtraderd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&config.log.level);
+    tracing::info!("txtraderd {} ({})", env!("CARGO_PKG_VERSION"), env!("TXTRADER_GIT_REVISION"));
+    config.log_report();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(cause = %e, "cannot start the async runtime");
+            return ExitCode::from(1);
+        }
+    };
+    let reason = runtime.block_on(async {
+        let running = match txtrader_host::start(&config).await {
+            Ok(r) => r,
+            Err(e) => return ExitReason::Fatal(e.to_string()),
+        };
+        // Machine-readable, on stdout: where to connect (port 0 picks a free port).
+        println!("txtraderd: http listening on {}", running.http_addr);
+        let shutdown = running.shutdown.clone();
+        tokio::spawn(async move {
+            let signal = wait_for_signal().await;
+            shutdown.trigger(ExitReason::Signal(signal));
+        });
+        running.wait().await
+    });
+    match &reason {
+        ExitReason::Fatal(e) => tracing::error!("txtraderd stopped: {e}"),
+        other => tracing::info!(reason = ?other, "txtraderd stopped"),
+    }
+    ExitCode::from(u8::try_from(reason.exit_code()).unwrap_or(1))
+}
+
+async fn wait_for_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
+}

@@ -1,0 +1,147 @@
+//! The txTrader HTTP API: one leaf route per command, GET or POST alike.
+//!
+//! Only the first path segment counts (`/status`, `/status/x` both run `status`). Every request
+//! is authenticated first; then the command is looked up, its arguments read (the query string
+//! for GET, a JSON object body for POST), the initialization gate applied, and the shared
+//! command handler run. Each failure gets a precise status and the API's one error shape, is
+//! logged once, and affects nothing but its own request.
+
+use super::response::{self, error, json_ok};
+use super::{jsonrpc, App};
+use crate::compat::args::Args;
+use crate::compat::commands::{self, CommandError};
+use crate::gateway::GatewayError;
+use crate::shutdown::ExitReason;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use serde_json::Value;
+use std::net::SocketAddr;
+use txtrader_plugin_api::model::ConnectionStatus;
+
+/// Why a request body could not be used.
+#[derive(Debug)]
+pub enum BodyError {
+    /// Over the configured limit.
+    TooLarge(usize),
+    /// The connection failed while reading.
+    Read(String),
+}
+
+/// Reads a body up to `limit` bytes.
+///
+/// # Errors
+/// [`BodyError`].
+pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, BodyError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let inner = e.into_inner();
+        if inner.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            BodyError::TooLarge(limit)
+        } else {
+            BodyError::Read(inner.to_string())
+        }
+    })
+}
+
+/// Maps a command failure to a response.
+pub fn command_error(app: &App, name: &str, e: &CommandError) -> Response {
+    let status = match e {
+        CommandError::Arg(_) => StatusCode::BAD_REQUEST,
+        CommandError::Failed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        CommandError::Gateway(GatewayError::NotInitialized) => return response::not_initialized(),
+        CommandError::Gateway(GatewayError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
+        CommandError::Gateway(GatewayError::Adapter(_)) => StatusCode::BAD_GATEWAY,
+        CommandError::Gateway(GatewayError::NotActive(_)) => StatusCode::CONFLICT,
+        CommandError::Gateway(GatewayError::Closed) => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    tracing::warn!(command = name, error = %e, "command failed");
+    if app.compat.flags.exception_halt && matches!(e, CommandError::Arg(_) | CommandError::Failed(_)) {
+        app.shutdown.trigger(ExitReason::Forced(format!(
+            "{e} raised in {name} with TXTRADER_ENABLE_EXCEPTION_HALT set"
+        )));
+    }
+    error(status, &e.to_string(), Some(name))
+}
+
+/// The fallback handler: every path.
+pub async fn leaf(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let name = parts.uri.path().trim_start_matches('/').split('/').next().unwrap_or_default().to_owned();
+    if !app.auth.check(&parts.headers) {
+        tracing::warn!(%peer, path = %parts.uri.path(), "request refused: bad or missing credentials");
+        return response::unauthorized();
+    }
+    if name == "rpc" {
+        return jsonrpc::handle(app, peer, parts.method, body).await;
+    }
+    let Some(spec) = commands::find(&name) else {
+        tracing::warn!(%peer, path = %parts.uri.path(), "unknown command");
+        return error(StatusCode::NOT_FOUND, &format!("no such command: {name:?}"), None);
+    };
+    let mut args = match parts.method {
+        Method::GET | Method::HEAD => Args::from_query(parts.uri.query().unwrap_or_default()),
+        Method::POST => match read_body(body, app.max_body).await {
+            Err(BodyError::TooLarge(limit)) => {
+                tracing::warn!(%peer, command = spec.name, limit, "request body too large");
+                return error(StatusCode::PAYLOAD_TOO_LARGE, &format!("request body over {limit} bytes"), Some(spec.name));
+            }
+            Err(BodyError::Read(e)) => {
+                tracing::warn!(%peer, command = spec.name, cause = %e, "cannot read request body");
+                return error(StatusCode::BAD_REQUEST, &format!("cannot read request body: {e}"), Some(spec.name));
+            }
+            Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
+                Ok(Value::Object(map)) => Args::from_map(map),
+                Ok(other) => {
+                    let kind = match other {
+                        Value::Array(_) => "an array",
+                        Value::String(_) => "a string",
+                        Value::Number(_) => "a number",
+                        Value::Bool(_) => "a boolean",
+                        _ => "null",
+                    };
+                    tracing::warn!(%peer, command = spec.name, "POST body is not a JSON object");
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        &format!("POST body must be a JSON object, got {kind}"),
+                        Some(spec.name),
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(%peer, command = spec.name, cause = %e, "POST body is not JSON");
+                    return error(StatusCode::BAD_REQUEST, &format!("POST body is not valid JSON: {e}"), Some(spec.name));
+                }
+            },
+        },
+        other => {
+            tracing::warn!(%peer, command = spec.name, method = %other, "unsupported method");
+            let mut r = error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &format!("method {other} not supported; use GET or POST"),
+                Some(spec.name),
+            );
+            r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
+            return r;
+        }
+    };
+    if !spec.before_init && app.gateway.status() != ConnectionStatus::Up {
+        return response::not_initialized();
+    }
+    if app.log.http_requests {
+        tracing::info!("{}--> {peer} /{} {}", parts.method, spec.name, args.redacted());
+    }
+    args.insert("client", Value::from(peer.to_string()));
+    match (spec.run)(app.ctx(peer), args).await {
+        Ok(value) => {
+            if app.log.http_responses {
+                let text = value.to_string();
+                let cut = app.log.response_truncate.min(text.len());
+                let cut = (0..=cut).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+                let more = if cut < text.len() { "..." } else { "" };
+                tracing::info!("<--[200] {} {}{more}", text.len(), &text[..cut]);
+            }
+            json_ok(&value)
+        }
+        Err(e) => command_error(&app, spec.name, &e),
+    }
+}
