@@ -130,6 +130,7 @@ impl Core {
     }
 
     pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut events: mpsc::UnboundedReceiver<AdapterEvent>) {
+        tracing::info!("connection-status: {}", self.status());
         self.set_status(ConnectionStatus::Pending);
         let hello = HostHello {
             protocol_version: PROTOCOL_VERSION,

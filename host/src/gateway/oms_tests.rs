@@ -218,7 +218,7 @@ proptest! {
                     let kind = match kind {
                         0 => OrderEventKind::Acknowledged,
                         1 => OrderEventKind::Accepted,
-                        2 | 3 | 4 => fill(&format!("{broker}-x{id}"), qty, 100 + i64::from(id)),
+                        2..=4 => fill(&format!("{broker}-x{id}"), qty, 100 + i64::from(id)),
                         5 => OrderEventKind::Cancelled { reason: None },
                         6 => OrderEventKind::Rejected { reason: "no".into() },
                         7 => OrderEventKind::CancelRejected { reason: "no".into() },

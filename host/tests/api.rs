@@ -1,0 +1,315 @@
+//! The HTTP API and JSON-RPC, driven through the real router: authentication, every kind of
+//! bad input, the initialization gate, and order flows on the simulated exchange.
+
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{header, Request, StatusCode};
+use base64::Engine;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tower::ServiceExt;
+use txtrader_host::adapters::{self, AdapterLink};
+use txtrader_host::compat::CompatConfig;
+use txtrader_host::config::Config;
+use txtrader_host::gateway::{self, GatewaySettings};
+use txtrader_host::rpc::{self, auth::Credentials, App};
+use txtrader_host::shutdown::Shutdown;
+use txtrader_plugin_api::adapter::{AdapterConfig, AdapterError};
+use txtrader_plugin_api::model::{ConnectionStatus, Route};
+use txtrader_plugin_api::wire::AdapterRequest;
+
+const ACCT: &str = "REALTICKDEMO.REALTICK.DEMO32.TRADING";
+
+/// An adapter that takes requests and never answers: the gateway stays `Pending`.
+struct Silent;
+
+impl AdapterLink for Silent {
+    fn name(&self) -> &str {
+        "silent"
+    }
+    fn send(&mut self, _: &AdapterRequest) -> Result<(), AdapterError> {
+        Ok(())
+    }
+    fn shutdown(&mut self) {}
+}
+
+struct Harness {
+    app: App,
+    router: axum::Router,
+}
+
+fn config(extra: &[(&str, &str)]) -> Config {
+    let mut env: BTreeMap<String, String> = extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    env.insert("TXTRADER_HTTP_MAX_BODY".into(), "4096".into());
+    env.insert("TXTRADER_LOG_HTTP_RESPONSES".into(), "0".into());
+    Config::from_map(&env, "box").expect("config")
+}
+
+async fn harness(link: Option<Box<dyn AdapterLink>>, extra: &[(&str, &str)]) -> Harness {
+    let config = config(extra);
+    let route = Route { name: "DEMO".into(), params: None };
+    let settings = GatewaySettings::from_config(&config, route);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let link = match link {
+        Some(l) => l,
+        None => {
+            let ac = AdapterConfig { instance: "sim".into(), settings: settings.adapter_settings.clone(), timezone: "America/New_York".into() };
+            adapters::start_builtin("sim", &ac, tx).expect("sim starts")
+        }
+    };
+    let shutdown = Shutdown::new();
+    let (gw, _core) = gateway::spawn(settings, link, rx, shutdown.clone());
+    let app = App {
+        gateway: gw,
+        compat: Arc::new(CompatConfig::from_config(&config)),
+        shutdown,
+        started: chrono::Local::now(),
+        auth: Arc::new(Credentials::new(&config.username, &config.password)),
+        max_body: config.http_max_body,
+        log: Arc::new(config.log.clone()),
+    };
+    let router = rpc::router(app.clone()).layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+    Harness { app, router }
+}
+
+async fn sim() -> Harness {
+    let h = harness(None, &[]).await;
+    let up = tokio::time::timeout(Duration::from_secs(10), h.app.gateway.wait_status(|s| s == ConnectionStatus::Up)).await;
+    assert_eq!(up.expect("up in time"), ConnectionStatus::Up);
+    h
+}
+
+fn basic(user: &str, pass: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
+}
+
+struct Reply {
+    status: StatusCode,
+    reason: Option<String>,
+    allow: Option<String>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+impl Harness {
+    async fn send(&self, req: Request<Body>) -> Reply {
+        let resp = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = resp.status();
+        let reason = resp.extensions().get::<hyper::ext::ReasonPhrase>().map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned());
+        let allow = resp.headers().get(header::ALLOW).map(|v| v.to_str().unwrap_or_default().to_owned());
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("body").to_vec();
+        Reply { status, reason, allow, body }
+    }
+
+    async fn raw(&self, method: &str, path: &str, body: &str, auth: Option<&str>) -> Reply {
+        let mut b = Request::builder().method(method).uri(path);
+        if let Some(a) = auth {
+            b = b.header(header::AUTHORIZATION, a);
+        }
+        self.send(b.body(Body::from(body.to_owned())).expect("request")).await
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        self.raw("GET", path, "", Some(&basic("txtrader_user", "change_this_password"))).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Reply {
+        self.raw("POST", path, &body.to_string(), Some(&basic("txtrader_user", "change_this_password"))).await
+    }
+
+    async fn ok(&self, path: &str, body: Value) -> Value {
+        let r = self.post(path, body).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", String::from_utf8_lossy(&r.body));
+        r.json()
+    }
+
+    async fn wait_order(&self, permid: &str, want: &[&str]) -> Value {
+        for _ in 0..100 {
+            let o = self.ok("/query_order", json!({"id": permid})).await;
+            if want.contains(&o["status"].as_str().unwrap_or_default()) {
+                return o;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("order {permid} never reached {want:?}");
+    }
+}
+
+#[tokio::test]
+async fn every_request_needs_credentials() {
+    let h = sim().await;
+    for auth in [None, Some(basic("txtrader_user", "wrong")), Some(basic("intruder", "change_this_password")), Some("Bearer x".into())] {
+        for path in ["/status", "/help", "/no_such_thing", "/rpc"] {
+            let r = h.raw("GET", path, "", auth.as_deref()).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{path} with {auth:?}");
+            assert_eq!(r.json(), json!({"status": "Unauthorized"}));
+        }
+    }
+    assert_eq!(h.get("/status").await.json(), json!("Up"));
+}
+
+#[tokio::test]
+async fn bad_input_gets_precise_errors_and_harms_no_one() {
+    let h = sim().await;
+    let cases: Vec<(Reply, StatusCode, &str)> = vec![
+        (h.get("/no_such_command").await, StatusCode::NOT_FOUND, "no such command"),
+        (h.get("/").await, StatusCode::NOT_FOUND, "no such command"),
+        (h.raw("POST", "/add_symbol", "{not json", Some(&basic("txtrader_user", "change_this_password"))).await, StatusCode::BAD_REQUEST, "not valid JSON"),
+        (h.raw("POST", "/add_symbol", "", Some(&basic("txtrader_user", "change_this_password"))).await, StatusCode::BAD_REQUEST, "not valid JSON"),
+        (h.post("/add_symbol", json!(["IBM"])).await, StatusCode::BAD_REQUEST, "must be a JSON object, got an array"),
+        (h.post("/add_symbol", json!({})).await, StatusCode::BAD_REQUEST, "missing argument 'symbol'"),
+        (h.post("/market_order", json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": "ten"})).await, StatusCode::BAD_REQUEST, "invalid argument 'quantity'"),
+        (h.post("/market_order", json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": 1.5})).await, StatusCode::BAD_REQUEST, "not a whole number"),
+        (h.post("/limit_order", json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": 1, "limit_price": "cheap"})).await, StatusCode::BAD_REQUEST, "invalid argument 'limit_price'"),
+        (h.post("/query_account", json!({"account": ACCT, "fields": ["CASH_BALANCE"]})).await, StatusCode::BAD_REQUEST, "comma-separated"),
+        (h.post("/shutdown", json!({})).await, StatusCode::BAD_REQUEST, "missing argument 'message'"),
+        (h.post("/set_order_route", json!({"route": [1, 2]})).await, StatusCode::UNPROCESSABLE_ENTITY, "cannot set order route"),
+        (h.post("/add_symbol", json!({"symbol": "x".repeat(5000)})).await, StatusCode::PAYLOAD_TOO_LARGE, "over 4096 bytes"),
+    ];
+    for (r, status, needle) in cases {
+        assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
+        let body = r.json();
+        assert_eq!(body["status"], "Error");
+        assert!(body["errorMsg"].as_str().unwrap_or_default().contains(needle), "{body} lacks {needle:?}");
+    }
+    let put = h.raw("PUT", "/status", "", Some(&basic("txtrader_user", "change_this_password"))).await;
+    assert_eq!(put.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(put.allow.as_deref(), Some("GET, HEAD, POST"));
+    // the gateway still serves, and the route was not changed by the bad one
+    assert_eq!(h.get("/status").await.json(), json!("Up"));
+    assert_eq!(h.get("/get_order_route").await.json(), json!({"DEMO": null}));
+}
+
+#[tokio::test]
+async fn leaf_routes_and_string_arguments() {
+    let h = sim().await;
+    assert_eq!(h.get("/status/extra/segments").await.json(), json!("Up"));
+    assert_eq!(h.raw("HEAD", "/status", "", Some(&basic("txtrader_user", "change_this_password"))).await.status, StatusCode::OK);
+    assert_eq!(h.get("/add_symbol?symbol=ibm").await.json()["symbol"], "IBM");
+    // GET values are strings: "False" is a non-empty string, hence true
+    assert!(h.get("/query_symbols?data=False").await.json().is_object());
+    assert_eq!(h.get("/query_symbols").await.json(), json!(["IBM"]));
+    let help = h.get("/help").await.json();
+    assert_eq!(help.as_object().map(|m| m.len()), Some(35));
+    let version = h.get("/version").await.json();
+    let keys: Vec<&String> = version.as_object().expect("dict").keys().collect();
+    assert_eq!(keys, ["txtrader", "python", "flags", "revision"]);
+    assert_eq!(version["flags"].as_object().map(|m| m.len()), Some(6));
+    let uptime = h.get("/uptime").await.json();
+    let re = uptime.as_str().expect("string");
+    assert!(re.starts_with("started ") && re.contains("(elapsed 0:00:0"), "{re}");
+}
+
+#[tokio::test]
+async fn not_initialized_until_up() {
+    let h = harness(Some(Box::new(Silent)), &[]).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(h.get("/status").await.json(), json!("Pending"));
+    for path in ["/version", "/uptime", "/help"] {
+        assert_eq!(h.get(path).await.status, StatusCode::OK, "{path} works before Up");
+    }
+    for path in ["/query_orders", "/add_symbol?symbol=IBM", "/time", "/market_order"] {
+        let r = h.get(path).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert_eq!(r.reason.as_deref(), Some("Gateway not Initialized"));
+        assert_eq!(r.json(), json!(false));
+    }
+    let rpc = h.post("/rpc", json!({"jsonrpc": "2.0", "method": "query_orders", "id": 1})).await.json();
+    assert_eq!(rpc["error"]["code"], -32001);
+    let rpc = h.post("/rpc", json!({"jsonrpc": "2.0", "method": "status", "id": 2})).await.json();
+    assert_eq!(rpc["result"], "Pending");
+}
+
+#[tokio::test]
+async fn json_rpc_2() {
+    let h = sim().await;
+    let r = h.post("/rpc", json!({"jsonrpc": "2.0", "method": "query_accounts", "id": "a"})).await.json();
+    assert_eq!(r, json!({"jsonrpc": "2.0", "result": ["REALTICKDEMO.REALTICK.DEMO31.TRADING", ACCT], "id": "a"}));
+    let batch = h
+        .post(
+            "/rpc",
+            json!([
+                {"jsonrpc": "2.0", "method": "add_symbol", "params": {"symbol": "msft"}, "id": 1},
+                {"jsonrpc": "2.0", "method": "teleport", "id": 2},
+                {"jsonrpc": "2.0", "method": "add_symbol", "params": {}, "id": 3},
+                {"jsonrpc": "2.0", "method": "add_symbol", "params": ["IBM"], "id": 4},
+                {"jsonrpc": "2.0", "method": "set_account", "params": {"account": ACCT}},
+                {"jsonrpc": "1.0", "method": "status", "id": 5},
+                {"jsonrpc": "2.0", "method": "query_account", "params": {"account": ACCT, "fields": "CASH_BALANCE"}, "id": 6},
+                17
+            ]),
+        )
+        .await
+        .json();
+    let items = batch.as_array().expect("array");
+    assert_eq!(items.len(), 7, "the notification gets no answer: {batch}");
+    assert_eq!(items[0]["result"]["symbol"], "MSFT");
+    assert_eq!(items[1]["error"]["code"], -32601);
+    assert_eq!(items[2]["error"]["code"], -32602);
+    assert!(items[2]["error"]["data"].as_str().unwrap_or_default().contains("missing argument 'symbol'"));
+    assert_eq!(items[3]["error"]["code"], -32602);
+    assert_eq!((items[4]["error"]["code"].clone(), items[4]["id"].clone()), (json!(-32600), json!(5)));
+    assert_eq!(items[5]["result"], json!({"CASH_BALANCE": 100000.0}));
+    assert_eq!((items[6]["error"]["code"].clone(), items[6]["id"].clone()), (json!(-32600), Value::Null));
+    let bad = h.raw("POST", "/rpc", "{oops", Some(&basic("txtrader_user", "change_this_password"))).await.json();
+    assert_eq!((bad["error"]["code"].clone(), bad["id"].clone()), (json!(-32700), Value::Null));
+    assert_eq!(h.post("/rpc", json!([])).await.json()["error"]["code"], -32600);
+    let quiet = h.post("/rpc", json!([{"jsonrpc": "2.0", "method": "status"}])).await;
+    assert_eq!(quiet.status, StatusCode::NO_CONTENT);
+    assert_eq!(h.get("/rpc").await.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn orders_on_the_simulated_exchange() {
+    let h = sim().await;
+    // market order: answered at the broker's first word, then filled
+    let o = h.ok("/market_order", json!({"account": ACCT, "route": "DEMOEUR", "symbol": "ibm", "quantity": "100"})).await;
+    assert_eq!(o["status"], "Submitted");
+    assert_eq!(o["raw"]["EXIT_VEHICLE"], "DEMOEUR");
+    assert_eq!(h.get("/get_order_route").await.json(), json!({"DEMOEUR": null}), "an order's route replaces the default");
+    let permid = o["permid"].as_str().expect("permid").to_owned();
+    let filled = h.wait_order(&permid, &["Filled"]).await;
+    assert_eq!(filled["filled"], 100);
+    assert_eq!(filled["text"], "Buy 100 IBM (Filled)");
+    let execs = h.ok("/query_order_executions", json!({"id": permid})).await;
+    let exec = execs.as_object().expect("dict").values().next().expect("one execution");
+    assert_eq!(exec.as_object().map(|m| m.len()), Some(23));
+    assert_eq!(exec["ORIGINAL_ORDER_ID"], permid.as_str());
+    assert_eq!(h.ok("/query_positions", json!({"x": 1})).await[ACCT]["IBM"], 100);
+    // rejections: first and only answer
+    let bad = h.ok("/market_order", json!({"account": ACCT, "route": "DEMO", "symbol": "BADSYMBOL", "quantity": 100})).await;
+    assert_eq!(bad["status"], "Error");
+    let zero = h.ok("/market_order", json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": 0})).await;
+    assert_eq!(zero["status"], "Error");
+    let who = h.ok("/market_order", json!({"account": "NO.SUCH.ACCT.X", "route": "DEMO", "symbol": "IBM", "quantity": 1})).await;
+    assert_eq!(who, json!({"status": "Error", "errorMsg": "account unknown"}));
+    let neg = h.ok("/limit_order", json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": 1, "limit_price": -5})).await;
+    assert_eq!(neg["status"], "Error");
+    assert!(neg["errorMsg"].as_str().unwrap_or_default().contains("limit price must be positive"));
+    // a resting limit order, cancelled; cancelling again is refused precisely
+    let lim = h.ok("/limit_order", json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": 10, "limit_price": 1.05})).await;
+    let lid = lim["permid"].as_str().expect("permid").to_owned();
+    h.wait_order(&lid, &["Pending"]).await;
+    assert_eq!(h.ok("/cancel_order", json!({"id": lid})).await, json!({"msg": "OnOtherAck", "status": "1"}));
+    h.wait_order(&lid, &["Cancelled"]).await;
+    assert_eq!(h.ok("/cancel_order", json!({"id": lid})).await, json!({"status": "Error", "errorMsg": "Already canceled.", "id": lid}));
+    assert_eq!(h.ok("/cancel_order", json!({"id": "000"})).await, json!({"status": "Error", "errorMsg": "Order not found", "id": "000"}));
+    // staged ticket: a ticket, not an order; cancelled it settles in Error with User cancel
+    let t = h.ok("/stage_market_order", json!({"tag": "T1", "account": ACCT, "route": "DEMO", "symbol": "GOOG", "quantity": 10})).await;
+    assert_eq!((t["class"].clone(), t["type"].clone()), (json!("ticket"), json!("UserSubmitStagedOrder")));
+    let tid = t["permid"].as_str().expect("permid").to_owned();
+    assert!(h.get("/query_tickets").await.json().get(&tid).is_some());
+    assert!(h.get("/query_orders").await.json().get(&tid).is_none());
+    h.ok("/cancel_order", json!({"id": tid})).await;
+    let t = h.wait_order(&tid, &["Error"]).await;
+    assert_eq!(t["raw"]["REASON"], "User cancel");
+}
