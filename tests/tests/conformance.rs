@@ -1,0 +1,59 @@
+//! Conformance with the real Python `txtrader-client` 1.5.4: builds and starts `txtraderd` on a
+//! free loopback port and runs `tests/compat/test_client.py` (pytest, library and CLI) against
+//! it; then checks that the `shutdown` command made the process exit with code 0.
+
+use std::process::Command;
+use std::time::Duration;
+use txtrader_tests::{venv, workspace, Daemon};
+
+const ACCOUNT: &str = "REALTICKDEMO.REALTICK.DEMO32.TRADING";
+
+#[test]
+fn real_txtrader_client_conformance() {
+    let venv = venv();
+    let mut daemon = Daemon::start(
+        "conformance",
+        &[
+            ("TZ", "America/Chicago"),
+            ("TXTRADER_API_ROUTE", "DEMOEUR"),
+            // a run crossing 05:00 local time must not meet the daily auto-reset
+            ("TXTRADER_ENABLE_AUTO_RESET", "0"),
+            ("TXTRADER_USERNAME", "conformance_user"),
+            ("TXTRADER_PASSWORD", "s3cret pass:word"),
+            // quicker partial fills, still observable between polls
+            ("TXTRADER_SIM_TICK_MS", "500"),
+        ],
+    );
+    let path = format!("{}:{}", venv.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let out = Command::new(venv.join("bin/python"))
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "compat/test_client.py"])
+        .current_dir(workspace().join("tests"))
+        .env("PATH", path)
+        .env("TXTRADER_HOST", "127.0.0.1")
+        .env("TXTRADER_HTTP_PORT", daemon.http_port.to_string())
+        .env("TXTRADER_USERNAME", "conformance_user")
+        .env("TXTRADER_PASSWORD", "s3cret pass:word")
+        .env("TXTRADER_API_ACCOUNT", ACCOUNT)
+        .env("TXTRADER_ROUTE", "DEMOEUR")
+        .env("TXTRADER_MODE", "rtx")
+        .output()
+        .expect("pytest runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "pytest failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- txtraderd log (tail)\n{}",
+        tail(&daemon.log_text(), 80)
+    );
+    println!("{stdout}");
+    let status = daemon.wait_exit(Duration::from_secs(20)).expect("txtraderd exits after the shutdown command");
+    assert_eq!(status.code(), Some(0), "shutdown exits cleanly so a supervisor restarts it");
+    let log = daemon.log_text();
+    assert!(log.contains("shutdown requested by 127.0.0.1:"), "the shutdown is logged");
+    assert!(!log.contains("s3cret"), "the password never reaches the log");
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
