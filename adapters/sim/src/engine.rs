@@ -22,7 +22,7 @@ use crate::rng::stable_hash;
 use chrono::NaiveDate;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use txtrader_plugin_api::model::{
     AccountId, AccountSummary, BrokerOrderId, Execution, ExecutionId, LinkState, Money, OrderRequest,
     OrderStatus, OrderTrigger, OrderType, Position, Price, Quantity, Side, SignedQuantity, Symbol,
@@ -86,6 +86,11 @@ pub struct Exchange {
     /// Orders by arrival sequence: iteration order is time priority.
     orders: BTreeMap<u64, SimOrder>,
     by_broker_id: HashMap<BrokerOrderId, u64>,
+    /// Orders waiting out their fill delay, by activation time: the next one is the first.
+    activations: BTreeSet<(UnixNanos, u64)>,
+    /// Orders working at the exchange, in time priority. Only these are matched on a tick, so
+    /// the cost of a tick does not grow with the day's finished orders.
+    working: BTreeSet<u64>,
     executions: Vec<Execution>,
     seq: u64,
     cancel_rejects: u64,
@@ -111,6 +116,8 @@ impl Exchange {
             accounts,
             orders: BTreeMap::new(),
             by_broker_id: HashMap::new(),
+            activations: BTreeSet::new(),
+            working: BTreeSet::new(),
             executions: Vec::new(),
             seq: 0,
             cancel_rejects: 0,
@@ -278,8 +285,10 @@ impl Exchange {
         } else {
             self.order_event(seq, OrderEventKind::Acknowledged, now);
             let delay = u64::try_from(self.config.fill_delay.as_nanos()).unwrap_or(u64::MAX);
+            let at = now.plus_nanos(delay);
             if let Some(o) = self.orders.get_mut(&seq) {
-                o.active_at = Some(now.plus_nanos(delay));
+                o.active_at = Some(at);
+                self.activations.insert((at, seq));
             }
         }
     }
@@ -333,6 +342,12 @@ impl Exchange {
                 }
             }
         }
+        if o.status.is_terminal() {
+            self.working.remove(&seq);
+            if let Some(at) = o.active_at.take() {
+                self.activations.remove(&(at, seq));
+            }
+        }
         match &kind {
             OrderEventKind::Cancelled { reason } => o.reason.clone_from(reason),
             OrderEventKind::Rejected { reason } => o.reason = Some(reason.clone()),
@@ -352,16 +367,15 @@ impl Exchange {
 
     /// Starts working the orders whose fill delay is over.
     pub fn run_due(&mut self, now: UnixNanos) -> Vec<AdapterEvent> {
-        let due: Vec<u64> = self
-            .orders
-            .iter()
-            .filter(|(_, o)| o.active_at.is_some_and(|t| t <= now) && o.status.is_open())
-            .map(|(k, _)| *k)
-            .collect();
-        for seq in due {
+        while let Some(&(at, seq)) = self.activations.first() {
+            if at > now {
+                break;
+            }
+            self.activations.pop_first();
             if let Some(o) = self.orders.get_mut(&seq) {
                 o.active_at = None;
             }
+            self.working.insert(seq);
             self.order_event(seq, OrderEventKind::Accepted, now);
             self.try_match(seq, now);
         }
@@ -370,7 +384,7 @@ impl Exchange {
 
     /// When the next order starts working, if one is waiting.
     pub fn next_activation(&self) -> Option<UnixNanos> {
-        self.orders.values().filter(|o| o.status.is_open()).filter_map(|o| o.active_at).min()
+        self.activations.first().map(|(at, _)| *at)
     }
 
     /// One market tick: quotes and trades move, working orders match, DAY orders expire, and
@@ -393,12 +407,7 @@ impl Exchange {
         let today = self.history.local_date(now);
         let past_close = !self.config.trade_outside_session
             && self.history.session_minute(now) >= i64::from(self.history.session_minutes());
-        let working: Vec<u64> = self
-            .orders
-            .iter()
-            .filter(|(_, o)| o.status.is_open() && o.status != OrderStatus::Held && o.active_at.is_none())
-            .map(|(k, _)| *k)
-            .collect();
+        let working: Vec<u64> = self.working.iter().copied().collect();
         for seq in working {
             let o = &self.orders[&seq];
             let expired = o.request.time_in_force == TimeInForce::Day && (o.day < today || (past_close && o.day == today));
