@@ -1,0 +1,143 @@
+//! HTTP benchmark: requests/s and latency of txtraderd on loopback, against a baseline.
+//!
+//! `cargo bench -p txtrader-host --bench gateway [-- SECONDS CONNECTIONS]`
+//!
+//! Starts the real gateway (simulated exchange, HTTP request logging off) and, in the same
+//! process, a baseline axum server whose one handler returns `"Up"` with no authentication or
+//! gateway behind it. Each scenario runs CONNECTIONS keep-alive HTTP/1.1 clients for SECONDS and
+//! reports requests/s, p50 and p99, and the ratio of its throughput to the baseline's.
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::Request;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use txtrader_host::config::Config;
+
+const AUTH: &str = "Basic dHh0cmFkZXJfdXNlcjpjaGFuZ2VfdGhpc19wYXNzd29yZA=="; // txtrader_user:change_this_password
+
+#[derive(Clone)]
+struct Scenario {
+    name: &'static str,
+    method: &'static str,
+    path: &'static str,
+    body: Option<String>,
+}
+
+struct Result {
+    requests: usize,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+}
+
+impl Result {
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+async fn client(addr: SocketAddr, s: Scenario, until: Instant) -> Vec<Duration> {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("handshake");
+    tokio::spawn(conn);
+    let mut lat = Vec::new();
+    let mut n = 0u64;
+    while Instant::now() < until {
+        n += 1;
+        let body = s.body.clone().map(|b| b.replace("{SIDE}", if n % 2 == 0 { "1" } else { "-1" })).unwrap_or_default();
+        let req = Request::builder()
+            .method(s.method)
+            .uri(s.path)
+            .header("host", "bench")
+            .header("authorization", AUTH)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .expect("request");
+        let t0 = Instant::now();
+        let resp = send.send_request(req).await.expect("response");
+        let status = resp.status();
+        let _ = resp.into_body().collect().await.expect("body");
+        assert!(status.is_success(), "{} answered {status}", s.name);
+        lat.push(t0.elapsed());
+    }
+    lat
+}
+
+async fn run(addr: SocketAddr, s: &Scenario, secs: u64, conns: usize) -> Result {
+    let start = Instant::now();
+    let until = start + Duration::from_secs(secs);
+    let tasks: Vec<_> = (0..conns).map(|_| tokio::spawn(client(addr, s.clone(), until))).collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("client"));
+    }
+    let elapsed = start.elapsed();
+    all.sort();
+    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+    Result { requests: all.len(), elapsed, p50: pct(0.50), p99: pct(0.99) }
+}
+
+async fn baseline() -> SocketAddr {
+    let app = axum::Router::new().fallback(|| async {
+        ([(axum::http::header::CONTENT_TYPE, "application/json")], "\"Up\"")
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let secs: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(3);
+    let conns: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(16);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let env: BTreeMap<String, String> = [
+            ("TXTRADER_HTTP_PORT", "0"),
+            ("TXTRADER_LOG_HTTP_REQUESTS", "0"),
+            ("TXTRADER_LOG_HTTP_RESPONSES", "0"),
+            ("TXTRADER_LOG_ORDER_UPDATES", "0"),
+            ("TXTRADER_LOG_EXECUTION_UPDATES", "0"),
+            ("TXTRADER_ENABLE_AUTO_RESET", "0"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let config = Config::from_map(&env, "bench").expect("config");
+        let running = txtrader_host::start(&config).await.expect("gateway starts");
+        running.gateway.wait_status(|s| s == txtrader_plugin_api::model::ConnectionStatus::Up).await;
+        let gw = running.http_addr;
+        let base = baseline().await;
+        let order = r#"{"account":"REALTICKDEMO.REALTICK.DEMO32.TRADING","route":"DEMO","symbol":"IBM","quantity":{SIDE}}"#;
+        let scenarios = [
+            (base, Scenario { name: "baseline: axum, constant \"Up\"", method: "GET", path: "/status", body: None }),
+            (gw, Scenario { name: "GET /status", method: "GET", path: "/status", body: None }),
+            (gw, Scenario { name: "POST /query_positions", method: "POST", path: "/query_positions", body: Some("{\"x\":1}".into()) }),
+            (gw, Scenario { name: "POST /market_order (round trip to ack)", method: "POST", path: "/market_order", body: Some(order.into()) }),
+        ];
+        println!("{secs} s per scenario, {conns} keep-alive connections, loopback, {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
+        println!("{:<42} {:>10} {:>10} {:>10} {:>12}", "scenario", "req/s", "p50 µs", "p99 µs", "vs baseline");
+        let mut base_rate = None;
+        for (addr, s) in &scenarios {
+            let r = run(*addr, s, secs, conns).await;
+            let rate = r.rate();
+            let ratio = base_rate.map_or("1.00x".to_owned(), |b: f64| format!("{:.2}x", rate / b));
+            base_rate.get_or_insert(rate);
+            println!(
+                "{:<42} {:>10.0} {:>10} {:>10} {:>12}",
+                s.name,
+                rate,
+                r.p50.as_micros(),
+                r.p99.as_micros(),
+                ratio
+            );
+        }
+        running.shutdown.trigger(txtrader_host::shutdown::ExitReason::Requested("bench done".into()));
+        running.wait().await;
+    });
+}
