@@ -269,6 +269,9 @@ impl Config {
         if mode.is_empty() {
             r.errors.push("TXTRADER_MODE: at least one adapter is required".into());
         }
+        if mode.len() > 1 {
+            r.errors.push(format!("TXTRADER_MODE={}: running several adapters at once is not supported yet", mode.join(",")));
+        }
         let _ = r.string("SUPPRESS_ERROR_CODES", "2100");
         let _ = r.string("GET_RETRIES", "8");
         let _ = r.string("GET_BACKOFF_FACTOR", "0.1");
@@ -444,7 +447,7 @@ mod tests {
             &env(&[
                 ("TXTRADER_HTTP_PORT", "http"),
                 ("TXTRADER_ENABLE_TICKER", "yes"),
-                ("TXTRADER_MODE", "sim,rtx"),
+                ("TXTRADER_MODE", "rtx"),
                 ("TXTRADER_API_TIMEZONE", "Nowhere/Land"),
             ]),
             "box",
@@ -452,6 +455,8 @@ mod tests {
         .expect_err("invalid");
         assert_eq!(e.0.len(), 4, "{e}");
         assert!(e.to_string().contains("unknown adapter \"rtx\""));
+        let e = Config::from_map(&env(&[("TXTRADER_MODE", "sim,sim")]), "box").expect_err("one adapter for now");
+        assert!(e.to_string().contains("several adapters"), "{e}");
     }
 
     #[test]

@@ -269,6 +269,23 @@ async fn json_rpc_2() {
 }
 
 #[tokio::test]
+async fn symbol_barchart_loads_todays_bars_before_answering() {
+    let h = harness(None, &[("TXTRADER_ENABLE_SYMBOL_BARCHART", "1")]).await;
+    tokio::time::timeout(Duration::from_secs(10), h.app.gateway.wait_status(|s| s == ConnectionStatus::Up)).await.expect("up");
+    let export = h.ok("/add_symbol", json!({"symbol": "IBM"})).await;
+    let bars = export["bars"].as_array().expect("the export carries bars").clone();
+    // today's bars from the session open to now: none before the open or on a weekend
+    for b in &bars {
+        let b = b.as_array().expect("bar");
+        assert_eq!(b.len(), 7);
+        assert!(b[2].is_f64() && b[6].is_i64());
+    }
+    assert_eq!(h.ok("/query_symbol_bars", json!({"symbol": "IBM"})).await, Value::Array(bars));
+    assert_eq!(h.ok("/query_symbol_bars", json!({"symbol": "MSFT"})).await, Value::Null);
+    assert_eq!(h.get("/version").await.json()["flags"]["SYMBOL_BARCHART"], true);
+}
+
+#[tokio::test]
 async fn orders_on_the_simulated_exchange() {
     let h = sim().await;
     // market order: answered at the broker's first word, then filled
