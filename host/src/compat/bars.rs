@@ -61,6 +61,20 @@ fn at(date: NaiveDate, t: NaiveTime) -> NaiveDateTime {
     date.and_time(t)
 }
 
+/// One end of the range: `.` is `dot_date` at `time_of_day`, `YYYY-MM-DD` that date at
+/// `time_of_day`, `YYYY-MM-DD HH:MM:SS` a server-local time.
+fn bound(value: &str, name: &str, dot_date: NaiveDate, time_of_day: NaiveTime, tz: Tz) -> Result<NaiveDateTime, String> {
+    if value == "." {
+        Ok(at(dot_date, time_of_day))
+    } else if let Some(t) = parse_full(value) {
+        local_to_feed(t, tz).ok_or_else(|| format!("query_bars: nonexistent local time {value}"))
+    } else if let Some(d) = parse_date(value) {
+        Ok(at(d, time_of_day))
+    } else {
+        Err(format!("query_bars: bad parameter format {name}={value}"))
+    }
+}
+
 /// Resolves the arguments against the symbol's session and the feed clock.
 ///
 /// # Errors
@@ -89,24 +103,8 @@ pub fn resolve(period: &str, start: &str, end: &str, session: &SessionHours, fee
         }
         (start, end)
     } else {
-        let start_t = if start == "." {
-            at(now.date(), open)
-        } else if let Some(t) = parse_full(start) {
-            local_to_feed(t, tz).ok_or_else(|| format!("query_bars: nonexistent local time {start}"))?
-        } else if let Some(d) = parse_date(start) {
-            at(d, open)
-        } else {
-            return Err(format!("query_bars: bad parameter format bar_start={start}"));
-        };
-        let end_t = if end == "." {
-            at(start_t.date(), close)
-        } else if let Some(t) = parse_full(end) {
-            local_to_feed(t, tz).ok_or_else(|| format!("query_bars: nonexistent local time {end}"))?
-        } else if let Some(d) = parse_date(end) {
-            at(d, close)
-        } else {
-            return Err(format!("query_bars: bad parameter format bar_end={end}"));
-        };
+        let start_t = bound(start, "bar_start", now.date(), open, tz)?;
+        let end_t = bound(end, "bar_end", start_t.date(), close, tz)?;
         (start_t, end_t)
     };
     let start = if start.time() < open || daily { at(start.date(), open) } else { start };

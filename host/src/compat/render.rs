@@ -62,6 +62,18 @@ pub fn local_time(t: UnixNanos) -> String {
     t.to_datetime().with_timezone(&Local).format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
+/// The feed-time fields of a broker row: `TIME_STAMP` (18 digits), `TIME_ZONE`,
+/// `MARKET_TRD_DATE`, `TRD_TIME`.
+fn feed_time_fields(t: UnixNanos, tz: Tz) -> [(&'static str, Value); 4] {
+    let at = t.to_datetime().with_timezone(&tz);
+    [
+        ("TIME_STAMP", Value::from(at.format("%Y%m%d%H%M%S%f").to_string()[..18].to_owned())),
+        ("TIME_ZONE", Value::from(tz.name())),
+        ("MARKET_TRD_DATE", Value::from(at.format("%Y-%m-%d").to_string())),
+        ("TRD_TIME", Value::from(at.format("%H:%M:%S").to_string())),
+    ]
+}
+
 fn feed_tz(instrument: Option<&Instrument>, fallback: Tz) -> Tz {
     instrument.and_then(|i| i.session.timezone.parse().ok()).unwrap_or(fallback)
 }
@@ -333,7 +345,6 @@ fn submitted_fields(o: &Order) -> IndexMap<String, Value> {
 /// The broker rows one update stands for: `(ORDER_ID, fields)`.
 fn update_rows(o: &Order, u: &OrderUpdate, permid: &str, tz: Tz, cusip: &str) -> Vec<(String, IndexMap<String, Value>)> {
     let class = o.class();
-    let at = u.ts.to_datetime().with_timezone(&tz);
     let base = |order_id: &str, ty: &str, status: &str, volume: Decimal| {
         let mut f = IndexMap::new();
         f.insert("ORDER_ID".to_owned(), Value::from(order_id));
@@ -345,10 +356,7 @@ fn update_rows(o: &Order, u: &OrderUpdate, permid: &str, tz: Tz, cusip: &str) ->
         f.insert("VOLUME_TRADED".to_owned(), qty(u.filled.as_decimal()));
         f.insert("ORDER_RESIDUAL".to_owned(), qty(u.leaves.as_decimal()));
         f.insert("AVG_PRICE".to_owned(), u.avg_price.map_or(Value::from(0), price));
-        f.insert("TIME_STAMP".to_owned(), Value::from(at.format("%Y%m%d%H%M%S%f").to_string()[..18].to_owned()));
-        f.insert("TIME_ZONE".to_owned(), Value::from(tz.name()));
-        f.insert("MARKET_TRD_DATE".to_owned(), Value::from(at.format("%Y-%m-%d").to_string()));
-        f.insert("TRD_TIME".to_owned(), Value::from(at.format("%H:%M:%S").to_string()));
+        f.extend(feed_time_fields(u.ts, tz).map(|(k, v)| (k.to_owned(), v)));
         if !cusip.is_empty() {
             f.insert("CUSIP".to_owned(), Value::from(cusip));
         }
@@ -464,7 +472,6 @@ pub fn order(view: &OrderView, cfg: &CompatConfig) -> Value {
 pub fn execution(view: &ExecutionView, cfg: &CompatConfig) -> Value {
     let x = &view.execution;
     let tz = feed_tz(view.instrument.as_ref(), cfg.feed_timezone);
-    let at = x.ts_event.to_datetime().with_timezone(&tz);
     let req = view.order.as_ref();
     let mut m = Map::new();
     m.insert("ORDER_ID".into(), Value::from(x.exec_id.as_str()));
@@ -500,10 +507,7 @@ pub fn execution(view: &ExecutionView, cfg: &CompatConfig) -> Value {
     );
     m.insert("PRICE".into(), price(x.price));
     m.insert("PRICE_TYPE".into(), req.map_or(Value::Null, |r| Value::from(price_type(&r.order_type))));
-    m.insert("TIME_STAMP".into(), Value::from(at.format("%Y%m%d%H%M%S%f").to_string()[..18].to_owned()));
-    m.insert("TIME_ZONE".into(), Value::from(tz.name()));
-    m.insert("MARKET_TRD_DATE".into(), Value::from(at.format("%Y-%m-%d").to_string()));
-    m.insert("TRD_TIME".into(), Value::from(at.format("%H:%M:%S").to_string()));
+    m.extend(feed_time_fields(x.ts_event, tz).map(|(k, v)| (k.to_owned(), v)));
     m.insert("VOLUME".into(), qty(x.quantity.as_decimal()));
     m.insert("VOLUME_TRADED".into(), qty(x.cum_quantity.as_decimal()));
     m.insert(

@@ -158,37 +158,24 @@ impl Market {
         held.into_iter().filter(|s| self.unsubscribe(s, subscriber) == Removed::Unsubscribed).collect()
     }
 
+    /// Changes an active symbol; false when it is not active.
+    fn update(&mut self, symbol: &Symbol, f: impl FnOnce(&mut Active)) -> bool {
+        self.active.get_mut(symbol).map(f).is_some()
+    }
+
     /// Applies a quote; false when the symbol is not active.
     pub fn on_quote(&mut self, quote: &Quote) -> bool {
-        match self.active.get_mut(&quote.symbol) {
-            Some(a) => {
-                a.quote = Some(quote.clone());
-                true
-            }
-            None => false,
-        }
+        self.update(&quote.symbol, |a| a.quote = Some(quote.clone()))
     }
 
     /// Applies a trade; false when the symbol is not active.
     pub fn on_trade(&mut self, trade: &Trade) -> bool {
-        match self.active.get_mut(&trade.symbol) {
-            Some(a) => {
-                a.last_trade = Some(trade.clone());
-                true
-            }
-            None => false,
-        }
+        self.update(&trade.symbol, |a| a.last_trade = Some(trade.clone()))
     }
 
     /// Applies day statistics; false when the symbol is not active.
     pub fn on_stats(&mut self, stats: &SessionStats) -> bool {
-        match self.active.get_mut(&stats.symbol) {
-            Some(a) => {
-                a.stats = Some(stats.clone());
-                true
-            }
-            None => false,
-        }
+        self.update(&stats.symbol, |a| a.stats = Some(stats.clone()))
     }
 
     /// The day statistics of an active symbol.
@@ -198,15 +185,12 @@ impl Market {
 
     /// Applies a completed live bar; false when the symbol is not active.
     pub fn on_bar(&mut self, bar: &Bar) -> bool {
-        match self.active.get_mut(&bar.symbol) {
-            Some(a) => {
-                if self.keep_bars {
-                    a.bars.insert(bar.start, bar.clone());
-                }
-                true
+        let keep = self.keep_bars;
+        self.update(&bar.symbol, |a| {
+            if keep {
+                a.bars.insert(bar.start, bar.clone());
             }
-            None => false,
-        }
+        })
     }
 }
 
