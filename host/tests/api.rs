@@ -37,6 +37,45 @@ impl AdapterLink for Silent {
     fn shutdown(&mut self) {}
 }
 
+/// An adapter that completes the handshake and snapshot itself, then refuses (synchronously) or
+/// fails (with a `Failed` event) the requests it is told to.
+struct Scripted {
+    events: adapters::EventSender,
+    refuse_hello: bool,
+}
+
+impl AdapterLink for Scripted {
+    fn name(&self) -> &str {
+        "scripted"
+    }
+    fn send(&mut self, r: &AdapterRequest) -> Result<(), AdapterError> {
+        use txtrader_plugin_api::model::{AccountId, LinkState};
+        use txtrader_plugin_api::wire::{AdapterEvent, AdapterHello, BrokerSnapshot, ErrorCode, ReplyBody, RequestBody, WireError};
+        let reply = |body| AdapterEvent::Reply { request_id: r.id, body };
+        match &r.body {
+            RequestBody::Hello(_) if self.refuse_hello => Err(AdapterError::Closed),
+            RequestBody::Hello(_) => {
+                let hello = AdapterHello { protocol_version: 1, name: "scripted".into(), version: "0".into(), features: vec![] };
+                let _ = self.events.send(reply(ReplyBody::Hello(hello)));
+                let _ = self.events.send(AdapterEvent::Link(LinkState::Connected));
+                Ok(())
+            }
+            RequestBody::Snapshot => {
+                let snap = BrokerSnapshot { accounts: vec![AccountId::new(ACCT).expect("a")], ..BrokerSnapshot::default() };
+                let _ = self.events.send(reply(ReplyBody::Snapshot(snap)));
+                Ok(())
+            }
+            RequestBody::Subscribe { .. } | RequestBody::SubmitOrder(_) => Err(AdapterError::Failed("broker link is down".into())),
+            _ => {
+                let error = WireError { code: ErrorCode::Internal, message: "broker says no".into() };
+                let _ = self.events.send(AdapterEvent::Failed { request_id: r.id, error });
+                Ok(())
+            }
+        }
+    }
+    fn shutdown(&mut self) {}
+}
+
 struct Harness {
     app: App,
     router: axum::Router,
@@ -49,13 +88,15 @@ fn config(extra: &[(&str, &str)]) -> Config {
     Config::from_map(&env, "box").expect("config")
 }
 
-async fn harness(link: Option<Box<dyn AdapterLink>>, extra: &[(&str, &str)]) -> Harness {
+type MakeLink = Box<dyn FnOnce(adapters::EventSender) -> Box<dyn AdapterLink>>;
+
+async fn harness(make: Option<MakeLink>, extra: &[(&str, &str)]) -> Harness {
     let config = config(extra);
     let route = Route { name: "DEMO".into(), params: None };
     let settings = GatewaySettings::from_config(&config, route);
     let (tx, rx) = mpsc::unbounded_channel();
-    let link = match link {
-        Some(l) => l,
+    let link = match make {
+        Some(make) => make(tx),
         None => {
             let ac = AdapterConfig { instance: "sim".into(), settings: settings.adapter_settings.clone(), timezone: "America/New_York".into() };
             adapters::start_builtin("sim", &ac, tx).expect("sim starts")
@@ -211,7 +252,7 @@ async fn leaf_routes_and_string_arguments() {
 
 #[tokio::test]
 async fn not_initialized_until_up() {
-    let h = harness(Some(Box::new(Silent)), &[]).await;
+    let h = harness(Some(Box::new(|_| Box::new(Silent) as Box<dyn AdapterLink>)), &[]).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(h.get("/status").await.json(), json!("Pending"));
     for path in ["/version", "/uptime", "/help"] {
@@ -227,6 +268,34 @@ async fn not_initialized_until_up() {
     assert_eq!(rpc["error"]["code"], -32001);
     let rpc = h.post("/rpc", json!({"jsonrpc": "2.0", "method": "status", "id": 2})).await.json();
     assert_eq!(rpc["result"], "Pending");
+}
+
+#[tokio::test]
+async fn adapter_failures_are_answered_precisely() {
+    let h = harness(Some(Box::new(|events| Box::new(Scripted { events, refuse_hello: false }) as Box<dyn AdapterLink>)), &[]).await;
+    tokio::time::timeout(Duration::from_secs(5), h.app.gateway.wait_status(|s| s == ConnectionStatus::Up)).await.expect("up");
+    // refused at once
+    let r = h.post("/add_symbol", json!({"symbol": "IBM"})).await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.json()["errorMsg"].as_str().unwrap_or_default().contains("broker link is down"));
+    let o = h.ok("/market_order", json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": 5})).await;
+    assert_eq!(o["status"], "Error");
+    assert!(o["raw"]["REASON"].as_str().unwrap_or_default().contains("adapter refused the order"));
+    // failed later by the adapter
+    let r = h.post("/query_account", json!({"account": ACCT})).await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    assert!(r.json()["errorMsg"].as_str().unwrap_or_default().contains("broker says no"));
+    // still serving, and the refused order is on the books
+    assert_eq!(h.get("/status").await.json(), json!("Up"));
+    assert_eq!(h.get("/query_orders").await.json().as_object().map(|m| m.len()), Some(1));
+}
+
+#[tokio::test]
+async fn a_refused_handshake_stops_the_gateway() {
+    let h = harness(Some(Box::new(|events| Box::new(Scripted { events, refuse_hello: true }) as Box<dyn AdapterLink>)), &[]).await;
+    let reason = tokio::time::timeout(Duration::from_secs(5), h.app.shutdown.wait()).await.expect("stops");
+    assert!(matches!(&reason, txtrader_host::shutdown::ExitReason::Fatal(m) if m.contains("hello")), "{reason:?}");
+    assert_eq!(reason.exit_code(), 1);
 }
 
 #[tokio::test]

@@ -89,6 +89,7 @@ pub(super) struct Core {
     reset_armed: bool,
     last_minute: Option<u64>,
     last_snapshot_request: Option<Instant>,
+    snapshot_retry: bool,
 }
 
 impl Core {
@@ -126,6 +127,7 @@ impl Core {
             reset_armed: false,
             last_minute: None,
             last_snapshot_request: None,
+            snapshot_retry: false,
         }
     }
 
@@ -137,9 +139,8 @@ impl Core {
             host_version: env!("CARGO_PKG_VERSION").into(),
             features: Vec::new(),
         };
-        if let Err(e) = self.request(RequestBody::Hello(hello), "hello", self.settings.timeouts.default, PendingKind::Hello) {
-            self.shutdown.trigger(ExitReason::Fatal(e));
-        }
+        // A refused handshake is fatal (see fail_pending).
+        self.request(RequestBody::Hello(hello), "hello", self.settings.timeouts.default, PendingKind::Hello);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let shutdown = self.shutdown.clone();
@@ -188,7 +189,9 @@ impl Core {
         self.bus.publish(GatewayEvent::Error { source: source.to_owned(), message });
     }
 
-    fn request(&mut self, body: RequestBody, label: &'static str, timeout: Duration, kind: PendingKind) -> Result<RequestId, String> {
+    /// Sends a request and remembers who waits for its answer. When the adapter refuses it,
+    /// the waiters are answered with the error at once (and false is returned).
+    fn request(&mut self, body: RequestBody, label: &'static str, timeout: Duration, kind: PendingKind) -> bool {
         self.next_request += 1;
         let id = RequestId(self.next_request);
         let request = AdapterRequest { id, body };
@@ -198,12 +201,14 @@ impl Core {
         match self.adapter.send(&request) {
             Ok(()) => {
                 self.pending.insert(id, Pending { deadline: Instant::now() + timeout, label, kind });
-                Ok(id)
+                true
             }
             Err(e) => {
                 let message = format!("{label} request refused by adapter: {e}");
-                self.alert(self.adapter.name().to_owned().as_str(), message.clone());
-                Err(message)
+                let source = self.adapter.name().to_owned();
+                self.alert(&source, message.clone());
+                self.fail_pending(kind, GatewayError::Adapter(message));
+                false
             }
         }
     }
@@ -239,15 +244,14 @@ impl Core {
         }
         let body = RequestBody::Instrument { symbol: symbol.clone() };
         let timeout = self.settings.timeouts.order_status;
-        if self.request(body, "instrument", timeout, PendingKind::Lookup { symbol: symbol.clone() }).is_ok() {
-            self.lookups.insert(symbol.clone());
-        }
+        self.lookups.insert(symbol.clone());
+        self.request(body, "instrument", timeout, PendingKind::Lookup { symbol: symbol.clone() });
     }
 
     fn request_snapshot(&mut self) {
         let timeout = self.settings.timeouts.order_status;
         self.last_snapshot_request = Some(Instant::now());
-        let _ = self.request(RequestBody::Snapshot, "snapshot", timeout, PendingKind::Snapshot);
+        self.request(RequestBody::Snapshot, "snapshot", timeout, PendingKind::Snapshot);
     }
 
     // ----- adapter events
@@ -396,9 +400,8 @@ impl Core {
                         s.snapshot = Some(snapshot);
                     }
                     let timeout = self.settings.timeouts.barchart;
-                    if self.request(body, "symbol bars", timeout, PendingKind::SymbolBars { symbol: symbol.clone() }).is_err() {
-                        self.activate(&symbol, Vec::new());
-                    }
+                    // On refusal, fail_pending activates the symbol without bars.
+                    self.request(body, "symbol bars", timeout, PendingKind::SymbolBars { symbol: symbol.clone() });
                 } else {
                     if let Some(s) = self.subscribing.get_mut(&symbol) {
                         s.snapshot = Some(snapshot);
@@ -459,9 +462,9 @@ impl Core {
             }
             PendingKind::Snapshot => {
                 if self.status() == ConnectionStatus::Initializing {
-                    // Try again; the status stays Initializing meanwhile.
+                    // Try again at the next second (never here: a refusing adapter would loop).
                     self.set_status(ConnectionStatus::Pending);
-                    self.maybe_initialize();
+                    self.snapshot_retry = true;
                 }
             }
             PendingKind::Subscribe { symbol } => {
@@ -505,9 +508,7 @@ impl Core {
             if !self.subscribing.contains_key(&symbol) {
                 self.subscribing.insert(symbol.clone(), Subscribing { waiters: Vec::new(), snapshot: None });
                 let body = RequestBody::Subscribe { symbol: symbol.clone() };
-                if self.request(body, "subscribe", timeout, PendingKind::Subscribe { symbol: symbol.clone() }).is_err() {
-                    self.subscribing.remove(&symbol);
-                }
+                self.request(body, "subscribe", timeout, PendingKind::Subscribe { symbol });
             }
         }
     }
@@ -619,18 +620,7 @@ impl Core {
                 }
                 let body = RequestBody::Bars { symbol, interval, start, end };
                 let timeout = self.settings.timeouts.barchart;
-                let (tx, rx) = oneshot::channel();
-                match self.request(body, "bars", timeout, PendingKind::Bars { reply: tx }) {
-                    Ok(_) => {
-                        tokio::spawn(async move {
-                            let result = rx.await.unwrap_or(Err(GatewayError::Closed));
-                            let _ = reply.send(result);
-                        });
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(GatewayError::Adapter(e)));
-                    }
-                }
+                self.request(body, "bars", timeout, PendingKind::Bars { reply });
             }
             Command::Accounts { reply } => {
                 let _ = reply.send(self.accounts.clone());
@@ -651,17 +641,7 @@ impl Core {
                     return;
                 }
                 let timeout = self.settings.timeouts.account;
-                let (tx, rx) = oneshot::channel();
-                match self.request(RequestBody::Account { account }, "account", timeout, PendingKind::Account { reply: tx }) {
-                    Ok(_) => {
-                        tokio::spawn(async move {
-                            let _ = reply.send(rx.await.unwrap_or(Err(GatewayError::Closed)));
-                        });
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(GatewayError::Adapter(e)));
-                    }
-                }
+                self.request(RequestBody::Account { account }, "account", timeout, PendingKind::Account { reply });
             }
             Command::Positions { reply } => {
                 let _ = reply.send(self.positions());
@@ -747,21 +727,15 @@ impl Core {
             return;
         }
         let timeout = self.settings.timeouts.add_symbol;
+        self.subscribing.insert(symbol.clone(), Subscribing { waiters: vec![(subscriber, reply)], snapshot: None });
         let body = RequestBody::Subscribe { symbol: symbol.clone() };
-        match self.request(body, "subscribe", timeout, PendingKind::Subscribe { symbol: symbol.clone() }) {
-            Ok(_) => {
-                self.subscribing.insert(symbol, Subscribing { waiters: vec![(subscriber, reply)], snapshot: None });
-            }
-            Err(e) => {
-                let _ = reply.send(Err(GatewayError::Adapter(e)));
-            }
-        }
+        self.request(body, "subscribe", timeout, PendingKind::Subscribe { symbol });
     }
 
     fn unsubscribe(&mut self, symbol: Symbol) {
         let timeout = self.settings.timeouts.default;
         let body = RequestBody::Unsubscribe { symbol: symbol.clone() };
-        let _ = self.request(body, "unsubscribe", timeout, PendingKind::Unsubscribe { symbol });
+        self.request(body, "unsubscribe", timeout, PendingKind::Unsubscribe { symbol });
     }
 
     fn positions(&self) -> Positions {
@@ -865,6 +839,9 @@ impl Core {
     // ----- the one-second timer
 
     fn on_second(&mut self) {
+        if std::mem::take(&mut self.snapshot_retry) {
+            self.maybe_initialize();
+        }
         let now = Instant::now();
         let expired: Vec<RequestId> = self.pending.iter().filter(|(_, p)| p.deadline <= now).map(|(id, _)| *id).collect();
         for id in expired {
