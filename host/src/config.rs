@@ -102,6 +102,24 @@ pub struct LogSettings {
     pub callback_metrics: bool,
 }
 
+/// Stream (netstring TCP) limits and policies; txtrader's own settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamConfig {
+    /// Largest inbound netstring frame (`TXTRADER_STREAM_MAX_FRAME`).
+    pub max_frame: usize,
+    /// Pushes queued per session before it misses some (`TXTRADER_STREAM_QUEUE`).
+    pub queue: usize,
+    /// Order/ticket/execution pushes kept for `resume` (`TXTRADER_STREAM_REPLAY`).
+    pub replay: usize,
+    /// Disconnect sessions that fall behind instead of sending a gap notice
+    /// (`TXTRADER_STREAM_SLOW_CLIENT=disconnect`).
+    pub disconnect_slow: bool,
+    /// A write blocked this long ends the session (`TXTRADER_STREAM_WRITE_TIMEOUT`, seconds).
+    pub write_timeout: Duration,
+    /// Most concurrent sessions (`TXTRADER_STREAM_MAX_SESSIONS`).
+    pub max_sessions: usize,
+}
+
 /// The validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -151,6 +169,8 @@ pub struct Config {
     pub log: LogSettings,
     /// Largest accepted HTTP request body.
     pub http_max_body: usize,
+    /// Stream limits.
+    pub stream: StreamConfig,
     /// Settings per adapter instance: `TXTRADER_<NAME>_<KEY>` → `{name: {key: value}}`.
     pub adapter_settings: BTreeMap<String, BTreeMap<String, String>>,
     /// The start-up report.
@@ -338,6 +358,25 @@ impl Config {
             Ok(_) => Err("must be at least 1024 bytes".into()),
             Err(e) => Err(e.to_string()),
         });
+        let positive = |what: &'static str| {
+            move |s: &str| match s.parse::<usize>() {
+                Ok(n) if n >= 1 => Ok(n),
+                Ok(_) => Err(format!("{what} must be at least 1")),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let stream = StreamConfig {
+            max_frame: r.parse("STREAM_MAX_FRAME", "1048576", 0, positive("the frame limit")),
+            queue: r.parse("STREAM_QUEUE", "4096", 0, positive("the queue")),
+            replay: r.int("STREAM_REPLAY", "100000", 0usize),
+            disconnect_slow: r.parse("STREAM_SLOW_CLIENT", "gap", false, |s| match s {
+                "gap" => Ok(false),
+                "disconnect" => Ok(true),
+                _ => Err("expected gap or disconnect".into()),
+            }),
+            write_timeout: r.seconds("STREAM_WRITE_TIMEOUT", "30"),
+            max_sessions: r.parse("STREAM_MAX_SESSIONS", "1024", 0, positive("the session limit")),
+        };
 
         let mut adapter_settings: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         for m in &mode {
@@ -385,6 +424,7 @@ impl Config {
             timeouts,
             log,
             http_max_body,
+            stream,
             adapter_settings,
             report: r.report,
             warnings,
@@ -423,6 +463,8 @@ mod tests {
         assert_eq!(c.mode, ["sim"]);
         assert!(c.flags.high_low && c.flags.barchart && !c.flags.ticker);
         assert_eq!(c.timeouts.order, Duration::from_secs(300));
+        assert!(c.stream.max_frame < 512 * 1024 * 1024, "far below the original's 512 MiB");
+        assert!(!c.stream.disconnect_slow);
         assert!(!c.testing);
     }
 

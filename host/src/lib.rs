@@ -10,6 +10,7 @@
 //! - [`adapters`]: adapter instances behind the wire-message boundary.
 //! - [`compat`]: txTrader argument conventions, commands and JSON shapes.
 //! - [`rpc`]: the HTTP listener (leaf routes and JSON-RPC).
+//! - [`stream`]: the netstring TCP stream (pushes and commands).
 //! - [`shutdown`]: coordinated shutdown.
 
 pub mod adapters;
@@ -18,6 +19,7 @@ pub mod config;
 pub mod gateway;
 pub mod rpc;
 pub mod shutdown;
+pub mod stream;
 
 use compat::routes::parse_route;
 use config::Config;
@@ -44,6 +46,9 @@ pub enum StartError {
         /// Why.
         source: txtrader_plugin_api::adapter::AdapterError,
     },
+    /// The gateway stopped while starting.
+    #[error("the gateway stopped while starting")]
+    Stopped,
     /// A listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -61,6 +66,8 @@ pub struct Running {
     pub gateway: gateway::Gateway,
     /// The HTTP address actually bound.
     pub http_addr: SocketAddr,
+    /// The stream address actually bound.
+    pub tcp_addr: SocketAddr,
     /// The shutdown trigger.
     pub shutdown: Shutdown,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -89,18 +96,35 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let addr = SocketAddr::new(config.bind_address, config.http_port);
     let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
     let http_addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+    let tcp = SocketAddr::new(config.bind_address, config.tcp_port);
+    let tcp_listener = TcpListener::bind(tcp).await.map_err(|source| StartError::Bind { addr: tcp, source })?;
+    let tcp_addr = tcp_listener.local_addr().map_err(|source| StartError::Bind { addr: tcp, source })?;
+    let compat = compat::CompatConfig::from_config(config);
+    let auth = Arc::new(rpc::auth::Credentials::new(&config.username, &config.password));
     let app = rpc::App {
         gateway: gateway.clone(),
-        compat: Arc::new(compat::CompatConfig::from_config(config)),
+        compat: Arc::new(compat.clone()),
         shutdown: shutdown.clone(),
         started: chrono::Local::now(),
-        auth: Arc::new(rpc::auth::Credentials::new(&config.username, &config.password)),
+        auth: auth.clone(),
         max_body: config.http_max_body,
         log: Arc::new(config.log.clone()),
     };
+    let stream_settings = stream::StreamSettings::from_config(config);
+    let hub = stream::hub::start(gateway.clone(), compat, stream_settings.replay, stream_settings.log_client_messages, shutdown.clone())
+        .await
+        .ok_or(StartError::Stopped)?;
+    let env = stream::session::SessionEnv {
+        ctx: app.base_ctx(),
+        hub,
+        auth,
+        settings: Arc::new(stream_settings),
+        greeting: stream::greeting().into(),
+    };
+    tokio::spawn(stream::serve(tcp_listener, env));
     let server = tokio::spawn(rpc::serve(listener, app));
-    tracing::info!(%http_addr, "HTTP API listening");
-    Ok(Running { gateway, http_addr, shutdown, server, core })
+    tracing::info!(%http_addr, %tcp_addr, "HTTP API and stream listening");
+    Ok(Running { gateway, http_addr, tcp_addr, shutdown, server, core })
 }
 
 impl Running {

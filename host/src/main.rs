@@ -55,6 +55,7 @@ fn main() -> ExitCode {
         };
         // Machine-readable, on stdout: where to connect (port 0 picks a free port).
         println!("txtraderd: http listening on {}", running.http_addr);
+        println!("txtraderd: tcp listening on {}", running.tcp_addr);
         let shutdown = running.shutdown.clone();
         tokio::spawn(async move {
             let signal = wait_for_signal().await;

@@ -54,6 +54,8 @@ pub struct Daemon {
     child: Child,
     /// The HTTP port it listens on.
     pub http_port: u16,
+    /// The stream port it listens on.
+    pub tcp_port: u16,
     /// Where its log goes.
     pub log: PathBuf,
 }
@@ -71,6 +73,7 @@ impl Daemon {
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("TXTRADER_HTTP_PORT", "0")
+            .env("TXTRADER_TCP_PORT", "0")
             .env("TXTRADER_BIND_ADDRESS", "127.0.0.1")
             .env("TXTRADER_LOG_LEVEL", "INFO")
             .envs(env.iter().copied())
@@ -81,17 +84,23 @@ impl Daemon {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("txtraderd: http listening on ") {
-                    let _ = tx.send(addr.to_owned());
+                for (kind, prefix) in [("http", "txtraderd: http listening on "), ("tcp", "txtraderd: tcp listening on ")] {
+                    if let Some(addr) = line.strip_prefix(prefix) {
+                        let _ = tx.send((kind, addr.to_owned()));
+                    }
                 }
             }
         });
-        let addr = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("txtraderd did not start; log:\n{}", std::fs::read_to_string(&log).unwrap_or_default())
-        });
-        let http_port = addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
-        Self { child, http_port, log }
+        let (mut http_port, mut tcp_port) = (0u16, 0u16);
+        while http_port == 0 || tcp_port == 0 {
+            let (kind, addr) = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!("txtraderd did not start; log:\n{}", std::fs::read_to_string(&log).unwrap_or_default())
+            });
+            let port = addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+            if kind == "http" { http_port = port } else { tcp_port = port }
+        }
+        Self { child, http_port, tcp_port, log }
     }
 
     /// Waits for the process to exit by itself.

@@ -33,6 +33,9 @@ pub struct Ctx {
     pub started: DateTime<Local>,
     /// The caller, `ip:port`.
     pub client: String,
+    /// Whose market-data subscriptions `add_symbol` / `del_symbol` manage: every HTTP caller
+    /// shares one identity; each stream session has its own.
+    pub subscriber: Subscriber,
 }
 
 /// Why a command failed.
@@ -73,6 +76,20 @@ impl std::fmt::Debug for CommandSpec {
 /// Finds a command by name.
 pub fn find(name: &str) -> Option<&'static CommandSpec> {
     COMMANDS.binary_search_by(|c| c.name.cmp(name)).ok().map(|i| &COMMANDS[i])
+}
+
+/// Runs a command by name with JSON arguments (for surfaces that translate onto these commands).
+///
+/// # Errors
+/// The command's failure; an unknown name is a [`CommandError::Failed`].
+pub async fn run(ctx: &Ctx, name: &str, args: Value) -> Result<Value, CommandError> {
+    let spec = find(name).ok_or_else(|| CommandError::Failed(format!("no such command {name}")))?;
+    let mut args = match args {
+        Value::Object(m) => Args::from_map(m),
+        _ => Args::default(),
+    };
+    args.insert("client", Value::from(ctx.client.as_str()));
+    (spec.run)(ctx.clone(), args).await
 }
 
 macro_rules! commands {
@@ -201,13 +218,13 @@ async fn shutdown(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
 
 async fn add_symbol(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
     let Some(symbol) = symbol_arg(&args)? else { return Ok(Value::Null) };
-    let view = ctx.gateway.add_symbol(symbol, Some(Subscriber::Http)).await?;
+    let view = ctx.gateway.add_symbol(symbol, Some(ctx.subscriber)).await?;
     Ok(view.map_or(Value::Null, |v| render::symbol_export(&v, &ctx.compat)))
 }
 
 async fn del_symbol(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
     let Some(symbol) = symbol_arg(&args)? else { return Ok(Value::Bool(false)) };
-    Ok(Value::Bool(ctx.gateway.remove_symbol(symbol, Subscriber::Http).await?))
+    Ok(Value::Bool(ctx.gateway.remove_symbol(symbol, ctx.subscriber).await?))
 }
 
 async fn query_symbols(ctx: Ctx, args: Args) -> Result<Value, CommandError> {

@@ -10,6 +10,7 @@ pub mod bars;
 pub mod commands;
 pub mod render;
 pub mod routes;
+pub mod stream;
 
 use crate::config::{Config, Flags};
 use chrono_tz::Tz;

@@ -1,12 +1,13 @@
 //! The event bus: every outward event, numbered, fanned out to subscribers.
 //!
-//! Each event gets the next gateway-wide sequence number. Each subscriber has a bounded queue;
-//! a subscriber that falls behind never blocks the gateway or its neighbours: what it misses is
-//! counted, and as soon as its queue has room it first receives a [`Delivery::Gap`] saying
-//! exactly which sequence numbers it lost. Nothing is dropped silently.
+//! Each event gets the next gateway-wide sequence number. [`FanOut`] delivers to subscribers,
+//! each with a bounded queue; a subscriber that falls behind never blocks the gateway or its
+//! neighbours: what it misses is counted, and as soon as its queue has room it first receives a
+//! [`Delivery::Gap`] saying exactly which sequence numbers it lost. Nothing is dropped silently.
+//! The stream hub reuses [`FanOut`] for its rendered pushes.
 
 use super::{ExecutionView, OrderView};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use txtrader_plugin_api::model::{AccountId, Bar, ConnectionStatus, Quote, SessionStats, Trade, UnixNanos};
 
@@ -56,10 +57,10 @@ pub struct Sequenced {
 
 /// What a subscriber receives.
 #[derive(Clone, Debug)]
-pub enum Delivery {
-    /// The next event.
-    Event(Arc<Sequenced>),
-    /// Events this subscriber lost because its queue was full.
+pub enum Delivery<T> {
+    /// The next item.
+    Item(T),
+    /// Items this subscriber lost because its queue was full.
     Gap {
         /// First lost sequence number.
         first: u64,
@@ -70,28 +71,120 @@ pub enum Delivery {
     },
 }
 
+/// Events a subscriber lost and has not been told about: (first, last, count).
+type Missed = Arc<Mutex<Option<(u64, u64, u64)>>>;
+
+fn lock(m: &Missed) -> std::sync::MutexGuard<'_, Option<(u64, u64, u64)>> {
+    // Held only for a try_send or a take, never across an await; poisoning cannot leave the
+    // record inconsistent, so recover it.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A subscription: the receiving end of one subscriber's queue.
+///
+/// A gap is reported in its place in the sequence: either the publisher queues it when the
+/// queue has room again, or, if nothing more is published, the subscriber picks it up as soon
+/// as it has received everything queued before it.
 #[derive(Debug)]
-pub struct Subscription {
+pub struct Subscription<T> {
     /// The subscriber's id.
     pub id: u64,
-    /// Deliveries, in sequence order.
-    pub rx: mpsc::Receiver<Delivery>,
+    rx: mpsc::Receiver<Delivery<T>>,
+    missed: Missed,
+}
+
+impl<T> Subscription<T> {
+    fn pending_gap(&self) -> Option<Delivery<T>> {
+        lock(&self.missed).take().map(|(first, last, missed)| Delivery::Gap { first, last, missed })
+    }
+
+    /// The next delivery; `None` once the publisher is gone.
+    pub async fn recv(&mut self) -> Option<Delivery<T>> {
+        match self.try_recv() {
+            Some(d) => Some(d),
+            None => self.rx.recv().await,
+        }
+    }
+
+    /// The next delivery if one is ready.
+    pub fn try_recv(&mut self) -> Option<Delivery<T>> {
+        match self.rx.try_recv() {
+            Ok(d) => Some(d),
+            Err(_) => self.pending_gap(),
+        }
+    }
 }
 
 #[derive(Debug)]
-struct Subscriber {
-    tx: mpsc::Sender<Delivery>,
-    /// Lost so far and not yet reported: (first, last, count).
-    missed: Option<(u64, u64, u64)>,
+struct Subscriber<T> {
+    tx: mpsc::Sender<Delivery<T>>,
+    missed: Missed,
 }
 
-/// The fan-out. Owned by the gateway core.
+/// Bounded, never-blocking fan-out with exact gap accounting.
+#[derive(Debug)]
+pub struct FanOut<T> {
+    next_id: u64,
+    subscribers: Vec<Subscriber<T>>,
+}
+
+impl<T> Default for FanOut<T> {
+    fn default() -> Self {
+        Self { next_id: 0, subscribers: Vec::new() }
+    }
+}
+
+impl<T: Clone> FanOut<T> {
+    /// Adds a subscriber with a queue of `capacity` deliveries.
+    pub fn subscribe(&mut self, capacity: usize) -> Subscription<T> {
+        let (tx, rx) = mpsc::channel(capacity.max(2));
+        self.next_id += 1;
+        let missed = Missed::default();
+        self.subscribers.push(Subscriber { tx, missed: missed.clone() });
+        Subscription { id: self.next_id, rx, missed }
+    }
+
+    /// Delivers `item` (numbered `seq`) to every subscriber. Never waits.
+    pub fn send(&mut self, seq: u64, item: &T) {
+        self.subscribers.retain_mut(|s| {
+            let mut missed = lock(&s.missed);
+            if let Some((first, last, count)) = *missed {
+                match s.tx.try_send(Delivery::Gap { first, last, missed: count }) {
+                    Ok(()) => *missed = None,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        *missed = Some((first, seq.max(last), count + 1));
+                        return true;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return false,
+                }
+            }
+            match s.tx.try_send(Delivery::Item(item.clone())) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    *missed = Some((seq, seq, 1));
+                    true
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
+    }
+
+    /// How many subscribers are attached.
+    pub fn len(&self) -> usize {
+        self.subscribers.len()
+    }
+
+    /// True without subscribers.
+    pub fn is_empty(&self) -> bool {
+        self.subscribers.is_empty()
+    }
+}
+
+/// The gateway's bus: numbers events and fans them out. Owned by the gateway core.
 #[derive(Debug, Default)]
 pub struct Bus {
     next_seq: u64,
-    next_id: u64,
-    subscribers: Vec<Subscriber>,
+    out: FanOut<Arc<Sequenced>>,
 }
 
 impl Bus {
@@ -101,11 +194,8 @@ impl Bus {
     }
 
     /// Adds a subscriber with a queue of `capacity` deliveries.
-    pub fn subscribe(&mut self, capacity: usize) -> Subscription {
-        let (tx, rx) = mpsc::channel(capacity.max(2));
-        self.next_id += 1;
-        self.subscribers.push(Subscriber { tx, missed: None });
-        Subscription { id: self.next_id, rx }
+    pub fn subscribe(&mut self, capacity: usize) -> Subscription<Arc<Sequenced>> {
+        self.out.subscribe(capacity)
     }
 
     /// The sequence number of the last event published.
@@ -117,36 +207,15 @@ impl Bus {
     pub fn publish(&mut self, event: GatewayEvent) -> u64 {
         self.next_seq += 1;
         let seq = self.next_seq;
-        if self.subscribers.is_empty() {
-            return seq;
+        if !self.out.is_empty() {
+            self.out.send(seq, &Arc::new(Sequenced { seq, event }));
         }
-        let item = Arc::new(Sequenced { seq, event });
-        self.subscribers.retain_mut(|s| {
-            if let Some((first, last, missed)) = s.missed {
-                match s.tx.try_send(Delivery::Gap { first, last, missed }) {
-                    Ok(()) => s.missed = None,
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        s.missed = Some((first, seq, missed + 1));
-                        return true;
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => return false,
-                }
-            }
-            match s.tx.try_send(Delivery::Event(item.clone())) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    s.missed = Some((seq, seq, 1));
-                    true
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            }
-        });
         seq
     }
 
     /// How many subscribers are attached.
     pub fn subscribers(&self) -> usize {
-        self.subscribers.len()
+        self.out.len()
     }
 }
 
@@ -158,11 +227,11 @@ mod tests {
         GatewayEvent::Error { source: "test".into(), message: n.to_string() }
     }
 
-    fn seqs(rx: &mut mpsc::Receiver<Delivery>) -> Vec<String> {
+    fn seqs(sub: &mut Subscription<Arc<Sequenced>>) -> Vec<String> {
         let mut out = Vec::new();
-        while let Ok(d) = rx.try_recv() {
+        while let Some(d) = sub.try_recv() {
             out.push(match d {
-                Delivery::Event(e) => e.seq.to_string(),
+                Delivery::Item(e) => e.seq.to_string(),
                 Delivery::Gap { first, last, missed } => format!("gap {first}-{last} ({missed})"),
             });
         }
@@ -177,8 +246,8 @@ mod tests {
         for n in 0..5 {
             bus.publish(err(n));
         }
-        assert_eq!(seqs(&mut a.rx), ["1", "2", "3", "4", "5"]);
-        assert_eq!(seqs(&mut b.rx), ["1", "2", "3", "4", "5"]);
+        assert_eq!(seqs(&mut a), ["1", "2", "3", "4", "5"]);
+        assert_eq!(seqs(&mut b), ["1", "2", "3", "4", "5"]);
     }
 
     #[test]
@@ -188,14 +257,26 @@ mod tests {
         let mut fast = bus.subscribe(64);
         for n in 0..6 {
             bus.publish(err(n));
-            seqs(&mut fast.rx);
+            seqs(&mut fast);
         }
-        // slow kept 1 and 2, lost 3..6
-        assert_eq!(seqs(&mut slow.rx), ["1", "2"]);
+        // slow kept 1 and 2, lost 3..6, and learns so as soon as it has read 1 and 2, even though
+        // nothing more was published
+        assert_eq!(seqs(&mut slow), ["1", "2", "gap 3-6 (4)"]);
         bus.publish(err(7));
-        assert_eq!(seqs(&mut slow.rx), ["gap 3-6 (4)", "7"]);
-        bus.publish(err(8));
-        assert_eq!(seqs(&mut slow.rx), ["8"]);
+        assert_eq!(seqs(&mut slow), ["7"]);
+        // nobody reads: the gap grows with every event that does not fit
+        for n in 8..=12 {
+            bus.publish(err(n));
+        }
+        assert_eq!(seqs(&mut slow), ["8", "9", "gap 10-12 (3)"]);
+        // the publisher queues the notice in its place as soon as there is room
+        for n in 13..=16 {
+            bus.publish(err(n));
+        }
+        let first = slow.try_recv().map(|d| matches!(d, Delivery::Item(e) if e.seq == 13));
+        assert_eq!(first, Some(true));
+        bus.publish(err(17)); // room for the notice of 15-16, not for 17
+        assert_eq!(seqs(&mut slow), ["14", "gap 15-16 (2)", "gap 17-17 (1)"]);
     }
 
     #[test]

@@ -711,7 +711,7 @@ impl Core {
             }
             Command::Alert { source, message } => self.alert(&source, message),
             Command::Subscribe { capacity, reply } => {
-                let _ = reply.send(self.bus.subscribe(capacity));
+                let _ = reply.send((self.bus.subscribe(capacity), self.bus.last_seq()));
             }
         }
     }

@@ -21,7 +21,8 @@ pub mod oms;
 use crate::adapters::AdapterLink;
 use crate::config::{Config, Flags, LogSettings, Timeouts};
 use crate::shutdown::Shutdown;
-use bus::Subscription;
+use bus::{Sequenced, Subscription};
+use std::sync::Arc;
 use chrono::NaiveTime;
 use indexmap::IndexMap;
 use market::{Subscriber, SymbolView};
@@ -188,7 +189,7 @@ pub enum Command {
     /// Broadcast an error to stream clients and the log.
     Alert { source: String, message: String },
     /// Attach to the event bus.
-    Subscribe { capacity: usize, reply: Reply<Subscription> },
+    Subscribe { capacity: usize, reply: Reply<(Subscription<Arc<Sequenced>>, u64)> },
 }
 
 /// What the core needs from the configuration.
@@ -440,11 +441,12 @@ impl Gateway {
         let _ = self.tx.send(Command::Alert { source: source.into(), message: message.into() }).await;
     }
 
-    /// Attaches to the event bus.
+    /// Attaches to the event bus; also answers the sequence number of the last event published
+    /// before the subscription (the subscriber receives everything after it).
     ///
     /// # Errors
     /// Only when the gateway is shutting down.
-    pub async fn subscribe(&self, capacity: usize) -> Result<Subscription, GatewayError> {
+    pub async fn subscribe(&self, capacity: usize) -> Result<(Subscription<Arc<Sequenced>>, u64), GatewayError> {
         self.call(|reply| Command::Subscribe { capacity, reply }).await
     }
 }

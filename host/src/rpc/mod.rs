@@ -43,14 +43,20 @@ pub struct App {
 }
 
 impl App {
-    fn ctx(&self, peer: SocketAddr) -> Ctx {
+    /// A command context for HTTP callers (other surfaces adjust client and subscriber).
+    pub fn base_ctx(&self) -> Ctx {
         Ctx {
             gateway: self.gateway.clone(),
             compat: self.compat.clone(),
             shutdown: self.shutdown.clone(),
             started: self.started,
-            client: peer.to_string(),
+            client: String::new(),
+            subscriber: crate::gateway::market::Subscriber::Http,
         }
+    }
+
+    fn ctx(&self, peer: SocketAddr) -> Ctx {
+        Ctx { client: peer.to_string(), ..self.base_ctx() }
     }
 }
 

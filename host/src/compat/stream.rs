@@ -1,0 +1,410 @@
+//! The original's netstring stream vocabulary: push lines, `auth` options, and the stream's data
+//! commands with their `CH.<label>: <json>` replies.
+//!
+//! Pushes are rendered here once per gateway event ([`PushRenderer`]); the stream module only
+//! filters them by each session's options and writes them. The data commands translate onto the
+//! same command handlers as the HTTP API.
+
+use super::commands::{self, CommandError, Ctx};
+use super::{render, CompatConfig};
+use crate::gateway::bus::GatewayEvent;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use txtrader_plugin_api::model::{OrderClass, Symbol, UnixNanos};
+
+/// The channel name, the first part of every push (`rtx.time: …`).
+pub const CHANNEL: &str = "rtx";
+
+/// One line of a push and the option a session needs to receive it (`None`: everyone).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushLine {
+    /// The option key that must be truthy, e.g. `order-notification`.
+    pub option: Option<&'static str>,
+    /// The line, channel prefix included.
+    pub text: String,
+}
+
+/// The lines one gateway event becomes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rendered {
+    /// The lines, in the order they are sent.
+    pub lines: Vec<PushLine>,
+    /// Order, ticket and execution pushes can be replayed with `resume`.
+    pub replayable: bool,
+}
+
+/// Python's `repr()` of a float: the shortest text that round-trips, with `.0` when whole.
+pub fn py_float(f: f64) -> String {
+    if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e16 { format!("{f:.1}") } else { format!("{f}") }
+}
+
+fn num(v: &Value) -> String {
+    match v.as_f64() {
+        Some(f) if v.is_f64() => py_float(f),
+        _ => v.to_string(),
+    }
+}
+
+/// Server-local `YYYY-MM-DD HH:MM:00` of a feed instant plus the configured offset.
+fn minute(t: UnixNanos, offset: i64) -> String {
+    let full = render::feed_clock(t, offset);
+    match full.len() {
+        19 => format!("{}00", &full[..17]),
+        _ => full,
+    }
+}
+
+/// Renders gateway events into push lines, remembering the last quote and trade line of each
+/// symbol so that only changes are pushed.
+#[derive(Debug)]
+pub struct PushRenderer {
+    cfg: CompatConfig,
+    last_quote: HashMap<Symbol, String>,
+    last_trade: HashMap<Symbol, String>,
+}
+
+impl PushRenderer {
+    /// A renderer with the given compat settings.
+    pub fn new(cfg: CompatConfig) -> Self {
+        Self { cfg, last_quote: HashMap::new(), last_trade: HashMap::new() }
+    }
+
+    /// The `CH.time` line for a feed instant.
+    pub fn time_line(&self, t: UnixNanos) -> String {
+        format!("{CHANNEL}.time: {}", minute(t, self.cfg.time_offset))
+    }
+
+    /// The lines of one event.
+    pub fn render(&mut self, event: &GatewayEvent) -> Rendered {
+        let all = |text: String| PushLine { option: None, text };
+        match event {
+            GatewayEvent::Status(s) => Rendered { lines: vec![all(format!("{CHANNEL}.connection-status-changed: {s}"))], replayable: false },
+            GatewayEvent::Error { source, message } => {
+                Rendered { lines: vec![all(format!("{CHANNEL}.error: {source} {message}"))], replayable: false }
+            }
+            GatewayEvent::Time(t) => Rendered { lines: vec![all(self.time_line(*t))], replayable: false },
+            GatewayEvent::Accounts(a) => {
+                let list: Vec<&str> = a.iter().map(|x| x.as_str()).collect();
+                Rendered { lines: vec![all(format!("{CHANNEL}.accounts: {}", json!(list)))], replayable: false }
+            }
+            GatewayEvent::CurrentAccount(a) => {
+                Rendered { lines: vec![all(format!("{CHANNEL}.current-account: {a}"))], replayable: false }
+            }
+            GatewayEvent::Order(view) => {
+                let o = &view.order;
+                let (class, note, data) = match o.class() {
+                    OrderClass::Order => ("order", "order-notification", "order-data"),
+                    OrderClass::Ticket => ("ticket", "ticket-notification", "ticket-data"),
+                };
+                let dict = render::order(view, &self.cfg);
+                let ty = dict["raw"]["TYPE"].as_str().unwrap_or("Undefined").to_owned();
+                let status = dict["status"].as_str().unwrap_or_default().to_owned();
+                Rendered {
+                    lines: vec![
+                        PushLine {
+                            option: Some(note),
+                            text: format!("{CHANNEL}.{class}.{} {} {ty} {status}", o.key(), o.request.account),
+                        },
+                        PushLine { option: Some(data), text: format!("{CHANNEL}.{class}-data {dict}") },
+                    ],
+                    replayable: true,
+                }
+            }
+            GatewayEvent::Execution(view) => {
+                let x = &view.execution;
+                let dict = render::execution(view, &self.cfg);
+                Rendered {
+                    lines: vec![
+                        PushLine {
+                            option: Some("execution-notification"),
+                            text: format!("{CHANNEL}.execution.{} {} {} COMPLETED", x.exec_id, x.account, x.broker_order_id),
+                        },
+                        PushLine { option: Some("execution-data"), text: format!("{CHANNEL}.execution-data {dict}") },
+                    ],
+                    replayable: true,
+                }
+            }
+            GatewayEvent::Quote(q) if self.cfg.flags.ticker => {
+                let text = format!(
+                    "{CHANNEL}.quote.{}:{} {} {} {}",
+                    q.symbol,
+                    num(&render::price2(q.bid)),
+                    q.bid_size.trunc_i64(),
+                    num(&render::price2(q.ask)),
+                    q.ask_size.trunc_i64()
+                );
+                self.changed(&q.symbol, text, "quotes", true)
+            }
+            GatewayEvent::Trade { trade, stats } if self.cfg.flags.ticker => {
+                let volume = stats.as_ref().map_or(0, |s| s.volume.trunc_i64());
+                let text = format!(
+                    "{CHANNEL}.trade.{}:{} {} {volume}",
+                    trade.symbol,
+                    num(&render::price2(Some(trade.price))),
+                    trade.size.trunc_i64()
+                );
+                self.changed(&trade.symbol, text, "trades", false)
+            }
+            GatewayEvent::Quote(_) | GatewayEvent::Trade { .. } | GatewayEvent::Bar(_) => Rendered::default(),
+        }
+    }
+
+    fn changed(&mut self, symbol: &Symbol, text: String, option: &'static str, quote: bool) -> Rendered {
+        let memory = if quote { &mut self.last_quote } else { &mut self.last_trade };
+        if memory.get(symbol) == Some(&text) {
+            return Rendered::default();
+        }
+        memory.insert(symbol.clone(), text.clone());
+        Rendered { lines: vec![PushLine { option: Some(option), text }], replayable: false }
+    }
+}
+
+/// An `auth` request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Auth {
+    /// User.
+    pub user: String,
+    /// Password.
+    pub password: String,
+    /// The session's options.
+    pub options: Map<String, Value>,
+}
+
+/// Parses `auth USER PASSWORD [OPTIONS]`. The options are everything after the third word: a JSON
+/// object, the legacy `noquotes notrades`, or words that each become `true`.
+///
+/// # Errors
+/// The original's messages: too few words, or options that are not a JSON object.
+pub fn parse_auth(line: &str) -> Result<Auth, String> {
+    let parts: Vec<&str> = line.splitn(4, ' ').collect();
+    if parts.len() < 3 {
+        return Err(format!("ValueError('not enough values to unpack (expected 3, got {})')", parts.len()));
+    }
+    let rest = parts.get(3).copied().unwrap_or_default().trim();
+    let options = if rest.is_empty() {
+        Map::new()
+    } else if rest.starts_with('{') {
+        match serde_json::from_str::<Value>(rest) {
+            Ok(Value::Object(m)) => m,
+            _ => return Err("ValueError('Expected object or value')".into()),
+        }
+    } else if rest == "noquotes notrades" {
+        let mut m = Map::new();
+        m.insert("order-notification".into(), Value::Bool(true));
+        m
+    } else {
+        rest.split_whitespace().map(|w| (w.to_owned(), Value::Bool(true))).collect()
+    };
+    Ok(Auth { user: parts[1].to_owned(), password: parts[2].to_owned(), options })
+}
+
+/// Python truthiness of an option.
+pub fn option_on(options: &Map<String, Value>, key: &str) -> bool {
+    match options.get(key) {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+    }
+}
+
+/// The stream commands, as `help` lists them.
+pub const TCP_COMMANDS: &[&str] = &[
+    "auth", "help", "quit", "exit", "bye", "status", "getbars", "marketorder", "stagemarketorder", "stoporder",
+    "limitorder", "stoplimitorder", "add", "del", "query", "querydata", "symbols", "positions", "orders", "tickets",
+    "executions", "globalcancel", "cancel", "setaccount", "accounts", "shutdown", "resume",
+];
+
+/// What a stream command requires of its session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Needs {
+    /// Nothing.
+    Nothing,
+    /// An authorized session.
+    Auth,
+    /// An authorized session and a gateway that is `Up`.
+    AuthAndInit,
+}
+
+/// What a command requires; `None` for an unknown command.
+pub fn needs(cmd: &str) -> Option<Needs> {
+    match cmd {
+        "auth" | "help" | "quit" | "exit" | "bye" | "status" => Some(Needs::Nothing),
+        "shutdown" | "resume" => Some(Needs::Auth),
+        c if TCP_COMMANDS.contains(&c) => Some(Needs::AuthAndInit),
+        _ => None,
+    }
+}
+
+/// The `help` line.
+pub fn help_line() -> String {
+    let names: Vec<String> = TCP_COMMANDS.iter().map(|c| format!("'{c}'")).collect();
+    format!(".commands: dict_keys([{}])", names.join(", "))
+}
+
+fn label(name: &str, value: &Value) -> String {
+    format!("{CHANNEL}.{name}: {value}")
+}
+
+fn arity(cmd: &str, args: &[&str], usage: &str, n: usize) -> Result<(), String> {
+    if args.len() == n {
+        Ok(())
+    } else {
+        Err(format!("TypeError('{cmd}: expected {n} arguments ({usage}), got {}')", args.len()))
+    }
+}
+
+fn failure(e: CommandError) -> String {
+    format!("{e}")
+}
+
+/// Runs a data command (one that needs an authorized session and a gateway that is `Up`) and
+/// answers the reply lines.
+///
+/// # Errors
+/// The message for `.error: …` (the session also broadcasts it).
+pub async fn data_command(ctx: &Ctx, cmd: &str, args: &[&str], symbol_fields: Option<&[String]>) -> Result<Vec<String>, String> {
+    let run = |name: &'static str, a: Value| async move { commands::run(ctx, name, a).await.map_err(failure) };
+    let one = |v: String| Ok(vec![v]);
+    match cmd {
+        "add" => {
+            arity(cmd, args, "SYMBOL", 1)?;
+            one(label("symbol", &run("add_symbol", json!({"symbol": args[0]})).await?))
+        }
+        "del" => {
+            arity(cmd, args, "SYMBOL", 1)?;
+            one(label("symbol", &run("del_symbol", json!({"symbol": args[0]})).await?))
+        }
+        "query" | "querydata" => {
+            arity(cmd, args, "SYMBOL", 1)?;
+            let sym = args[0].to_uppercase();
+            let Some(view) = Symbol::new(sym.clone()).ok().map(|s| ctx.gateway.symbol(s)) else {
+                return Err(format!("KeyError('{sym}')"));
+            };
+            let view = view.await.map_err(|e| e.to_string())?.ok_or_else(|| format!("KeyError('{sym}')"))?;
+            if cmd == "querydata" {
+                return one(label("symbol-data", &render::symbol_raw(&view, &ctx.compat)));
+            }
+            match symbol_fields {
+                None => one(label("symbol", &render::symbol_export(&view, &ctx.compat))),
+                Some(fields) => {
+                    let raw = render::symbol_raw(&view, &ctx.compat);
+                    let mut out = Map::new();
+                    for f in fields {
+                        let v = raw.get(f).ok_or_else(|| format!("KeyError('{f}')"))?;
+                        out.insert(f.clone(), v.clone());
+                    }
+                    one(label("symbol", &Value::Object(out)))
+                }
+            }
+        }
+        "symbols" => one(label("symbols", &run("query_symbols", json!({"data": true})).await?)),
+        "positions" => one(label("positions", &run("query_positions", json!({})).await?)),
+        "orders" => one(label("orders", &run("query_orders", json!({})).await?)),
+        "tickets" => one(label("tickets", &run("query_tickets", json!({})).await?)),
+        "executions" => one(label("executions", &run("query_executions", json!({})).await?)),
+        "accounts" => {
+            let accounts = run("query_accounts", json!({})).await?;
+            let repr: Vec<String> = accounts.as_array().into_iter().flatten().map(|a| format!("'{}'", a.as_str().unwrap_or_default())).collect();
+            Ok(vec![format!(".accounts: [{}]", repr.join(", ")), label("accounts", &accounts)])
+        }
+        "setaccount" => {
+            arity(cmd, args, "ACCOUNT", 1)?;
+            one(label("set_account", &run("set_account", json!({"account": args[0]})).await?))
+        }
+        "globalcancel" => {
+            run("global_cancel", json!({})).await?;
+            one(".global order cancel requested".into())
+        }
+        "cancel" => {
+            arity(cmd, args, "ID", 1)?;
+            one(label("cancel_order", &run("cancel_order", json!({"id": args[0]})).await?))
+        }
+        "getbars" => {
+            arity(cmd, args, "SYMBOL PERIOD START_DATE START_TIME END_DATE END_TIME", 6)?;
+            let bars = run(
+                "query_bars",
+                json!({"symbol": args[0], "period": args[1], "start": format!("{} {}", args[2], args[3]), "end": format!("{} {}", args[4], args[5])}),
+            )
+            .await?;
+            one(label("barchart", &bars))
+        }
+        "marketorder" | "limitorder" | "stoporder" | "stoplimitorder" | "stagemarketorder" => {
+            let (name, a): (&'static str, Value) = match cmd {
+                "marketorder" => {
+                    arity(cmd, args, "ACCOUNT ROUTE SYMBOL QUANTITY", 4)?;
+                    ("market_order", json!({"account": args[0], "route": args[1], "symbol": args[2], "quantity": args[3]}))
+                }
+                "limitorder" => {
+                    arity(cmd, args, "ACCOUNT ROUTE SYMBOL PRICE QUANTITY", 5)?;
+                    ("limit_order", json!({"account": args[0], "route": args[1], "symbol": args[2], "limit_price": args[3], "quantity": args[4]}))
+                }
+                "stoporder" => {
+                    arity(cmd, args, "ACCOUNT ROUTE SYMBOL PRICE QUANTITY", 5)?;
+                    ("stop_order", json!({"account": args[0], "route": args[1], "symbol": args[2], "stop_price": args[3], "quantity": args[4]}))
+                }
+                "stoplimitorder" => {
+                    arity(cmd, args, "ACCOUNT ROUTE SYMBOL STOP_PRICE LIMIT_PRICE QUANTITY", 6)?;
+                    (
+                        "stoplimit_order",
+                        json!({"account": args[0], "route": args[1], "symbol": args[2], "stop_price": args[3], "limit_price": args[4], "quantity": args[5]}),
+                    )
+                }
+                _ => {
+                    arity(cmd, args, "TAG ACCOUNT ROUTE SYMBOL QUANTITY", 5)?;
+                    ("stage_market_order", json!({"tag": args[0], "account": args[1], "route": args[2], "symbol": args[3], "quantity": args[4]}))
+                }
+            };
+            let answer = run(name, a).await?;
+            let is_order = answer.get("permid").is_some();
+            one(label(if is_order { "order" } else { "submit_order" }, &answer))
+        }
+        other => Err(format!("unknown data command {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_forms() {
+        let a = parse_auth("auth u p").expect("ok");
+        assert_eq!((a.user.as_str(), a.password.as_str(), a.options.len()), ("u", "p", 0));
+        let a = parse_auth(r#"auth u p {"order-notification": 1, "SYMBOL_FIELDS": ["TRDPRC_1"]}"#).expect("ok");
+        assert!(option_on(&a.options, "order-notification"));
+        let a = parse_auth("auth u p noquotes notrades").expect("ok");
+        assert!(option_on(&a.options, "order-notification") && !option_on(&a.options, "noquotes"));
+        let a = parse_auth("auth u p quotes trades").expect("ok");
+        assert!(option_on(&a.options, "quotes") && option_on(&a.options, "trades"));
+        assert_eq!(parse_auth("auth u"), Err("ValueError('not enough values to unpack (expected 3, got 2)')".into()));
+        assert_eq!(parse_auth("auth u p {bad"), Err("ValueError('Expected object or value')".into()));
+        assert_eq!(parse_auth("auth u p [1]"), Err("ValueError('Expected object or value')".into()));
+    }
+
+    #[test]
+    fn option_truthiness() {
+        let m: Map<String, Value> = serde_json::from_str(r#"{"a":1,"b":0,"c":"","d":"x","e":null,"f":false,"g":true}"#).expect("json");
+        let on: Vec<&str> = ["a", "b", "c", "d", "e", "f", "g", "h"].into_iter().filter(|k| option_on(&m, k)).collect();
+        assert_eq!(on, ["a", "d", "g"]);
+    }
+
+    #[test]
+    fn python_float_repr() {
+        assert_eq!(py_float(261.5), "261.5");
+        assert_eq!(py_float(100.0), "100.0");
+        assert_eq!(py_float(0.0), "0.0");
+        assert_eq!(py_float(261.52), "261.52");
+    }
+
+    #[test]
+    fn gating_and_help() {
+        assert_eq!(needs("status"), Some(Needs::Nothing));
+        assert_eq!(needs("shutdown"), Some(Needs::Auth));
+        assert_eq!(needs("orders"), Some(Needs::AuthAndInit));
+        assert_eq!(needs("AUTH"), None, "commands are case-sensitive");
+        assert!(help_line().starts_with(".commands: dict_keys(['auth', 'help', 'quit'"));
+    }
+}

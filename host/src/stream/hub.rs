@@ -1,0 +1,176 @@
+//! The stream hub: one task between the gateway's event bus and the stream sessions.
+//!
+//! It subscribes once to the gateway bus, renders each event into its push lines once (not once
+//! per session), keeps the last order, ticket and execution pushes for `resume`, and fans every
+//! push out to the sessions through bounded queues with exact gap notices. Sessions subscribe
+//! and ask for replays through a cloneable [`Hub`] handle; both are answered inside the hub's
+//! loop, so a session's replay and its live stream meet exactly at one sequence number.
+
+use crate::compat::stream::{PushLine, PushRenderer, CHANNEL};
+use crate::compat::CompatConfig;
+use crate::gateway::bus::{Delivery, FanOut, Subscription};
+use crate::gateway::Gateway;
+use crate::shutdown::Shutdown;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// One gateway event as pushed to sessions.
+#[derive(Debug)]
+pub struct Push {
+    /// The gateway's sequence number of the event.
+    pub seq: u64,
+    /// Its lines.
+    pub lines: Vec<PushLine>,
+}
+
+/// The requested replay range is no longer kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplayGone {
+    /// Events up to this sequence number were dropped from the buffer.
+    pub evicted_through: u64,
+}
+
+/// What a session gets when it subscribes.
+#[derive(Debug)]
+pub struct Joined {
+    /// Its live pushes: everything after `live_after`.
+    pub subscription: Subscription<Arc<Push>>,
+    /// The last sequence number before the live stream.
+    pub live_after: u64,
+    /// The current `CH.time` line, if the feed clock ticked.
+    pub time_line: Option<String>,
+}
+
+enum HubCommand {
+    Join { capacity: usize, reply: oneshot::Sender<Joined> },
+    Replay { after: u64, through: u64, reply: oneshot::Sender<Result<Vec<Arc<Push>>, ReplayGone>> },
+}
+
+/// The handle sessions use.
+#[derive(Clone, Debug)]
+pub struct Hub {
+    tx: mpsc::Sender<HubCommand>,
+}
+
+impl Hub {
+    /// Subscribes a session.
+    pub async fn join(&self, capacity: usize) -> Option<Joined> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(HubCommand::Join { capacity, reply }).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// The replayable pushes with sequence numbers in `(after, through]`.
+    pub async fn replay(&self, after: u64, through: u64) -> Option<Result<Vec<Arc<Push>>, ReplayGone>> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(HubCommand::Replay { after, through, reply }).await.ok()?;
+        rx.await.ok()
+    }
+}
+
+struct State {
+    renderer: PushRenderer,
+    out: FanOut<Arc<Push>>,
+    replay: VecDeque<Arc<Push>>,
+    replay_capacity: usize,
+    evicted_through: u64,
+    last_seq: u64,
+    gateway: Gateway,
+    log_client_messages: bool,
+}
+
+/// Starts the hub. It stops when the gateway bus closes or the shutdown triggers.
+///
+/// # Errors
+/// `None` when the gateway is already shutting down.
+pub async fn start(gateway: Gateway, compat: CompatConfig, replay_capacity: usize, log_client_messages: bool, shutdown: Shutdown) -> Option<Hub> {
+    let (mut bus, last_seq) = gateway.subscribe(1 << 16).await.ok()?;
+    let (tx, mut rx) = mpsc::channel(1024);
+    let mut state = State {
+        renderer: PushRenderer::new(compat),
+        out: FanOut::default(),
+        replay: VecDeque::new(),
+        replay_capacity,
+        evicted_through: last_seq,
+        last_seq,
+        gateway,
+        log_client_messages,
+    };
+    tokio::spawn(async move {
+        let stop = shutdown.wait();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut stop => break,
+                command = rx.recv() => match command {
+                    Some(c) => state.command(c),
+                    None => break,
+                },
+                delivery = bus.recv() => match delivery {
+                    Some(d) => state.deliver(d),
+                    None => break,
+                },
+            }
+        }
+        tracing::debug!("stream hub stopped");
+    });
+    Some(Hub { tx })
+}
+
+impl State {
+    fn command(&mut self, c: HubCommand) {
+        match c {
+            HubCommand::Join { capacity, reply } => {
+                let time_line = self.gateway.feed_time().map(|t| self.renderer.time_line(t));
+                let joined = Joined { subscription: self.out.subscribe(capacity), live_after: self.last_seq, time_line };
+                let _ = reply.send(joined);
+            }
+            HubCommand::Replay { after, through, reply } => {
+                let answer = if after < self.evicted_through {
+                    Err(ReplayGone { evicted_through: self.evicted_through })
+                } else {
+                    Ok(self.replay.iter().filter(|p| p.seq > after && p.seq <= through).cloned().collect())
+                };
+                let _ = reply.send(answer);
+            }
+        }
+    }
+
+    fn deliver(&mut self, d: Delivery<Arc<crate::gateway::bus::Sequenced>>) {
+        match d {
+            Delivery::Item(e) => {
+                self.last_seq = e.seq;
+                let rendered = self.renderer.render(&e.event);
+                if rendered.lines.is_empty() {
+                    return;
+                }
+                if self.log_client_messages {
+                    for l in &rendered.lines {
+                        tracing::info!(seq = e.seq, option = l.option, "WriteAllClients: {}", l.text);
+                    }
+                }
+                let push = Arc::new(Push { seq: e.seq, lines: rendered.lines });
+                if rendered.replayable && self.replay_capacity > 0 {
+                    self.replay.push_back(push.clone());
+                    while self.replay.len() > self.replay_capacity {
+                        if let Some(old) = self.replay.pop_front() {
+                            self.evicted_through = old.seq;
+                        }
+                    }
+                }
+                self.out.send(e.seq, &push);
+            }
+            Delivery::Gap { first, last, missed } => {
+                // The hub itself fell behind the gateway: every session and the replay buffer
+                // have a hole. Say so to everyone.
+                tracing::error!(first, last, missed, "stream hub lost gateway events");
+                self.last_seq = last;
+                self.evicted_through = self.evicted_through.max(last);
+                let text = format!("{CHANNEL}.error: STREAM gap: {missed} events missed (seq {first}-{last})");
+                self.out.send(last, &Arc::new(Push { seq: last, lines: vec![PushLine { option: None, text }] }));
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The netstring TCP stream of the original txTrader: live pushes and commands for
+//! `txtrader-monitor` and every other client.
+//!
+//! # Layout
+//! - [`codec`]: netstring framing with a length limit checked before allocation.
+//! - [`hub`]: renders gateway events once and fans them out; keeps the replay buffer.
+//! - [`session`]: one connection's protocol.
+//! - this module: settings and the listener.
+
+pub mod codec;
+pub mod hub;
+pub mod session;
+
+use crate::config::Config;
+use session::SessionEnv;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// What to do with a session that falls behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlowClient {
+    /// Tell it exactly what it missed and go on.
+    Gap,
+    /// Disconnect it.
+    Disconnect,
+}
+
+/// Stream settings.
+#[derive(Clone, Debug)]
+pub struct StreamSettings {
+    /// Largest inbound frame.
+    pub max_frame: usize,
+    /// Pushes queued per session before it misses some (sessions may ask for fewer with the
+    /// `queue` option).
+    pub queue: usize,
+    /// Order, ticket and execution pushes kept for `resume`.
+    pub replay: usize,
+    /// Policy for sessions that fall behind.
+    pub slow_client: SlowClient,
+    /// A write blocked this long ends the session.
+    pub write_timeout: Duration,
+    /// Most concurrent sessions.
+    pub max_sessions: usize,
+    /// Log connects and disconnects at INFO.
+    pub log_connections: bool,
+    /// Log every message in and out.
+    pub log_client_messages: bool,
+}
+
+impl StreamSettings {
+    /// From the configuration.
+    pub fn from_config(c: &Config) -> Self {
+        Self {
+            max_frame: c.stream.max_frame,
+            queue: c.stream.queue,
+            replay: c.stream.replay,
+            slow_client: if c.stream.disconnect_slow { SlowClient::Disconnect } else { SlowClient::Gap },
+            write_timeout: c.stream.write_timeout,
+            max_sessions: c.stream.max_sessions,
+            log_connections: c.log.cxn_events,
+            log_client_messages: c.log.client_messages,
+        }
+    }
+}
+
+/// Accepts connections until the shutdown triggers.
+pub async fn serve(listener: TcpListener, env: SessionEnv) {
+    let shutdown = env.ctx.shutdown.clone();
+    let stop = shutdown.wait();
+    tokio::pin!(stop);
+    let next_id = AtomicU64::new(0);
+    let active = Arc::new(AtomicUsize::new(0));
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut stop => break,
+            a = listener.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of descriptors and the like: wait a little, keep serving.
+                tracing::warn!(cause = %e, "stream accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let id = next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        if active.load(Ordering::Relaxed) >= env.settings.max_sessions {
+            tracing::warn!(%peer, max = env.settings.max_sessions, "stream connection refused: too many sessions");
+            tokio::spawn(refuse(stream));
+            continue;
+        }
+        active.fetch_add(1, Ordering::Relaxed);
+        let (env, active) = (env.clone(), active.clone());
+        tokio::spawn(async move {
+            session::run(stream, peer, id, env).await;
+            active.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+async fn refuse(stream: tokio::net::TcpStream) {
+    use futures_util::SinkExt;
+    let mut w = tokio_util::codec::FramedWrite::new(stream, codec::NetstringCodec::new(usize::MAX));
+    let _ = tokio::time::timeout(Duration::from_secs(2), w.send(".error: too many connections")).await;
+}
+
+/// The `.connected` greeting.
+pub fn greeting() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "localhost".into());
+    let date = env!("TXTRADER_BUILD_DATE").split(' ').next().unwrap_or_default();
+    format!(".connected: RTX Gateway {} {date} {} on {host}", env!("CARGO_PKG_VERSION"), crate::compat::LABEL)
+}
