@@ -381,7 +381,9 @@ mod tests {
         assert!(option_on(&a.options, "quotes") && option_on(&a.options, "trades"));
         assert_eq!(parse_auth("auth u"), Err("ValueError('not enough values to unpack (expected 3, got 2)')".into()));
         assert_eq!(parse_auth("auth u p {bad"), Err("ValueError('Expected object or value')".into()));
-        assert_eq!(parse_auth("auth u p [1]"), Err("ValueError('Expected object or value')".into()));
+        // only text starting with '{' is JSON; anything else is words
+        assert!(option_on(&parse_auth("auth u p [1]").expect("words").options, "[1]"));
+        assert_eq!(parse_auth("auth u p {\"a\": [1}"), Err("ValueError('Expected object or value')".into()));
     }
 
     #[test]
