@@ -355,10 +355,3 @@ def test_cli(account):
     assert "flags" in json.loads(cli("version"))
     assert "market_order" in cli("help")
     assert json.loads(cli("query_order", o["permid"]))["permid"] == o["permid"]
-
-
-# ----- last: shutdown (the harness checks the process exits 0)
-
-def test_zz_shutdown(api):
-    msg = api.shutdown("conformance done")
-    assert re.match(r"^shutdown requested by 127\.0\.0\.1:\d+ \[conformance done\]$", msg), msg

@@ -1,6 +1,7 @@
-//! Conformance with the real Python `txtrader-client` 1.5.4: builds and starts `txtraderd` on a
-//! free loopback port and runs `tests/compat/test_client.py` (pytest, library and CLI) against
-//! it; then checks that the `shutdown` command made the process exit with code 0.
+//! Conformance with the real Python clients: builds and starts `txtraderd` on free loopback
+//! ports and runs the pytest suite of `tests/compat` against it: `txtrader-client` 1.5.4
+//! (library and CLI) over HTTP, `txtrader-monitor` 1.1.8 on the stream; then checks that the
+//! `shutdown` command made the process exit with code 0.
 
 use std::process::Command;
 use std::time::Duration;
@@ -19,20 +20,21 @@ fn real_txtrader_client_conformance() {
             // a run crossing 05:00 local time must not meet the daily auto-reset
             ("TXTRADER_ENABLE_AUTO_RESET", "0"),
             ("TXTRADER_USERNAME", "conformance_user"),
-            ("TXTRADER_PASSWORD", "s3cret pass:word"),
+            ("TXTRADER_PASSWORD", "s3cret-pass:word"),
             // quicker partial fills, still observable between polls
             ("TXTRADER_SIM_TICK_MS", "500"),
         ],
     );
     let path = format!("{}:{}", venv.join("bin").display(), std::env::var("PATH").unwrap_or_default());
     let out = Command::new(venv.join("bin/python"))
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "compat/test_client.py"])
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "compat"])
         .current_dir(workspace().join("tests"))
         .env("PATH", path)
         .env("TXTRADER_HOST", "127.0.0.1")
         .env("TXTRADER_HTTP_PORT", daemon.http_port.to_string())
+        .env("TXTRADER_TCP_PORT", daemon.tcp_port.to_string())
         .env("TXTRADER_USERNAME", "conformance_user")
-        .env("TXTRADER_PASSWORD", "s3cret pass:word")
+        .env("TXTRADER_PASSWORD", "s3cret-pass:word")
         .env("TXTRADER_API_ACCOUNT", ACCOUNT)
         .env("TXTRADER_ROUTE", "DEMOEUR")
         .env("TXTRADER_MODE", "rtx")
