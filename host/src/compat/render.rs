@@ -401,6 +401,18 @@ fn update_rows(o: &Order, u: &OrderUpdate, permid: &str, tz: Tz, cusip: &str) ->
     vec![(u.id.clone(), row)]
 }
 
+/// The broker `TYPE` of the order's latest row (what the original's order pushes show), without
+/// rendering the whole order.
+pub fn order_last_type(view: &OrderView, cfg: &CompatConfig) -> String {
+    let o = &view.order;
+    let tz = feed_tz(view.instrument.as_ref(), cfg.feed_timezone);
+    o.history
+        .last()
+        .and_then(|u| update_rows(o, u, o.key(), tz, "").pop())
+        .and_then(|(_, row)| row.get("TYPE").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| submit_type(o.class()).to_owned())
+}
+
 /// The order dict: `raw` (every broker field, latest value winning), then `type`, `quantity`,
 /// `status`, `origin`, `permid`, `symbol`, `cusip`, `account`, `class`, `updates`, `text` and,
 /// once fill data applies, `filled`, `remaining`, `avgfillprice`.

@@ -121,6 +121,25 @@ fn an_order_through_its_life() {
 }
 
 #[test]
+fn the_push_type_is_the_rendered_raw_type_at_every_step() {
+    let c = cfg(&[]);
+    let mut oms = Oms::new();
+    oms.submit(request(false, 1000), UnixNanos(1)).expect("new");
+    let steps = [
+        event(1, OrderEventKind::Acknowledged),
+        event(2, OrderEventKind::Accepted),
+        event(3, OrderEventKind::Triggered),
+        fill(4, 400, 100),
+        fill(5, 600, 101),
+    ];
+    for e in steps {
+        oms.apply(&e);
+        let v = view(&oms);
+        assert_eq!(Value::from(order_last_type(&v, &c)), order(&v, &c)["raw"]["TYPE"], "after {e:?}");
+    }
+}
+
+#[test]
 fn tickets_and_rejections() {
     let c = cfg(&[]);
     let mut oms = Oms::new();

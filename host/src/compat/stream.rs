@@ -16,16 +16,41 @@ use txtrader_plugin_api::model::{OrderClass, Symbol, UnixNanos};
 pub const CHANNEL: &str = "rtx";
 
 /// One line of a push and the option a session needs to receive it (`None`: everyone).
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Data lines (`order-data`, `execution-data`) are rendered lazily: at most once, by the first
+/// session that wants them, and not at all when no session does.
 pub struct PushLine {
     /// The option key that must be truthy, e.g. `order-notification`.
     pub option: Option<&'static str>,
+    text: std::sync::OnceLock<String>,
+    render: Option<Box<dyn Fn() -> String + Send + Sync>>,
+}
+
+impl PushLine {
+    /// A line rendered now.
+    pub fn new(option: Option<&'static str>, text: String) -> Self {
+        Self { option, text: std::sync::OnceLock::from(text), render: None }
+    }
+
+    /// A line rendered when first needed.
+    pub fn lazy(option: &'static str, render: impl Fn() -> String + Send + Sync + 'static) -> Self {
+        Self { option: Some(option), text: std::sync::OnceLock::new(), render: Some(Box::new(render)) }
+    }
+
     /// The line, channel prefix included.
-    pub text: String,
+    pub fn text(&self) -> &str {
+        self.text.get_or_init(|| self.render.as_ref().map_or_else(String::new, |f| f()))
+    }
+}
+
+impl std::fmt::Debug for PushLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushLine").field("option", &self.option).field("rendered", &self.text.get()).finish()
+    }
 }
 
 /// The lines one gateway event becomes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Rendered {
     /// The lines, in the order they are sent.
     pub lines: Vec<PushLine>,
@@ -58,7 +83,7 @@ fn minute(t: UnixNanos, offset: i64) -> String {
 /// symbol so that only changes are pushed.
 #[derive(Debug)]
 pub struct PushRenderer {
-    cfg: CompatConfig,
+    cfg: std::sync::Arc<CompatConfig>,
     last_quote: HashMap<Symbol, String>,
     last_trade: HashMap<Symbol, String>,
 }
@@ -66,7 +91,7 @@ pub struct PushRenderer {
 impl PushRenderer {
     /// A renderer with the given compat settings.
     pub fn new(cfg: CompatConfig) -> Self {
-        Self { cfg, last_quote: HashMap::new(), last_trade: HashMap::new() }
+        Self { cfg: std::sync::Arc::new(cfg), last_quote: HashMap::new(), last_trade: HashMap::new() }
     }
 
     /// The `CH.time` line for a feed instant.
@@ -76,7 +101,7 @@ impl PushRenderer {
 
     /// The lines of one event.
     pub fn render(&mut self, event: &GatewayEvent) -> Rendered {
-        let all = |text: String| PushLine { option: None, text };
+        let all = |text: String| PushLine::new(None, text);
         match event {
             GatewayEvent::Status(s) => Rendered { lines: vec![all(format!("{CHANNEL}.connection-status-changed: {s}"))], replayable: false },
             GatewayEvent::Error { source, message } => {
@@ -96,30 +121,27 @@ impl PushRenderer {
                     OrderClass::Order => ("order", "order-notification", "order-data"),
                     OrderClass::Ticket => ("ticket", "ticket-notification", "ticket-data"),
                 };
-                let dict = render::order(view, &self.cfg);
-                let ty = dict["raw"]["TYPE"].as_str().unwrap_or("Undefined").to_owned();
-                let status = dict["status"].as_str().unwrap_or_default().to_owned();
+                let ty = render::order_last_type(view, &self.cfg);
+                let status = render::order_status(o.status, o.class());
+                let (view, cfg) = (view.clone(), self.cfg.clone());
                 Rendered {
                     lines: vec![
-                        PushLine {
-                            option: Some(note),
-                            text: format!("{CHANNEL}.{class}.{} {} {ty} {status}", o.key(), o.request.account),
-                        },
-                        PushLine { option: Some(data), text: format!("{CHANNEL}.{class}-data {dict}") },
+                        PushLine::new(Some(note), format!("{CHANNEL}.{class}.{} {} {ty} {status}", o.key(), o.request.account)),
+                        PushLine::lazy(data, move || format!("{CHANNEL}.{class}-data {}", render::order(&view, &cfg))),
                     ],
                     replayable: true,
                 }
             }
             GatewayEvent::Execution(view) => {
                 let x = &view.execution;
-                let dict = render::execution(view, &self.cfg);
+                let note = format!("{CHANNEL}.execution.{} {} {} COMPLETED", x.exec_id, x.account, x.broker_order_id);
+                let (view, cfg) = (view.clone(), self.cfg.clone());
                 Rendered {
                     lines: vec![
-                        PushLine {
-                            option: Some("execution-notification"),
-                            text: format!("{CHANNEL}.execution.{} {} {} COMPLETED", x.exec_id, x.account, x.broker_order_id),
-                        },
-                        PushLine { option: Some("execution-data"), text: format!("{CHANNEL}.execution-data {dict}") },
+                        PushLine::new(Some("execution-notification"), note),
+                        PushLine::lazy("execution-data", move || {
+                            format!("{CHANNEL}.execution-data {}", render::execution(&view, &cfg))
+                        }),
                     ],
                     replayable: true,
                 }
@@ -155,7 +177,7 @@ impl PushRenderer {
             return Rendered::default();
         }
         memory.insert(symbol.clone(), text.clone());
-        Rendered { lines: vec![PushLine { option: Some(option), text }], replayable: false }
+        Rendered { lines: vec![PushLine::new(Some(option), text)], replayable: false }
     }
 }
 

@@ -148,7 +148,7 @@ impl State {
                 }
                 if self.log_client_messages {
                     for l in &rendered.lines {
-                        tracing::info!(seq = e.seq, option = l.option, "WriteAllClients: {}", l.text);
+                        tracing::info!(seq = e.seq, option = l.option, "WriteAllClients: {}", l.text());
                     }
                 }
                 let push = Arc::new(Push { seq: e.seq, lines: rendered.lines });
@@ -169,7 +169,7 @@ impl State {
                 self.last_seq = last;
                 self.evicted_through = self.evicted_through.max(last);
                 let text = format!("{CHANNEL}.error: STREAM gap: {missed} events missed (seq {first}-{last})");
-                self.out.send(last, &Arc::new(Push { seq: last, lines: vec![PushLine { option: None, text }] }));
+                self.out.send(last, &Arc::new(Push { seq: last, lines: vec![PushLine::new(None, text)] }));
             }
         }
     }

@@ -166,7 +166,7 @@ impl Session {
         let seq = force_seq || wire::option_on(&self.options, "sequence");
         for l in &push.lines {
             if l.option.is_none_or(|o| wire::option_on(&self.options, o)) {
-                out.push(if seq { format!("@{} {}", push.seq, l.text) } else { l.text.clone() });
+                out.push(if seq { format!("@{} {}", push.seq, l.text()) } else { l.text().to_owned() });
             }
         }
     }
