@@ -419,3 +419,62 @@ async fn shutdown_over_the_stream_needs_auth_and_stops_the_gateway() {
     let reason = timeout(Duration::from_secs(10), gw.wait()).await.expect("stops");
     assert!(matches!(reason, txtrader_host::shutdown::ExitReason::Requested(ref m) if m.contains("[now]")), "{reason:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_disconnect_policy_drops_a_session_that_falls_behind() {
+    let gw = gateway(&[("TXTRADER_STREAM_SLOW_CLIENT", "disconnect")]).await;
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    let mut slow = Client::from_stream(socket.connect(gw.tcp_addr).await.expect("connect")).await;
+    slow.auth(r#"{"order-notification":1,"order-data":1,"execution-data":1,"queue":16}"#).await;
+    let mut other = Client::connect(gw.tcp_addr).await;
+    other.auth(r#"{"execution-notification":1}"#).await;
+    burst(&gw.gateway, (0..1200).map(|i| order("IBM", if i % 2 == 0 { 10 } else { -10 })).collect()).await;
+    // the slow session ends with the reason, after whatever it had received
+    let mut last = String::new();
+    while let Some(m) = slow.recv().await {
+        last = m;
+    }
+    assert!(last.starts_with(".error: disconnected: fell behind by "), "{last}");
+    // the other session is still there
+    other.send("status").await;
+    assert_eq!(other.expect(|m| m.starts_with(".status")).await, ".status: Up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_and_broadcasts_reach_the_right_sessions() {
+    let gw = gateway(&[]).await;
+    let mut tickets = Client::connect(gw.tcp_addr).await;
+    tickets.auth(r#"{"ticket-notification":1,"ticket-data":1}"#).await;
+    let mut plain = Client::connect(gw.tcp_addr).await;
+    plain.auth("{}").await;
+    let mut staged = order("GOOG", 10);
+    staged.staged_tag = Some("T1".into());
+    let t = gw.gateway.submit(staged).await.expect("ticket");
+    let note = tickets.expect(|m| m.starts_with("rtx.ticket.")).await;
+    assert_eq!(note, format!("rtx.ticket.{} {ACCT} UserSubmitStagedOrder Submitted", t.order.key()));
+    let data = tickets.expect(|m| m.starts_with("rtx.ticket-data ")).await;
+    let v: serde_json::Value = serde_json::from_str(&data["rtx.ticket-data ".len()..]).expect("json");
+    assert_eq!(v["class"], "ticket");
+    // set_account and errors go to every authorized session, whatever its options
+    plain.send(&format!("setaccount {ACCT}")).await;
+    assert_eq!(plain.expect(|m| m.starts_with("rtx.current-account")).await, format!("rtx.current-account: {ACCT}"));
+    assert_eq!(plain.expect(|m| m.starts_with("rtx.set_account")).await, "rtx.set_account: true");
+    assert_eq!(tickets.expect(|m| m.starts_with("rtx.current-account")).await, format!("rtx.current-account: {ACCT}"));
+    plain.send("setaccount NOT.AN.ACCOUNT.X").await;
+    assert!(tickets.expect(|m| m.starts_with("rtx.error: ")).await.contains("account NOT.AN.ACCOUNT.X not found"));
+    assert_eq!(plain.expect(|m| m.starts_with("rtx.set_account")).await, "rtx.set_account: false");
+    // a command's answer comes after the pushes it caused
+    let mut trader = Client::connect(gw.tcp_addr).await;
+    trader.auth(r#"{"order-notification":1}"#).await;
+    trader.send(&format!("marketorder {ACCT} DEMO IBM 5")).await;
+    let first = trader.expect(|m| m.starts_with("rtx.order")).await;
+    assert!(first.starts_with("rtx.order.") && first.ends_with(" Submitted"), "{first}");
+    let reply = trader.expect(|m| m.starts_with("rtx.order")).await;
+    assert!(reply.starts_with("rtx.order: {"), "{reply}");
+    // without options, no order pushes at all: the original formats, nothing more
+    gw.gateway.submit(order("IBM", 1)).await.expect("order");
+    plain.send("status").await;
+    let m = plain.expect(|m| m.starts_with(".status") || m.starts_with("rtx.order")).await;
+    assert_eq!(m, ".status: Up");
+}

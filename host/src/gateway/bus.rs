@@ -181,16 +181,28 @@ impl<T: Clone> FanOut<T> {
 }
 
 /// The gateway's bus: numbers events and fans them out. Owned by the gateway core.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Bus {
     next_seq: u64,
     out: FanOut<Arc<Sequenced>>,
+    published: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        Self { next_seq: 0, out: FanOut::default(), published: tokio::sync::watch::Sender::new(0) }
+    }
 }
 
 impl Bus {
     /// An empty bus; the first event gets sequence number 1.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Watches the sequence number of the last published event.
+    pub fn watch_published(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.published.subscribe()
     }
 
     /// Adds a subscriber with a queue of `capacity` deliveries.
@@ -210,6 +222,7 @@ impl Bus {
         if !self.out.is_empty() {
             self.out.send(seq, &Arc::new(Sequenced { seq, event }));
         }
+        self.published.send_replace(seq);
         seq
     }
 

@@ -131,6 +131,10 @@ impl Core {
         }
     }
 
+    pub(super) fn watch_published(&self) -> watch::Receiver<u64> {
+        self.bus.watch_published()
+    }
+
     pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut events: mpsc::UnboundedReceiver<AdapterEvent>) {
         tracing::info!("connection-status: {}", self.status());
         self.set_status(ConnectionStatus::Pending);

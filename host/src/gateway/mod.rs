@@ -239,6 +239,7 @@ pub struct Gateway {
     tx: mpsc::Sender<Command>,
     status: watch::Receiver<ConnectionStatus>,
     clock: watch::Receiver<Option<UnixNanos>>,
+    published: watch::Receiver<u64>,
 }
 
 /// Starts the gateway core with a running adapter. The core stops when `shutdown` triggers.
@@ -252,8 +253,9 @@ pub fn spawn(
     let (status_tx, status) = watch::channel(ConnectionStatus::Startup);
     let (clock_tx, clock) = watch::channel(None);
     let core = core::Core::new(settings, adapter, status_tx, clock_tx, shutdown);
+    let published = core.watch_published();
     let task = tokio::spawn(core.run(rx, events));
-    (Gateway { tx, status, clock }, task)
+    (Gateway { tx, status, clock, published }, task)
 }
 
 impl Gateway {
@@ -280,6 +282,12 @@ impl Gateway {
                 return *rx.borrow();
             }
         }
+    }
+
+    /// The sequence number of the last event published on the bus. Read after a command's answer,
+    /// it covers every event the command caused.
+    pub fn published_seq(&self) -> u64 {
+        *self.published.borrow()
     }
 
     /// The latest feed clock, if it ticked.

@@ -44,6 +44,7 @@ pub struct Joined {
 
 enum HubCommand {
     Join { capacity: usize, reply: oneshot::Sender<Joined> },
+    Barrier { seq: u64, reply: oneshot::Sender<()> },
     Replay { after: u64, through: u64, reply: oneshot::Sender<Result<Vec<Arc<Push>>, ReplayGone>> },
 }
 
@@ -61,6 +62,15 @@ impl Hub {
         rx.await.ok()
     }
 
+    /// Waits until the hub has fanned out every event through `seq`, so the pushes it caused sit
+    /// in the sessions' queues.
+    pub async fn barrier(&self, seq: u64) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(HubCommand::Barrier { seq, reply }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
     /// The replayable pushes with sequence numbers in `(after, through]`.
     pub async fn replay(&self, after: u64, through: u64) -> Option<Result<Vec<Arc<Push>>, ReplayGone>> {
         let (reply, rx) = oneshot::channel();
@@ -76,6 +86,7 @@ struct State {
     replay_capacity: usize,
     evicted_through: u64,
     last_seq: u64,
+    barriers: Vec<(u64, oneshot::Sender<()>)>,
     gateway: Gateway,
     log_client_messages: bool,
 }
@@ -94,6 +105,7 @@ pub async fn start(gateway: Gateway, compat: CompatConfig, replay_capacity: usiz
         replay_capacity,
         evicted_through: last_seq,
         last_seq,
+        barriers: Vec::new(),
         gateway,
         log_client_messages,
     };
@@ -127,6 +139,13 @@ impl State {
                 let joined = Joined { subscription: self.out.subscribe(capacity), live_after: self.last_seq, time_line };
                 let _ = reply.send(joined);
             }
+            HubCommand::Barrier { seq, reply } => {
+                if seq <= self.last_seq {
+                    let _ = reply.send(());
+                } else {
+                    self.barriers.push((seq, reply));
+                }
+            }
             HubCommand::Replay { after, through, reply } => {
                 let answer = if after < self.evicted_through {
                     Err(ReplayGone { evicted_through: self.evicted_through })
@@ -139,6 +158,16 @@ impl State {
     }
 
     fn deliver(&mut self, d: Delivery<Arc<crate::gateway::bus::Sequenced>>) {
+        self.fan_out(d);
+        if !self.barriers.is_empty() {
+            let last = self.last_seq;
+            for (_, reply) in self.barriers.extract_if(.., |(seq, _)| *seq <= last) {
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    fn fan_out(&mut self, d: Delivery<Arc<crate::gateway::bus::Sequenced>>) {
         match d {
             Delivery::Item(e) => {
                 self.last_seq = e.seq;

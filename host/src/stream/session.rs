@@ -174,27 +174,58 @@ impl Session {
     async fn on_delivery(&mut self, first: Delivery<Arc<Push>>) -> bool {
         // Write everything already queued in one flush.
         let mut lines = Vec::new();
-        let mut next = Some(first);
+        let keep = self.drain(Some(first), &mut lines).is_some();
+        (lines.is_empty() || self.write(&lines).await) && keep
+    }
+
+    /// Most deliveries turned into lines at once, so one flush stays bounded.
+    const BATCH: usize = 256;
+
+    /// Turns queued deliveries (starting with `first`, if any; at most [`Self::BATCH`]) into
+    /// lines and answers how many it took; `None` when the session must end (it fell behind and
+    /// the policy is to disconnect).
+    fn drain(&mut self, first: Option<Delivery<Arc<Push>>>, lines: &mut Vec<String>) -> Option<usize> {
+        let mut next = first.or_else(|| self.subscription.as_mut().and_then(Subscription::try_recv));
         let mut taken = 0;
         while let Some(d) = next.take() {
             match d {
-                Delivery::Item(push) => self.push_lines(&push, &mut lines, false),
+                Delivery::Item(push) => self.push_lines(&push, lines, false),
                 Delivery::Gap { first, last, missed } => {
                     tracing::warn!(session = self.id, peer = %self.peer, missed, first, last, "stream client fell behind");
                     if self.env.settings.slow_client == SlowClient::Disconnect {
                         lines.push(format!(".error: disconnected: fell behind by {missed} events (seq {first}-{last})"));
-                        self.write(&lines).await;
-                        return false;
+                        return None;
                     }
                     lines.push(format!("{CHANNEL}.error: STREAM gap: {missed} events missed (seq {first}-{last})"));
                 }
             }
             taken += 1;
-            if taken < 256 {
+            if taken < Self::BATCH {
                 next = self.subscription.as_mut().and_then(Subscription::try_recv);
             }
         }
-        lines.is_empty() || self.write(&lines).await
+        Some(taken)
+    }
+
+    /// Answers a command after the pushes it caused: every event published before the answer
+    /// was ready is written first.
+    async fn reply_after_pushes(&mut self, reply: Vec<String>) -> Flow {
+        let mut lines = Vec::new();
+        if self.subscription.is_some() {
+            self.env.hub.barrier(self.ctx.gateway.published_seq()).await;
+            loop {
+                match self.drain(None, &mut lines) {
+                    None => {
+                        self.write(&lines).await;
+                        return Flow::Close;
+                    }
+                    Some(n) if n < Self::BATCH => break,
+                    Some(_) => {}
+                }
+            }
+        }
+        lines.extend(reply);
+        self.reply(lines).await
     }
 
     async fn reply(&mut self, lines: Vec<String>) -> Flow {
@@ -244,7 +275,7 @@ impl Session {
                     a.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect()
                 });
                 match wire::data_command(&self.ctx, cmd, &args, fields.as_deref()).await {
-                    Ok(lines) => self.reply(lines).await,
+                    Ok(lines) => self.reply_after_pushes(lines).await,
                     Err(message) => {
                         tracing::warn!(session = self.id, command = cmd, "{message}");
                         self.ctx.gateway.alert("STREAM", format!("{cmd}: {message}")).await;
