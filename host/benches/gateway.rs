@@ -48,7 +48,7 @@ async fn client(addr: SocketAddr, s: Scenario, until: Instant) -> Vec<Duration> 
     let mut n = 0u64;
     while Instant::now() < until {
         n += 1;
-        let body = s.body.clone().map(|b| b.replace("{SIDE}", if n % 2 == 0 { "1" } else { "-1" })).unwrap_or_default();
+        let body = s.body.clone().map(|b| b.replace("{SIDE}", if n.is_multiple_of(2) { "1" } else { "-1" })).unwrap_or_default();
         let req = Request::builder()
             .method(s.method)
             .uri(s.path)

@@ -29,7 +29,7 @@ fn order(i: usize) -> NewOrder {
     NewOrder {
         account: AccountId::new("REALTICKDEMO.REALTICK.DEMO32.TRADING").expect("acct"),
         symbol: Symbol::new(["IBM", "MSFT", "AAPL"][i % 3]).expect("sym"),
-        side: if i % 2 == 0 { Side::Buy } else { Side::Sell },
+        side: if i.is_multiple_of(2) { Side::Buy } else { Side::Sell },
         quantity: Quantity::from_u64(10),
         order_type: OrderType::Market,
         time_in_force: TimeInForce::Day,

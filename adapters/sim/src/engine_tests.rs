@@ -83,7 +83,7 @@ impl Driver {
             self.now = next.max(self.now.plus_nanos(1));
             let due = self.ex.run_due(self.now);
             self.events.extend(due);
-            if self.now.0 % SEC == 0 {
+            if self.now.0.is_multiple_of(SEC) {
                 let t = self.ex.tick(self.now);
                 self.events.extend(t);
             }
