@@ -368,7 +368,7 @@ impl Config {
         let stream = StreamConfig {
             max_frame: r.parse("STREAM_MAX_FRAME", "1048576", 0, positive("the frame limit")),
             queue: r.parse("STREAM_QUEUE", "4096", 0, positive("the queue")),
-            replay: r.int("STREAM_REPLAY", "100000", 0usize),
+            replay: r.int("STREAM_REPLAY", "20000", 0usize),
             disconnect_slow: r.parse("STREAM_SLOW_CLIENT", "gap", false, |s| match s {
                 "gap" => Ok(false),
                 "disconnect" => Ok(true),
