@@ -222,14 +222,7 @@ pub fn parse_auth(line: &str) -> Result<Auth, String> {
 
 /// Python truthiness of an option.
 pub fn option_on(options: &Map<String, Value>, key: &str) -> bool {
-    match options.get(key) {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
-        Some(Value::String(s)) => !s.is_empty(),
-        Some(Value::Array(a)) => !a.is_empty(),
-        Some(Value::Object(o)) => !o.is_empty(),
-    }
+    super::args::py_truthy(options.get(key))
 }
 
 /// The stream commands, as `help` lists them.
