@@ -111,7 +111,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         log: Arc::new(config.log.clone()),
     };
     let stream_settings = stream::StreamSettings::from_config(config);
-    let hub = stream::hub::start(gateway.clone(), compat, stream_settings.replay, stream_settings.log_client_messages, shutdown.clone())
+    let hub = stream::hub::start(gateway.clone(), compat, stream_settings.replay, stream_settings.log_client_messages)
         .await
         .ok_or(StartError::Stopped)?;
     let env = stream::session::SessionEnv {

@@ -409,6 +409,8 @@ async fn quotes_trades_and_symbol_commands() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_over_the_stream_needs_auth_and_stops_the_gateway() {
     let gw = gateway(&[]).await;
+    let mut watcher = Client::connect(gw.tcp_addr).await;
+    watcher.auth("{}").await;
     let mut c = Client::connect(gw.tcp_addr).await;
     c.send("shutdown now").await;
     assert_eq!(c.recv().await.as_deref(), Some(".Authorization required!"));
@@ -416,6 +418,12 @@ async fn shutdown_over_the_stream_needs_auth_and_stops_the_gateway() {
     c.auth("{}").await;
     c.send("shutdown now").await;
     while c.recv().await.is_some() {}
+    // other sessions hear the gateway go down before their socket closes
+    let mut last = Vec::new();
+    while let Some(m) = watcher.recv().await {
+        last.push(m);
+    }
+    assert_eq!(last.last().map(String::as_str), Some("rtx.connection-status-changed: Shutdown"), "{last:?}");
     let reason = timeout(Duration::from_secs(10), gw.wait()).await.expect("stops");
     assert!(matches!(reason, txtrader_host::shutdown::ExitReason::Requested(ref m) if m.contains("[now]")), "{reason:?}");
 }
@@ -477,4 +485,24 @@ async fn tickets_and_broadcasts_reach_the_right_sessions() {
     plain.send("status").await;
     let m = plain.expect(|m| m.starts_with(".status") || m.starts_with("rtx.order")).await;
     assert_eq!(m, ".status: Up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_shutdown_tells_every_client_why_before_closing() {
+    let gw = gateway(&[("TXTRADER_ENABLE_EXCEPTION_HALT", "1")]).await;
+    let mut watcher = Client::connect(gw.tcp_addr).await;
+    watcher.auth("{}").await;
+    let mut culprit = Client::connect(gw.tcp_addr).await;
+    culprit.auth("{}").await;
+    culprit.send("marketorder missing arguments").await;
+    let mut seen = Vec::new();
+    while let Some(m) = watcher.recv().await {
+        seen.push(m);
+    }
+    let tail: Vec<&str> = seen.iter().rev().take(2).rev().map(String::as_str).collect();
+    assert_eq!(tail[0], "rtx.connection-status-changed: Shutdown", "{seen:?}");
+    assert!(tail[1].starts_with("rtx.error: RTX Forcing shutdown: TypeError('marketorder: expected 4 arguments"), "{seen:?}");
+    let reason = timeout(Duration::from_secs(10), gw.wait()).await.expect("stops");
+    assert!(matches!(reason, txtrader_host::shutdown::ExitReason::Forced(_)), "{reason:?}");
+    assert_eq!(reason.exit_code(), 0, "a supervisor restarts it");
 }

@@ -714,6 +714,7 @@ impl Core {
                 let _ = reply.send(self.exchanges.clone());
             }
             Command::Alert { source, message } => self.alert(&source, message),
+            Command::ForceShutdown { reason } => self.force_shutdown(reason),
             Command::Subscribe { capacity, reply } => {
                 let _ = reply.send((self.bus.subscribe(capacity), self.bus.last_seq()));
             }

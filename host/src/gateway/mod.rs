@@ -188,6 +188,8 @@ pub enum Command {
     SetPrimaryExchange { symbol: Symbol, exchange: Option<String>, reply: Reply<IndexMap<Symbol, String>> },
     /// Broadcast an error to stream clients and the log.
     Alert { source: String, message: String },
+    /// Stop the gateway, telling every client why (status `Shutdown`, then the reason).
+    ForceShutdown { reason: String },
     /// Attach to the event bus.
     Subscribe { capacity: usize, reply: Reply<(Subscription<Arc<Sequenced>>, u64)> },
 }
@@ -447,6 +449,11 @@ impl Gateway {
     /// Broadcasts an error.
     pub async fn alert(&self, source: impl Into<String>, message: impl Into<String>) {
         let _ = self.tx.send(Command::Alert { source: source.into(), message: message.into() }).await;
+    }
+
+    /// Stops the gateway, telling every client why first.
+    pub async fn force_shutdown(&self, reason: impl Into<String>) {
+        let _ = self.tx.send(Command::ForceShutdown { reason: reason.into() }).await;
     }
 
     /// Attaches to the event bus; also answers the sequence number of the last event published

@@ -11,7 +11,6 @@ use super::{jsonrpc, App};
 use crate::compat::args::Args;
 use crate::compat::commands::{self, CommandError};
 use crate::gateway::GatewayError;
-use crate::shutdown::ExitReason;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -44,8 +43,9 @@ pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Bo
     })
 }
 
-/// Maps a command failure to a response.
-pub fn command_error(app: &App, name: &str, e: &CommandError) -> Response {
+/// Maps a command failure to a response (forcing a shutdown first when
+/// `TXTRADER_ENABLE_EXCEPTION_HALT` is on and the request was at fault).
+pub async fn command_error(app: &App, name: &str, e: &CommandError) -> Response {
     let status = match e {
         CommandError::Arg(_) => StatusCode::BAD_REQUEST,
         CommandError::Failed(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -57,9 +57,7 @@ pub fn command_error(app: &App, name: &str, e: &CommandError) -> Response {
     };
     tracing::warn!(command = name, error = %e, "command failed");
     if app.compat.flags.exception_halt && matches!(e, CommandError::Arg(_) | CommandError::Failed(_)) {
-        app.shutdown.trigger(ExitReason::Forced(format!(
-            "{e} raised in {name} with TXTRADER_ENABLE_EXCEPTION_HALT set"
-        )));
+        app.gateway.force_shutdown(format!("{e} raised in {name} with TXTRADER_ENABLE_EXCEPTION_HALT set")).await;
     }
     error(status, &e.to_string(), Some(name))
 }
@@ -142,6 +140,6 @@ pub async fn leaf(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketA
             }
             json_ok(&value)
         }
-        Err(e) => command_error(&app, spec.name, &e),
+        Err(e) => command_error(&app, spec.name, &e).await,
     }
 }

@@ -10,7 +10,6 @@ use crate::compat::stream::{PushLine, PushRenderer, CHANNEL};
 use crate::compat::CompatConfig;
 use crate::gateway::bus::{Delivery, FanOut, Subscription};
 use crate::gateway::Gateway;
-use crate::shutdown::Shutdown;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -91,11 +90,12 @@ struct State {
     log_client_messages: bool,
 }
 
-/// Starts the hub. It stops when the gateway bus closes or the shutdown triggers.
+/// Starts the hub. It stops when the gateway core ends and its bus closes, after fanning out
+/// the last events (so a shutdown's final status and reason still reach the sessions).
 ///
 /// # Errors
 /// `None` when the gateway is already shutting down.
-pub async fn start(gateway: Gateway, compat: CompatConfig, replay_capacity: usize, log_client_messages: bool, shutdown: Shutdown) -> Option<Hub> {
+pub async fn start(gateway: Gateway, compat: CompatConfig, replay_capacity: usize, log_client_messages: bool) -> Option<Hub> {
     let (mut bus, last_seq) = gateway.subscribe(1 << 16).await.ok()?;
     let (tx, mut rx) = mpsc::channel(1024);
     let mut state = State {
@@ -110,12 +110,9 @@ pub async fn start(gateway: Gateway, compat: CompatConfig, replay_capacity: usiz
         log_client_messages,
     };
     tokio::spawn(async move {
-        let stop = shutdown.wait();
-        tokio::pin!(stop);
         loop {
             tokio::select! {
                 biased;
-                _ = &mut stop => break,
                 command = rx.recv() => match command {
                     Some(c) => state.command(c),
                     None => break,

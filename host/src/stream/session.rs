@@ -110,7 +110,10 @@ impl Session {
         loop {
             tokio::select! {
                 biased;
-                _ = &mut stop => break,
+                _ = &mut stop => {
+                    self.finish().await;
+                    break;
+                }
                 frame = reader.next() => match frame {
                     None => break,
                     Some(Err(e)) => {
@@ -132,6 +135,22 @@ impl Session {
                     }
                     None => break,
                 },
+            }
+        }
+    }
+
+    /// The gateway is stopping: take no more commands, but deliver what is still on its way (the
+    /// final status change and, for a forced shutdown, its reason), for at most two seconds.
+    async fn finish(&mut self) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        while let Some(sub) = self.subscription.as_mut() {
+            match tokio::time::timeout_at(deadline, sub.recv()).await {
+                Ok(Some(d)) => {
+                    if !self.on_delivery(d).await {
+                        return;
+                    }
+                }
+                Ok(None) | Err(_) => return,
             }
         }
     }
@@ -279,7 +298,12 @@ impl Session {
                     Err(message) => {
                         tracing::warn!(session = self.id, command = cmd, "{message}");
                         self.ctx.gateway.alert("STREAM", format!("{cmd}: {message}")).await;
-                        self.reply(vec![format!(".error: {message}")]).await
+                        let flow = self.reply(vec![format!(".error: {message}")]).await;
+                        if self.ctx.compat.flags.exception_halt {
+                            let reason = format!("{message} raised in {cmd} with TXTRADER_ENABLE_EXCEPTION_HALT set");
+                            self.ctx.gateway.force_shutdown(reason).await;
+                        }
+                        flow
                     }
                 }
             }
