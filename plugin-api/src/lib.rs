@@ -11,9 +11,12 @@
 //! - [`wire`]: [`wire::AdapterRequest`] / [`wire::AdapterEvent`] and the `Hello` handshake, the
 //!   only things that cross the adapter boundary (as JSON bytes).
 //! - [`adapter`]: the [`adapter::Adapter`] trait, the host's event sink, and the bytes-level
-//!   dispatch that both the embedded adapters and (later) the C ABI use.
+//!   dispatch the C ABI uses.
+//! - `abi` (feature `abi`): the C ABI of adapter dynamic libraries and `export_adapter!`.
 #![warn(missing_docs)]
 
+#[cfg(feature = "abi")]
+pub mod abi;
 pub mod adapter;
 pub mod model;
 pub mod wire;

@@ -70,6 +70,9 @@ impl Adapter for SimAdapter {
     }
 }
 
+// The adapter library's entry point (and the descriptor the host uses for the built-in sim).
+txtrader_plugin_api::export_adapter!(SimAdapter);
+
 impl Drop for SimAdapter {
     fn drop(&mut self) {
         self.shutdown();

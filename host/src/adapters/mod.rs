@@ -1,13 +1,15 @@
 //! Adapter instances as the gateway sees them: something that accepts encoded requests and
-//! reports events on a channel.
+//! reports events.
 //!
-//! The gateway core owns one [`AdapterLink`] per adapter instance and talks to it only in
-//! plugin-api wire messages. Built-in adapters are linked in ([`embedded`]) but still cross the
-//! byte boundary, so they behave exactly as a dynamically loaded adapter will.
+//! Every adapter, built in or loaded from a library, runs behind the same C ABI ([`ffi`]):
+//! the built-in simulator is linked in but still reached through its exported descriptor, so
+//! the default configuration exercises the dynamic-library boundary every time it runs.
+//! [`loader`] finds descriptors and validates them.
 
-pub mod embedded;
+pub mod ffi;
+pub mod loader;
 
-use tokio::sync::mpsc;
+use std::sync::Arc;
 use txtrader_plugin_api::adapter::{AdapterConfig, AdapterError};
 use txtrader_plugin_api::wire::{AdapterEvent, AdapterRequest};
 
@@ -20,20 +22,28 @@ pub trait AdapterLink: Send {
     /// # Errors
     /// The adapter's refusal (closed, undecodable, panicked).
     fn send(&mut self, request: &AdapterRequest) -> Result<(), AdapterError>;
+    /// True once the adapter panicked: it must be restarted.
+    fn faulted(&self) -> bool {
+        false
+    }
     /// Stops the adapter and waits for its threads.
     fn shutdown(&mut self);
 }
 
-/// Events from an adapter, tagged with nothing: one channel per adapter instance.
-pub type EventSender = mpsc::UnboundedSender<AdapterEvent>;
+/// Where an instance's events go. Called from the adapter's threads; must not block.
+pub type EventSink = Arc<dyn Fn(AdapterEvent) + Send + Sync>;
+
+/// Events from one adapter instance, in order.
+pub type EventSender = tokio::sync::mpsc::UnboundedSender<AdapterEvent>;
 
 /// Creates a built-in adapter by kind.
 ///
 /// # Errors
 /// [`AdapterError::Config`] for an unknown kind or invalid settings.
 pub fn start_builtin(kind: &str, config: &AdapterConfig, events: EventSender) -> Result<Box<dyn AdapterLink>, AdapterError> {
-    match kind {
-        "sim" => Ok(Box::new(embedded::Embedded::<txtrader_adapter_sim::SimAdapter>::create(config, events)?)),
-        other => Err(AdapterError::Config(vec![format!("unknown adapter {other:?}")])),
-    }
+    let descriptor = loader::builtin(kind).ok_or_else(|| AdapterError::Config(vec![format!("unknown adapter {kind:?}")]))?;
+    let sink: EventSink = Arc::new(move |e| {
+        let _ = events.send(e);
+    });
+    Ok(Box::new(ffi::FfiAdapter::create(descriptor, config, sink)?))
 }
