@@ -24,6 +24,11 @@ use std::fmt;
 /// The adapter wire protocol version this crate speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// Hello feature: the adapter can export its state to a new generation and import it
+/// ([`RequestBody::ExportState`], [`RequestBody::ImportState`]). Adapters of real brokers do not
+/// need it: a new generation reconciles from the broker.
+pub const FEATURE_STATE_HANDOVER: &str = "state-handover";
+
 /// Correlates a reply with its request. Chosen by the host, unique per adapter instance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -124,6 +129,16 @@ pub enum RequestBody {
     Account {
         /// The account.
         account: AccountId,
+    },
+    /// Hand-over, old generation: answer [`ReplyBody::State`] with everything a new generation
+    /// needs to continue, then freeze (no more events; other requests fail) until imported back
+    /// or shut down. Only for adapters announcing [`FEATURE_STATE_HANDOVER`].
+    ExportState,
+    /// Hand-over, new generation: continue from an exported state; answered with
+    /// [`ReplyBody::Done`].
+    ImportState {
+        /// What `ExportState` answered.
+        state: serde_json::Value,
     },
     /// A request from a newer host this adapter does not know.
     #[serde(other)]
@@ -228,6 +243,11 @@ pub enum ReplyBody {
     Account {
         /// The balances.
         summary: Option<AccountSummary>,
+    },
+    /// An exported adapter state (opaque to the host).
+    State {
+        /// The state.
+        state: serde_json::Value,
     },
     /// A reply from a newer adapter this host does not know.
     #[serde(other)]

@@ -31,25 +31,25 @@ use txtrader_plugin_api::model::{
 use txtrader_plugin_api::wire::{
     AdapterEvent, AdapterHello, AdapterRequest, BrokerSnapshot, ErrorCode, Fill, MarketSnapshot,
     OrderEvent, OrderEventKind, OrderSnapshot, ReplyBody, RequestBody, RequestId, WireError,
-    PROTOCOL_VERSION,
+    FEATURE_STATE_HANDOVER, PROTOCOL_VERSION,
 };
 
 /// Name and version reported in the handshake.
 pub const NAME: &str = "sim";
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Holding {
     qty: Decimal,
     avg: Decimal,
 }
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Account {
     cash: Decimal,
     holdings: BTreeMap<Symbol, Holding>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct SimOrder {
     request: OrderRequest,
     broker_id: BrokerOrderId,
@@ -95,7 +95,22 @@ pub struct Exchange {
     seq: u64,
     cancel_rejects: u64,
     permid_prefix: String,
+    /// After an export: no ticks, no fills, no requests until an import.
+    frozen: bool,
     out: Vec<AdapterEvent>,
+}
+
+/// Everything a new generation needs to continue the exchange (format 1).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ExchangeState {
+    format: u32,
+    permid_prefix: String,
+    seq: u64,
+    cancel_rejects: u64,
+    accounts: BTreeMap<AccountId, Account>,
+    orders: BTreeMap<u64, SimOrder>,
+    executions: Vec<Execution>,
+    markets: BTreeMap<Symbol, LiveMarket>,
 }
 
 impl Exchange {
@@ -122,8 +137,57 @@ impl Exchange {
             seq: 0,
             cancel_rejects: 0,
             permid_prefix,
+            frozen: false,
             out: Vec::new(),
         }
+    }
+
+    /// Everything needed to continue elsewhere; the exchange freezes.
+    fn export(&mut self) -> serde_json::Value {
+        let state = ExchangeState {
+            format: 1,
+            permid_prefix: self.permid_prefix.clone(),
+            seq: self.seq,
+            cancel_rejects: self.cancel_rejects,
+            accounts: std::mem::take(&mut self.accounts),
+            orders: std::mem::take(&mut self.orders),
+            executions: std::mem::take(&mut self.executions),
+            markets: std::mem::take(&mut self.markets),
+        };
+        let value = serde_json::to_value(&state).unwrap_or(serde_json::Value::Null);
+        // Keep the books (a frozen exchange can be imported back by the host on an aborted
+        // hand-over, but it must stay inspectable meanwhile).
+        self.accounts = state.accounts;
+        self.orders = state.orders;
+        self.executions = state.executions;
+        self.markets = state.markets;
+        self.frozen = true;
+        value
+    }
+
+    /// Continues from an exported state, replacing whatever this exchange held.
+    fn import(&mut self, value: serde_json::Value) -> Result<(), String> {
+        let state: ExchangeState = serde_json::from_value(value).map_err(|e| format!("cannot read the exchange state: {e}"))?;
+        if state.format != 1 {
+            return Err(format!("exchange state format {} is not supported (expected 1)", state.format));
+        }
+        self.permid_prefix = state.permid_prefix;
+        self.seq = state.seq;
+        self.cancel_rejects = state.cancel_rejects;
+        self.accounts = state.accounts;
+        self.executions = state.executions;
+        self.markets = state.markets;
+        self.orders = state.orders;
+        self.by_broker_id = self.orders.iter().map(|(seq, o)| (o.broker_id.clone(), *seq)).collect();
+        self.activations = self.orders.iter().filter_map(|(seq, o)| o.active_at.map(|t| (t, *seq))).collect();
+        self.working = self
+            .orders
+            .iter()
+            .filter(|(_, o)| o.status.is_open() && o.status != OrderStatus::Held && o.active_at.is_none())
+            .map(|(seq, _)| *seq)
+            .collect();
+        self.frozen = false;
+        Ok(())
     }
 
     /// The configuration in force.
@@ -134,7 +198,19 @@ impl Exchange {
     /// Answers one request.
     pub fn handle(&mut self, request: AdapterRequest, now: UnixNanos) -> Vec<AdapterEvent> {
         let id = request.id;
+        if self.frozen && !matches!(request.body, RequestBody::ImportState { .. }) {
+            self.fail(id, ErrorCode::Unsupported, "the exchange state was exported; awaiting import or shutdown");
+            return std::mem::take(&mut self.out);
+        }
         match request.body {
+            RequestBody::ExportState => {
+                let state = self.export();
+                self.reply(id, ReplyBody::State { state });
+            }
+            RequestBody::ImportState { state } => match self.import(state) {
+                Ok(()) => self.reply(id, ReplyBody::Done),
+                Err(e) => self.fail(id, ErrorCode::InvalidRequest, e),
+            },
             RequestBody::Hello(hello) => {
                 if hello.protocol_version != PROTOCOL_VERSION {
                     self.fail(
@@ -149,7 +225,7 @@ impl Exchange {
                             protocol_version: PROTOCOL_VERSION,
                             name: NAME.into(),
                             version: env!("CARGO_PKG_VERSION").into(),
-                            features: Vec::new(),
+                            features: vec![FEATURE_STATE_HANDOVER.to_owned()],
                         }),
                     );
                     // The exchange is in-process: connected as soon as greeted.
@@ -367,6 +443,9 @@ impl Exchange {
 
     /// Starts working the orders whose fill delay is over.
     pub fn run_due(&mut self, now: UnixNanos) -> Vec<AdapterEvent> {
+        if self.frozen {
+            return Vec::new();
+        }
         while let Some(&(at, seq)) = self.activations.first() {
             if at > now {
                 break;
@@ -384,12 +463,18 @@ impl Exchange {
 
     /// When the next order starts working, if one is waiting.
     pub fn next_activation(&self) -> Option<UnixNanos> {
+        if self.frozen {
+            return None;
+        }
         self.activations.first().map(|(at, _)| *at)
     }
 
     /// One market tick: quotes and trades move, working orders match, DAY orders expire, and
     /// the feed clock advances.
     pub fn tick(&mut self, now: UnixNanos) -> Vec<AdapterEvent> {
+        if self.frozen {
+            return Vec::new();
+        }
         let trading = self.is_trading(now);
         for m in self.markets.values_mut() {
             let out = m.tick(&self.history, now, trading);

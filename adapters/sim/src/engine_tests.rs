@@ -518,3 +518,90 @@ proptest! {
         prop_assert_eq!(snap.executions.len(), d.events.iter().filter(|e| matches!(e, AdapterEvent::Order(OrderEvent { kind: OrderEventKind::Filled(_), .. }))).count());
     }
 }
+
+// ----- state hand-over
+
+fn state_of(out: &[AdapterEvent]) -> serde_json::Value {
+    match out.first() {
+        Some(AdapterEvent::Reply { body: ReplyBody::State { state }, .. }) => state.clone(),
+        other => panic!("expected a state, got {other:?}"),
+    }
+}
+
+fn without_timestamps(mut s: BrokerSnapshot) -> BrokerSnapshot {
+    for b in &mut s.balances {
+        b.ts_event = UnixNanos(0);
+    }
+    s
+}
+
+#[test]
+fn a_handed_over_exchange_continues_as_if_nothing_happened() {
+    let mut a = Driver::new(exchange(), t0());
+    a.request(RequestBody::Subscribe { symbol: sym("IBM") });
+    let bid = a.ex.market(&sym("IBM"), t0()).bid_cents();
+    let resting = a.order(acct(2), "IBM", Side::Buy, 100, OrderType::Limit { limit_price: Price::from_cents(bid / 2) }, TimeInForce::Gtc);
+    let big = a.market(Side::Buy, 1000);
+    let done = a.market(Side::Sell, 50);
+    a.advance(250 * MS);
+    assert_eq!(a.fills(&big).len(), 1, "the large order is mid-fill");
+    let before = without_timestamps(a.snapshot());
+
+    // export: the old generation answers its state and freezes
+    let state = state_of(&a.request(RequestBody::ExportState));
+    assert!(a.ex.tick(a.now.plus_nanos(SEC)).is_empty(), "a frozen exchange does not tick");
+    let refused = a.request(RequestBody::Snapshot);
+    assert!(matches!(&refused[0], AdapterEvent::Failed { error, .. } if error.message.contains("exported")));
+
+    // import into a fresh generation
+    let mut b = Driver::new(exchange(), a.now);
+    b.next_id = 100;
+    let out = b.request(RequestBody::ImportState { state: state.clone() });
+    assert!(matches!(&out[0], AdapterEvent::Reply { body: ReplyBody::Done, .. }), "{out:?}");
+    assert_eq!(without_timestamps(b.snapshot()), before, "orders, positions, cash and executions carried over");
+
+    // it goes on: the large order completes, the resting one cancels, ids do not collide
+    b.events = a.events.clone();
+    b.advance(5 * SEC);
+    assert_eq!(b.fills(&big).len(), 4);
+    assert_eq!(b.status(&big), OrderStatus::Filled);
+    assert_eq!(b.status(&done), OrderStatus::Filled);
+    let rid = b.broker_id(&resting);
+    b.request(RequestBody::CancelOrder { client_order_id: None, broker_order_id: rid });
+    assert_eq!(kinds(&b.order_events(&resting)).last(), Some(&"cancelled"));
+    let fresh = b.market(Side::Buy, 10);
+    let fresh_id = b.broker_id(&fresh);
+    assert!(![&resting, &big, &done].iter().any(|c| b.broker_id(c) == fresh_id));
+    // subscriptions carried over: quotes keep streaming for IBM
+    assert!(b.events.iter().rev().take(50).any(|e| matches!(e, AdapterEvent::Quote(q) if q.symbol.as_str() == "IBM")));
+}
+
+#[test]
+fn imported_markets_continue_the_same_random_stream() {
+    let mut a = Driver::new(exchange(), t0());
+    a.request(RequestBody::Subscribe { symbol: sym("MSFT") });
+    a.advance(3 * SEC);
+    let state = state_of(&a.request(RequestBody::ExportState));
+    let run = |state: serde_json::Value| {
+        let mut x = Driver::new(exchange(), t0());
+        x.request(RequestBody::ImportState { state });
+        x.events.clear();
+        x.now = UnixNanos(t0().0 + 3 * SEC);
+        x.advance(10 * SEC);
+        x.events
+    };
+    assert_eq!(run(state.clone()), run(state), "same state, same future");
+}
+
+#[test]
+fn an_aborted_hand_over_imports_back_and_bad_states_are_refused() {
+    let mut a = Driver::new(exchange(), t0());
+    let c = a.market(Side::Buy, 10);
+    let state = state_of(&a.request(RequestBody::ExportState));
+    let out = a.request(RequestBody::ImportState { state });
+    assert!(matches!(&out[0], AdapterEvent::Reply { body: ReplyBody::Done, .. }));
+    a.advance(SEC);
+    assert_eq!(a.status(&c), OrderStatus::Filled, "the original exchange runs again");
+    let out = a.request(RequestBody::ImportState { state: serde_json::json!({"format": 2}) });
+    assert!(matches!(&out[0], AdapterEvent::Failed { error, .. } if error.code == ErrorCode::InvalidRequest));
+}

@@ -52,7 +52,7 @@ pub fn previous_trading_day(date: NaiveDate) -> NaiveDate {
 }
 
 /// One synthetic minute bar, in cents.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MinuteBar {
     /// Minutes since the session open.
     pub index: u32,

@@ -9,7 +9,7 @@ use txtrader_plugin_api::model::{Instrument, SessionHours, Symbol};
 pub const ALWAYS_INVALID: &str = "BADSYMBOL";
 
 /// Synthetic facts about one listed symbol.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Listing {
     /// The symbol.
     pub symbol: Symbol,

@@ -27,8 +27,9 @@ pub struct TickOutcome {
     pub bars: Vec<Bar>,
 }
 
-/// The live state of one symbol.
-#[derive(Debug)]
+/// The live state of one symbol (serializable whole, random stream included, so a market
+/// handed to a new adapter generation continues exactly where it stopped).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct LiveMarket {
     listing: Listing,
     rng: ChaCha8Rng,

@@ -56,4 +56,12 @@ pub enum LinkState {
         /// Why, in the broker's words where possible.
         reason: String,
     },
+    /// The adapter cannot go on (an internal thread died); the host should restart it.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// A state from a newer adapter.
+    #[serde(other)]
+    Unknown,
 }
