@@ -120,6 +120,19 @@ pub struct StreamConfig {
     pub max_sessions: usize,
 }
 
+/// One adapter instance of `TXTRADER_MODE`: `name` or `name=kind`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModeEntry {
+    /// Instance name; its settings are `TXTRADER_<NAME>_*`.
+    pub name: String,
+    /// Adapter kind: a built-in adapter or a library's adapter name.
+    pub kind: String,
+}
+
+/// Prefixes of the gateway's own variables, which an adapter instance name must not shadow.
+const RESERVED_NAMES: &[&str] =
+    &["api", "adapter", "bind", "daemon", "debug", "enable", "gateway", "get", "host", "http", "local", "log", "mode", "stream", "tcp", "time", "timeout"];
+
 /// The validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -147,8 +160,10 @@ pub struct Config {
     pub api_account: String,
     /// Client id for back-ends that use one.
     pub api_client_id: i64,
-    /// The adapters to run (`TXTRADER_MODE`, comma-separated).
-    pub mode: Vec<String>,
+    /// The adapter instances to run (`TXTRADER_MODE`, comma-separated `name` or `name=kind`).
+    pub mode: Vec<ModeEntry>,
+    /// The folder of adapter libraries (`TXTRADER_ADAPTER_DIR`); `None`: beside the binary.
+    pub adapter_dir: Option<std::path::PathBuf>,
     /// Feature flags.
     pub flags: Flags,
     /// Restart daily at `local_reset_time`.
@@ -183,9 +198,6 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration:\n  {}", .0.join("\n  "))]
 pub struct ConfigError(pub Vec<String>);
-
-/// The adapters txtraderd has built in.
-pub const BUILTIN_ADAPTERS: &[&str] = &["sim"];
 
 struct Reader<'a> {
     env: &'a BTreeMap<String, String>,
@@ -272,26 +284,25 @@ impl Config {
         let api_timezone = r.parse("API_TIMEZONE", "US/Eastern", Tz::UTC, |s| Tz::from_str(s).map_err(|e| e.to_string()));
         let api_account = r.string("API_ACCOUNT", "API_ACCOUNT");
         let api_client_id = r.int("API_CLIENT_ID", "0", 0i64);
-        let mode: Vec<String> = r
-            .string("MODE", "sim")
-            .split(',')
-            .map(|s| s.trim().to_lowercase())
-            .filter(|s| !s.is_empty())
-            .collect();
-        for m in &mode {
-            if !BUILTIN_ADAPTERS.contains(&m.as_str()) {
-                r.errors.push(format!(
-                    "TXTRADER_MODE: unknown adapter {m:?} (available: {})",
-                    BUILTIN_ADAPTERS.join(", ")
-                ));
+        let mut mode: Vec<ModeEntry> = Vec::new();
+        for item in r.string("MODE", "sim").split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (name, kind) = item.split_once('=').map_or((item, item), |(n, k)| (n.trim(), k.trim()));
+            let (name, kind) = (name.to_lowercase(), kind.to_lowercase());
+            let valid = |x: &str| !x.is_empty() && x.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !valid(&name) || !valid(&kind) {
+                r.errors.push(format!("TXTRADER_MODE: {item:?}: expected NAME or NAME=KIND of letters, digits and '_'"));
+            } else if RESERVED_NAMES.contains(&name.as_str()) {
+                r.errors.push(format!("TXTRADER_MODE: instance name {name:?} would shadow TXTRADER_{}_* settings", name.to_uppercase()));
+            } else if mode.iter().any(|m| m.name == name) {
+                r.errors.push(format!("TXTRADER_MODE: instance name {name:?} given twice"));
+            } else {
+                mode.push(ModeEntry { name, kind });
             }
         }
         if mode.is_empty() {
             r.errors.push("TXTRADER_MODE: at least one adapter is required".into());
         }
-        if mode.len() > 1 {
-            r.errors.push(format!("TXTRADER_MODE={}: running several adapters at once is not supported yet", mode.join(",")));
-        }
+        let adapter_dir = Some(r.string("ADAPTER_DIR", "")).filter(|s| !s.is_empty()).map(std::path::PathBuf::from);
         let _ = r.string("SUPPRESS_ERROR_CODES", "2100");
         let _ = r.string("GET_RETRIES", "8");
         let _ = r.string("GET_BACKOFF_FACTOR", "0.1");
@@ -379,7 +390,7 @@ impl Config {
         };
 
         let mut adapter_settings: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        for m in &mode {
+        for m in mode.iter().map(|m| &m.name) {
             let prefix = format!("TXTRADER_{}_", m.to_uppercase());
             let settings = adapter_settings.entry(m.clone()).or_default();
             for (k, v) in env.range(prefix.clone()..) {
@@ -414,6 +425,7 @@ impl Config {
             api_account,
             api_client_id,
             mode,
+            adapter_dir,
             flags,
             auto_reset,
             local_reset_time,
@@ -460,7 +472,7 @@ mod tests {
         assert_eq!(c.http_port, 50080);
         assert_eq!(c.tcp_port, 50090);
         assert_eq!(c.bind_address, IpAddr::from([127, 0, 0, 1]));
-        assert_eq!(c.mode, ["sim"]);
+        assert_eq!(c.mode, [ModeEntry { name: "sim".into(), kind: "sim".into() }]);
         assert!(c.flags.high_low && c.flags.barchart && !c.flags.ticker);
         assert_eq!(c.timeouts.order, Duration::from_secs(300));
         assert!(c.stream.max_frame < 512 * 1024 * 1024, "far below the original's 512 MiB");
@@ -489,16 +501,29 @@ mod tests {
             &env(&[
                 ("TXTRADER_HTTP_PORT", "http"),
                 ("TXTRADER_ENABLE_TICKER", "yes"),
-                ("TXTRADER_MODE", "rtx"),
+                ("TXTRADER_MODE", "sim,api"),
                 ("TXTRADER_API_TIMEZONE", "Nowhere/Land"),
             ]),
             "box",
         )
         .expect_err("invalid");
         assert_eq!(e.0.len(), 4, "{e}");
-        assert!(e.to_string().contains("unknown adapter \"rtx\""));
-        let e = Config::from_map(&env(&[("TXTRADER_MODE", "sim,sim")]), "box").expect_err("one adapter for now");
-        assert!(e.to_string().contains("several adapters"), "{e}");
+        assert!(e.to_string().contains("would shadow TXTRADER_API_*"), "{e}");
+        let e = Config::from_map(&env(&[("TXTRADER_MODE", "sim,sim")]), "box").expect_err("duplicate");
+        assert!(e.to_string().contains("given twice"), "{e}");
+    }
+
+    #[test]
+    fn several_adapter_instances_with_their_own_settings() {
+        let c = Config::from_map(
+            &env(&[("TXTRADER_MODE", "sim, paper=sim"), ("TXTRADER_PAPER_ACCOUNTS", "PAPER.A.B.C"), ("TXTRADER_SIM_CASH", "5")]),
+            "box",
+        )
+        .expect("config");
+        assert_eq!(c.mode[1], ModeEntry { name: "paper".into(), kind: "sim".into() });
+        assert_eq!(c.adapter_settings["paper"]["accounts"], "PAPER.A.B.C");
+        assert_eq!(c.adapter_settings["sim"]["cash"], "5");
+        assert!(!c.adapter_settings["sim"].contains_key("accounts"));
     }
 
     #[test]

@@ -29,8 +29,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
-use txtrader_plugin_api::adapter::AdapterConfig;
+use std::path::{Path, PathBuf};
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -38,14 +37,9 @@ pub enum StartError {
     /// The initial route is unusable.
     #[error("TXTRADER_API_ROUTE: {0}")]
     Route(String),
-    /// The adapter refused to start.
-    #[error("adapter {name}: {source}")]
-    Adapter {
-        /// Which adapter.
-        name: String,
-        /// Why.
-        source: txtrader_plugin_api::adapter::AdapterError,
-    },
+    /// An adapter instance has no code to run.
+    #[error(transparent)]
+    Adapter(#[from] adapters::UnknownKind),
     /// The gateway stopped while starting.
     #[error("the gateway stopped while starting")]
     Stopped,
@@ -68,30 +62,52 @@ pub struct Running {
     pub http_addr: SocketAddr,
     /// The stream address actually bound.
     pub tcp_addr: SocketAddr,
+    /// The adapter folder (watched when it exists).
+    pub adapter_dir: PathBuf,
     /// The shutdown trigger.
     pub shutdown: Shutdown,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     core: tokio::task::JoinHandle<()>,
+    watcher: Option<adapters::watch::Watcher>,
+    copy_dir: PathBuf,
 }
 
-/// Starts the gateway: adapter, core and HTTP listener.
+/// Starts the gateway: adapters, core, folder watcher, HTTP and stream listeners.
 ///
 /// # Errors
-/// [`StartError`] when the route, the adapter or the listener cannot be set up.
+/// [`StartError`] when the route, an adapter instance or a listener cannot be set up.
 pub async fn start(config: &Config) -> Result<Running, StartError> {
     let shutdown = Shutdown::new();
     let route = parse_route(&serde_json::Value::from(config.api_route.as_str())).map_err(StartError::Route)?;
-    let settings = GatewaySettings::from_config(config, route);
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let adapter_config = AdapterConfig {
-        instance: settings.adapter.clone(),
-        settings: settings.adapter_settings.clone(),
-        timezone: config.api_timezone.name().to_owned(),
+    let adapter_dir = config.adapter_dir.clone().unwrap_or_else(adapters::default_dir);
+    let copy_dir = std::env::temp_dir().join(format!("txtraderd-{}-adapters", std::process::id()));
+    let (scan, adapter_dir) = {
+        let (dir, copies) = (adapter_dir.clone(), copy_dir.clone());
+        let scan = tokio::task::spawn_blocking(move || adapters::scan_folder(&dir, &copies)).await.unwrap_or_default();
+        (scan, adapter_dir)
     };
-    let link = adapters::start_builtin(&settings.adapter, &adapter_config, events_tx)
-        .map_err(|source| StartError::Adapter { name: settings.adapter.clone(), source })?;
-    tracing::info!(adapter = %settings.adapter, "adapter created");
-    let (gateway, core) = gateway::spawn(settings, link, events_rx, shutdown.clone());
+    for lib in &scan.libraries {
+        tracing::info!(library = %lib.path.display(), adapter = %lib.identity.name, version = %lib.identity.version, "adapter library found");
+        for note in &lib.notes {
+            tracing::info!(library = %lib.path.display(), "{note}");
+        }
+    }
+    for e in &scan.refused {
+        tracing::error!(%e, "adapter library refused");
+    }
+    let specs = adapters::plan(&config.mode, &scan.libraries, &config.adapter_settings, config.api_timezone.name())?;
+    for s in &specs {
+        tracing::info!(adapter = %s.name, kind = %s.kind, version = %s.source.identity.version, source = %s.source.origin(), "adapter instance");
+    }
+    let mut settings = GatewaySettings::from_config(config, route, specs);
+    settings.library_copy_dir = copy_dir.clone();
+    settings.rejected = scan
+        .refused
+        .into_iter()
+        .map(|e| gateway::RejectedLibrary { path: e.path, errors: e.errors, at: txtrader_plugin_api::model::UnixNanos::now() })
+        .collect();
+    let (gateway, core) = gateway::spawn(settings, shutdown.clone());
+    let watcher = watch_folder(&adapter_dir, &gateway);
 
     let addr = SocketAddr::new(config.bind_address, config.http_port);
     let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
@@ -124,7 +140,26 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     tokio::spawn(stream::serve(tcp_listener, env));
     let server = tokio::spawn(rpc::serve(listener, app));
     tracing::info!(%http_addr, %tcp_addr, "HTTP API and stream listening");
-    Ok(Running { gateway, http_addr, tcp_addr, shutdown, server, core })
+    Ok(Running { gateway, http_addr, tcp_addr, adapter_dir, shutdown, server, core, watcher, copy_dir })
+}
+
+/// Watches the adapter folder (creating it when it can); new builds go to the gateway.
+fn watch_folder(dir: &Path, gateway: &gateway::Gateway) -> Option<adapters::watch::Watcher> {
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        tracing::warn!(dir = %dir.display(), cause = %e, "adapter folder unavailable: new builds will not be noticed");
+        return None;
+    }
+    let g = gateway.clone();
+    match adapters::watch::start(dir, Duration::from_millis(500), move |path| g.library_changed(path)) {
+        Ok(w) => {
+            tracing::info!(dir = %dir.display(), "watching the adapter folder");
+            Some(w)
+        }
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), cause = %e, "cannot watch the adapter folder: new builds will not be noticed");
+            None
+        }
+    }
 }
 
 impl Running {
@@ -137,9 +172,12 @@ impl Running {
             Err(_) => tracing::warn!("HTTP listener did not stop within 10 s"),
             _ => {}
         }
+        drop(self.watcher);
         if tokio::time::timeout(Duration::from_secs(10), self.core).await.is_err() {
             tracing::warn!("gateway core did not stop within 10 s");
         }
+        // Loaded copies are already unlinked; the folder itself goes now.
+        let _ = std::fs::remove_dir(&self.copy_dir);
         reason
     }
 }

@@ -10,9 +10,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tower::ServiceExt;
-use txtrader_host::adapters::{self, AdapterLink};
+use txtrader_host::adapters::{self, loader::AdapterIdentity, AdapterLink, AdapterSource, AdapterSpec};
 use txtrader_host::compat::CompatConfig;
 use txtrader_host::config::Config;
 use txtrader_host::gateway::{self, GatewaySettings};
@@ -40,7 +39,7 @@ impl AdapterLink for Silent {
 /// An adapter that completes the handshake and snapshot itself, then refuses (synchronously) or
 /// fails (with a `Failed` event) the requests it is told to.
 struct Scripted {
-    events: adapters::EventSender,
+    events: adapters::EventSink,
     refuse_hello: bool,
 }
 
@@ -56,19 +55,19 @@ impl AdapterLink for Scripted {
             RequestBody::Hello(_) if self.refuse_hello => Err(AdapterError::Closed),
             RequestBody::Hello(_) => {
                 let hello = AdapterHello { protocol_version: 1, name: "scripted".into(), version: "0".into(), features: vec![] };
-                let _ = self.events.send(reply(ReplyBody::Hello(hello)));
-                let _ = self.events.send(AdapterEvent::Link(LinkState::Connected));
+                (self.events)(reply(ReplyBody::Hello(hello)));
+                (self.events)(AdapterEvent::Link(LinkState::Connected));
                 Ok(())
             }
             RequestBody::Snapshot => {
                 let snap = BrokerSnapshot { accounts: vec![AccountId::new(ACCT).expect("a")], ..BrokerSnapshot::default() };
-                let _ = self.events.send(reply(ReplyBody::Snapshot(snap)));
+                (self.events)(reply(ReplyBody::Snapshot(snap)));
                 Ok(())
             }
             RequestBody::Subscribe { .. } | RequestBody::SubmitOrder(_) => Err(AdapterError::Failed("broker link is down".into())),
             _ => {
                 let error = WireError { code: ErrorCode::Internal, message: "broker says no".into() };
-                let _ = self.events.send(AdapterEvent::Failed { request_id: r.id, error });
+                (self.events)(AdapterEvent::Failed { request_id: r.id, error });
                 Ok(())
             }
         }
@@ -88,22 +87,27 @@ fn config(extra: &[(&str, &str)]) -> Config {
     Config::from_map(&env, "box").expect("config")
 }
 
-type MakeLink = Box<dyn FnOnce(adapters::EventSender) -> Box<dyn AdapterLink>>;
+type MakeLink = fn(adapters::EventSink) -> Box<dyn AdapterLink>;
 
 async fn harness(make: Option<MakeLink>, extra: &[(&str, &str)]) -> Harness {
     let config = config(extra);
     let route = Route { name: "DEMO".into(), params: None };
-    let settings = GatewaySettings::from_config(&config, route);
-    let (tx, rx) = mpsc::unbounded_channel();
-    let link = match make {
-        Some(make) => make(tx),
-        None => {
-            let ac = AdapterConfig { instance: "sim".into(), settings: settings.adapter_settings.clone(), timezone: "America/New_York".into() };
-            adapters::start_builtin("sim", &ac, tx).expect("sim starts")
+    let source = match make {
+        Some(make) => {
+            let identity = AdapterIdentity { name: "scripted".into(), version: "0".into(), ..AdapterIdentity::host() };
+            AdapterSource::factory(identity, move |_, sink| Ok(make(sink)))
         }
+        None => AdapterSource::builtin("sim").expect("sim is built in"),
     };
+    let config_for = |name: &str| AdapterConfig {
+        instance: name.into(),
+        settings: config.adapter_settings.get(name).cloned().unwrap_or_default(),
+        timezone: "America/New_York".into(),
+    };
+    let spec = AdapterSpec { name: "sim".into(), kind: "sim".into(), config: config_for("sim"), source };
+    let settings = GatewaySettings::from_config(&config, route, vec![spec]);
     let shutdown = Shutdown::new();
-    let (gw, _core) = gateway::spawn(settings, link, rx, shutdown.clone());
+    let (gw, _core) = gateway::spawn(settings, shutdown.clone());
     let app = App {
         gateway: gw,
         compat: Arc::new(CompatConfig::from_config(&config)),
@@ -252,7 +256,7 @@ async fn leaf_routes_and_string_arguments() {
 
 #[tokio::test]
 async fn not_initialized_until_up() {
-    let h = harness(Some(Box::new(|_| Box::new(Silent) as Box<dyn AdapterLink>)), &[]).await;
+    let h = harness(Some(|_| Box::new(Silent)), &[]).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(h.get("/status").await.json(), json!("Pending"));
     for path in ["/version", "/uptime", "/help"] {
@@ -272,7 +276,7 @@ async fn not_initialized_until_up() {
 
 #[tokio::test]
 async fn adapter_failures_are_answered_precisely() {
-    let h = harness(Some(Box::new(|events| Box::new(Scripted { events, refuse_hello: false }) as Box<dyn AdapterLink>)), &[]).await;
+    let h = harness(Some(|events| Box::new(Scripted { events, refuse_hello: false })), &[]).await;
     tokio::time::timeout(Duration::from_secs(5), h.app.gateway.wait_status(|s| s == ConnectionStatus::Up)).await.expect("up");
     // refused at once
     let r = h.post("/add_symbol", json!({"symbol": "IBM"})).await;
@@ -292,7 +296,7 @@ async fn adapter_failures_are_answered_precisely() {
 
 #[tokio::test]
 async fn a_refused_handshake_stops_the_gateway() {
-    let h = harness(Some(Box::new(|events| Box::new(Scripted { events, refuse_hello: true }) as Box<dyn AdapterLink>)), &[]).await;
+    let h = harness(Some(|events| Box::new(Scripted { events, refuse_hello: true })), &[]).await;
     let reason = tokio::time::timeout(Duration::from_secs(5), h.app.shutdown.wait()).await.expect("stops");
     assert!(matches!(&reason, txtrader_host::shutdown::ExitReason::Fatal(m) if m.contains("hello")), "{reason:?}");
     assert_eq!(reason.exit_code(), 1);

@@ -1,15 +1,19 @@
-//! Adapter instances as the gateway sees them: something that accepts encoded requests and
-//! reports events.
+//! Adapter instances as the gateway sees them: where their code comes from, and the link to a
+//! running instance.
 //!
-//! Every adapter, built in or loaded from a library, runs behind the same C ABI ([`ffi`]):
-//! the built-in simulator is linked in but still reached through its exported descriptor, so
-//! the default configuration exercises the dynamic-library boundary every time it runs.
-//! [`loader`] finds descriptors and validates them.
+//! Every adapter, built in or loaded from a library, runs behind the same C ABI ([`ffi`]): the
+//! built-in simulator is linked in but still reached through its exported descriptor, so the
+//! default configuration exercises the dynamic-library boundary every time it runs. [`loader`]
+//! opens and validates libraries; [`watch`] reports new builds dropped into the adapter folder.
 
 pub mod ffi;
 pub mod loader;
+pub mod watch;
 
+use loader::{AdapterIdentity, LoadedLibrary};
+use std::path::PathBuf;
 use std::sync::Arc;
+use txtrader_plugin_api::abi::Descriptor;
 use txtrader_plugin_api::adapter::{AdapterConfig, AdapterError};
 use txtrader_plugin_api::wire::{AdapterEvent, AdapterRequest};
 
@@ -33,17 +37,164 @@ pub trait AdapterLink: Send {
 /// Where an instance's events go. Called from the adapter's threads; must not block.
 pub type EventSink = Arc<dyn Fn(AdapterEvent) + Send + Sync>;
 
-/// Events from one adapter instance, in order.
-pub type EventSender = tokio::sync::mpsc::UnboundedSender<AdapterEvent>;
+type Factory = Arc<dyn Fn(&AdapterConfig, EventSink) -> Result<Box<dyn AdapterLink>, AdapterError> + Send + Sync>;
 
-/// Creates a built-in adapter by kind.
+/// Where an adapter's code comes from: what it is, and how to create an instance of it.
+#[derive(Clone)]
+pub struct AdapterSource {
+    /// Name, version and build id.
+    pub identity: AdapterIdentity,
+    /// The library file, for adapters loaded from one.
+    pub path: Option<PathBuf>,
+    make: Factory,
+}
+
+impl std::fmt::Debug for AdapterSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdapterSource").field("identity", &self.identity).field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl AdapterSource {
+    /// A source reached through a C ABI descriptor.
+    pub fn from_descriptor(descriptor: &'static Descriptor, path: Option<PathBuf>) -> Self {
+        Self {
+            identity: AdapterIdentity::of(descriptor),
+            path,
+            make: Arc::new(move |config, sink| Ok(Box::new(ffi::FfiAdapter::create(descriptor, config, sink)?))),
+        }
+    }
+
+    /// A built-in adapter by kind.
+    pub fn builtin(kind: &str) -> Option<Self> {
+        loader::builtin(kind).map(|d| Self::from_descriptor(d, None))
+    }
+
+    /// A loaded library.
+    pub fn library(lib: &LoadedLibrary) -> Self {
+        Self::from_descriptor(lib.descriptor, Some(lib.path.clone()))
+    }
+
+    /// Any factory (tests and in-process adapters).
+    pub fn factory(
+        identity: AdapterIdentity,
+        make: impl Fn(&AdapterConfig, EventSink) -> Result<Box<dyn AdapterLink>, AdapterError> + Send + Sync + 'static,
+    ) -> Self {
+        Self { identity, path: None, make: Arc::new(make) }
+    }
+
+    /// Where it comes from, for operators: the library path or `built in`.
+    pub fn origin(&self) -> String {
+        self.path.as_ref().map_or_else(|| "built in".to_owned(), |p| p.display().to_string())
+    }
+
+    /// Creates an instance.
+    ///
+    /// # Errors
+    /// The adapter's refusal.
+    pub fn create(&self, config: &AdapterConfig, sink: EventSink) -> Result<Box<dyn AdapterLink>, AdapterError> {
+        (self.make)(config, sink)
+    }
+}
+
+/// One adapter instance the gateway runs: its name, kind, configuration and source.
+#[derive(Clone, Debug)]
+pub struct AdapterSpec {
+    /// Instance name (unique), e.g. `sim` or `paper`.
+    pub name: String,
+    /// Adapter kind, e.g. `sim`: a library with that descriptor name replaces the source.
+    pub kind: String,
+    /// Its configuration.
+    pub config: AdapterConfig,
+    /// Its code.
+    pub source: AdapterSource,
+}
+
+/// The adapter folder when `TXTRADER_ADAPTER_DIR` is not set: `adapters/` beside the binary.
+pub fn default_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("adapters")))
+        .unwrap_or_else(|| PathBuf::from("adapters"))
+}
+
+/// What the adapter folder held at start: the libraries that loaded, newest build of each
+/// adapter name first, and the files that were refused.
+#[derive(Debug, Default)]
+pub struct FolderScan {
+    /// Loaded libraries by adapter name.
+    pub libraries: Vec<LoadedLibrary>,
+    /// Refused files.
+    pub refused: Vec<loader::LoadError>,
+}
+
+/// Loads every library in the adapter folder. When two files carry the same adapter name, the
+/// most recently modified one wins (the other is reported as refused).
+pub fn scan_folder(dir: &std::path::Path, copy_dir: &std::path::Path) -> FolderScan {
+    let mut out = FolderScan::default();
+    let mut found: Vec<(std::time::SystemTime, LoadedLibrary)> = Vec::new();
+    for path in watch::scan(dir) {
+        match loader::load(&path, copy_dir) {
+            Ok(lib) => {
+                let modified = std::fs::metadata(&path).and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
+                found.push((modified, lib));
+            }
+            Err(e) => out.refused.push(e),
+        }
+    }
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
+    for (_, lib) in found {
+        if let Some(newer) = out.libraries.iter().find(|l| l.identity.name == lib.identity.name) {
+            let reason = format!("adapter {} is also in {}, which is newer", lib.identity.name, newer.path.display());
+            out.refused.push(loader::LoadError { path: lib.path.clone(), errors: vec![reason] });
+        } else {
+            out.libraries.push(lib);
+        }
+    }
+    out
+}
+
+/// Why an adapter instance cannot be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("TXTRADER_MODE: instance {name}: no adapter of kind {kind:?} (built in: sim; in the adapter folder: {})", if available.is_empty() { "none".to_owned() } else { available.join(", ") })]
+pub struct UnknownKind {
+    /// Instance name.
+    pub name: String,
+    /// The kind asked for.
+    pub kind: String,
+    /// Kinds found in the adapter folder.
+    pub available: Vec<String>,
+}
+
+/// The adapter instances of `TXTRADER_MODE`: a library from the folder when one carries the
+/// kind's name, else the built-in adapter of that kind.
 ///
 /// # Errors
-/// [`AdapterError::Config`] for an unknown kind or invalid settings.
-pub fn start_builtin(kind: &str, config: &AdapterConfig, events: EventSender) -> Result<Box<dyn AdapterLink>, AdapterError> {
-    let descriptor = loader::builtin(kind).ok_or_else(|| AdapterError::Config(vec![format!("unknown adapter {kind:?}")]))?;
-    let sink: EventSink = Arc::new(move |e| {
-        let _ = events.send(e);
-    });
-    Ok(Box::new(ffi::FfiAdapter::create(descriptor, config, sink)?))
+/// [`UnknownKind`] for a kind neither built in nor in the folder.
+pub fn plan(
+    mode: &[crate::config::ModeEntry],
+    libraries: &[LoadedLibrary],
+    settings: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    timezone: &str,
+) -> Result<Vec<AdapterSpec>, UnknownKind> {
+    mode.iter()
+        .map(|m| {
+            let source = libraries
+                .iter()
+                .find(|l| l.identity.name == m.kind)
+                .map(AdapterSource::library)
+                .or_else(|| AdapterSource::builtin(&m.kind))
+                .ok_or_else(|| UnknownKind {
+                    name: m.name.clone(),
+                    kind: m.kind.clone(),
+                    available: libraries.iter().map(|l| l.identity.name.clone()).collect(),
+                })?;
+            let config = AdapterConfig {
+                instance: m.name.clone(),
+                settings: settings.get(&m.name).cloned().unwrap_or_default(),
+                timezone: timezone.to_owned(),
+            };
+            Ok(AdapterSpec { name: m.name.clone(), kind: m.kind.clone(), config, source })
+        })
+        .collect()
 }

@@ -167,6 +167,10 @@ impl PushRenderer {
                 );
                 self.changed(&trade.symbol, text, "trades", false)
             }
+            GatewayEvent::Adapter { name, event, detail } => Rendered {
+                lines: vec![PushLine::new(Some("adapter-notification"), format!("{CHANNEL}.adapter.{name} {event} {detail}"))],
+                replayable: false,
+            },
             GatewayEvent::Quote(_) | GatewayEvent::Trade { .. } | GatewayEvent::Bar(_) => Rendered::default(),
         }
     }

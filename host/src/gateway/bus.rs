@@ -44,6 +44,15 @@ pub enum GatewayEvent {
     },
     /// A live bar completed.
     Bar(Bar),
+    /// Something happened to an adapter instance (loaded, swapped, faulted, ...).
+    Adapter {
+        /// Instance name (or the file name of a refused library).
+        name: String,
+        /// What happened.
+        event: &'static str,
+        /// Details.
+        detail: serde_json::Value,
+    },
 }
 
 /// An event with its sequence number.

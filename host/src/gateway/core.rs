@@ -1,24 +1,38 @@
-//! The gateway core: the one task that owns the trading state and the adapter link.
+//! The gateway core: the one task that owns the trading state and the adapter instances.
 //!
 //! It serialises everything: client commands, adapter events and a one-second timer are handled
-//! one at a time in [`Core::run`], so no state is ever shared or locked. Requests to the adapter
+//! one at a time in [`Core::run`], so no state is ever shared or locked. Requests to an adapter
 //! that expect an answer are remembered with a deadline; the timer expires them (the caller gets
-//! a timeout, stream clients an error). The lifecycle follows the original: `Startup` → `Pending`
-//! (adapter created, connecting) → `Initializing` (connected, loading the broker's snapshot) →
-//! `Up`, with `Disconnected` whenever the broker link drops.
+//! a timeout, stream clients an error).
+//!
+//! Each `TXTRADER_MODE` entry is a **slot**: an adapter instance name with its current
+//! **generation** (one running instance). Orders route to the slot that owns their account;
+//! market data comes from the first slot. A slot gets a new generation when a new build of its
+//! library lands, when an operator reloads it, or when it faulted: the new generation is
+//! created and greeted, the old one exports its state and the new one imports it (for adapters
+//! announcing `state-handover`; others reconcile from their broker), requests are held
+//! meanwhile, then routing switches, the new generation reports its snapshot (which reconciles
+//! the books) and the old one is shut down — its library stays mapped. Anything failing before
+//! the switch aborts the swap and leaves the old generation serving.
+//!
+//! The gateway status follows the original: `Startup` → `Pending` (adapters created) →
+//! `Initializing` (connected, loading snapshots) → `Up`, with `Disconnected` whenever an adapter
+//! is faulted or has lost its broker after the gateway was up.
 
 use super::bus::{Bus, GatewayEvent};
 use super::market::{Market, Removed, Subscriber, SymbolView};
 use super::oms::{Oms, Outcome, Refusal};
 use super::{
-    CancelOutcome, Command, ExecFilter, ExecutionView, GatewayError, GatewaySettings, NewOrder, OrderView,
-    Positions, SubmitError,
+    AdapterView, CancelOutcome, Command, ExecFilter, ExecutionView, GatewayError, GatewaySettings, NewOrder,
+    OrderView, Positions, RejectedLibrary, SubmitError,
 };
-use crate::adapters::AdapterLink;
+use crate::adapters::loader::AdapterIdentity;
+use crate::adapters::{AdapterLink, AdapterSource, AdapterSpec, EventSink};
 use crate::shutdown::{ExitReason, Shutdown};
 use chrono::{Local, Timelike};
 use indexmap::IndexMap;
-use std::collections::{HashMap, HashSet};
+use serde_json::json;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -27,14 +41,22 @@ use txtrader_plugin_api::model::{
     OrderRequest, OrderStatus, OrderTrigger, Route, Symbol, UnixNanos,
 };
 use txtrader_plugin_api::wire::{
-    AdapterEvent, AdapterRequest, AlertLevel, HostHello, MarketSnapshot, ReplyBody, RequestBody, RequestId,
-    WireError, PROTOCOL_VERSION,
+    AdapterEvent, AdapterRequest, AlertLevel, BrokerSnapshot, HostHello, MarketSnapshot, ReplyBody, RequestBody,
+    RequestId, WireError, FEATURE_STATE_HANDOVER, PROTOCOL_VERSION,
 };
 
 type Reply<T> = oneshot::Sender<T>;
 type SymbolReply = Reply<Result<Option<SymbolView>, GatewayError>>;
+type AdapterReply = Reply<Result<AdapterView, String>>;
 
-/// A request to the adapter waiting for its answer.
+/// An adapter event with the slot and generation that emitted it.
+struct Tagged {
+    slot: usize,
+    generation: u64,
+    event: AdapterEvent,
+}
+
+/// A request to an adapter waiting for its answer.
 struct Pending {
     deadline: Instant,
     label: &'static str,
@@ -42,8 +64,11 @@ struct Pending {
 }
 
 enum PendingKind {
-    Hello,
-    Snapshot,
+    Hello { slot: usize, generation: u64 },
+    Snapshot { slot: usize, generation: u64, reconcile: bool },
+    SwapHello { slot: usize },
+    SwapExport { slot: usize },
+    SwapImport { slot: usize },
     Subscribe { symbol: Symbol },
     SymbolBars { symbol: Symbol },
     Unsubscribe { symbol: Symbol },
@@ -64,12 +89,91 @@ struct OrderWaiter {
     reply: Reply<Result<OrderView, SubmitError>>,
 }
 
+/// One running adapter instance.
+struct Generation {
+    number: u64,
+    link: Box<dyn AdapterLink>,
+    source: AdapterSource,
+    features: Vec<String>,
+    hello_done: bool,
+    link_up: bool,
+    snapshot_requested: bool,
+    loaded_at: UnixNanos,
+}
+
+impl Generation {
+    fn hands_over(&self) -> bool {
+        self.features.iter().any(|f| f == FEATURE_STATE_HANDOVER)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SlotState {
+    /// Created or reconnecting: not yet reconciled with its broker.
+    Starting,
+    /// Serving.
+    Ready,
+    /// A new generation is taking over; requests are held.
+    Swapping,
+    /// It panicked or failed; a restart is scheduled.
+    Faulted,
+    /// Unloaded by an operator.
+    Stopped,
+}
+
+impl SlotState {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Ready => "ready",
+            Self::Swapping => "swapping",
+            Self::Faulted => "faulted",
+            Self::Stopped => "unloaded",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SwapReason {
+    NewBuild,
+    Reload,
+    Restart,
+}
+
+/// A new generation taking over a slot.
+struct Swap {
+    new: Generation,
+    reason: SwapReason,
+    exported: Option<serde_json::Value>,
+    waiters: Vec<AdapterReply>,
+    started: Instant,
+}
+
+/// An adapter instance name's place in the gateway.
+struct Slot {
+    spec: AdapterSpec,
+    current: Option<Generation>,
+    state: SlotState,
+    generations: u64,
+    accounts: Vec<AccountId>,
+    last_error: Option<String>,
+    retired: u64,
+    held: VecDeque<AdapterRequest>,
+    swap: Option<Swap>,
+    restart_attempts: u32,
+    restart_at: Option<Instant>,
+}
+
 pub(super) struct Core {
     settings: GatewaySettings,
     status_tx: watch::Sender<ConnectionStatus>,
     clock_tx: watch::Sender<Option<UnixNanos>>,
     shutdown: Shutdown,
-    adapter: Box<dyn AdapterLink>,
+    commands_tx: mpsc::Sender<Command>,
+    events_tx: mpsc::UnboundedSender<Tagged>,
+    events_rx: Option<mpsc::UnboundedReceiver<Tagged>>,
+    slots: Vec<Slot>,
+    account_slot: HashMap<AccountId, usize>,
     oms: Oms,
     market: Market,
     bus: Bus,
@@ -78,36 +182,57 @@ pub(super) struct Core {
     subscribing: HashMap<Symbol, Subscribing>,
     lookups: HashSet<Symbol>,
     order_waiters: HashMap<ClientOrderId, OrderWaiter>,
-    hello_done: bool,
-    link_up: bool,
     accounts: Vec<AccountId>,
-    balances: HashMap<AccountId, AccountSummary>,
     current_account: Option<AccountId>,
     route: Route,
     exchanges: IndexMap<Symbol, String>,
+    rejected: Vec<RejectedLibrary>,
+    ever_up: bool,
     disconnected_since: Option<Instant>,
     reset_armed: bool,
     last_minute: Option<u64>,
-    last_snapshot_request: Option<Instant>,
-    snapshot_retry: bool,
+    last_snapshot_request: HashMap<usize, Instant>,
 }
 
 impl Core {
     pub(super) fn new(
         settings: GatewaySettings,
-        adapter: Box<dyn AdapterLink>,
         status_tx: watch::Sender<ConnectionStatus>,
         clock_tx: watch::Sender<Option<UnixNanos>>,
         shutdown: Shutdown,
+        commands_tx: mpsc::Sender<Command>,
     ) -> Self {
         let route = settings.route.clone();
         let keep_bars = settings.flags.symbol_barchart;
+        let rejected = settings.rejected.clone();
+        let slots = settings
+            .adapters
+            .iter()
+            .map(|spec| Slot {
+                spec: spec.clone(),
+                current: None,
+                state: SlotState::Starting,
+                generations: 0,
+                accounts: Vec::new(),
+                last_error: None,
+                retired: 0,
+                held: VecDeque::new(),
+                swap: None,
+                restart_attempts: 0,
+                restart_at: None,
+            })
+            .collect();
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
         Self {
             settings,
             status_tx,
             clock_tx,
             shutdown,
-            adapter,
+            commands_tx,
+            events_tx,
+            events_rx: Some(events_rx),
+            slots,
+            account_slot: HashMap::new(),
             oms: Oms::new(),
             market: Market::new(keep_bars),
             bus: Bus::new(),
@@ -116,18 +241,16 @@ impl Core {
             subscribing: HashMap::new(),
             lookups: HashSet::new(),
             order_waiters: HashMap::new(),
-            hello_done: false,
-            link_up: false,
             accounts: Vec::new(),
-            balances: HashMap::new(),
             current_account: None,
             route,
             exchanges: IndexMap::new(),
+            rejected,
+            ever_up: false,
             disconnected_since: None,
             reset_armed: false,
             last_minute: None,
-            last_snapshot_request: None,
-            snapshot_retry: false,
+            last_snapshot_request: HashMap::new(),
         }
     }
 
@@ -135,16 +258,16 @@ impl Core {
         self.bus.watch_published()
     }
 
-    pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut events: mpsc::UnboundedReceiver<AdapterEvent>) {
+    pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         tracing::info!("connection-status: {}", self.status());
-        self.set_status(ConnectionStatus::Pending);
-        let hello = HostHello {
-            protocol_version: PROTOCOL_VERSION,
-            host_version: env!("CARGO_PKG_VERSION").into(),
-            features: Vec::new(),
-        };
-        // A refused handshake is fatal (see fail_pending).
-        self.request(RequestBody::Hello(hello), "hello", self.settings.timeouts.default, PendingKind::Hello);
+        let Some(mut events) = self.events_rx.take() else { return };
+        for slot in 0..self.slots.len() {
+            if let Err(e) = self.start_slot(slot) {
+                let name = self.slots[slot].spec.name.clone();
+                self.shutdown.trigger(ExitReason::Fatal(format!("adapter {name}: {e}")));
+            }
+        }
+        self.recompute_status();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let shutdown = self.shutdown.clone();
@@ -166,8 +289,15 @@ impl Core {
             }
         }
         self.set_status(ConnectionStatus::Shutdown);
-        self.adapter.shutdown();
-        tracing::info!(adapter = self.adapter.name(), "adapter stopped");
+        for slot in &mut self.slots {
+            if let Some(mut swap) = slot.swap.take() {
+                swap.new.link.shutdown();
+            }
+            if let Some(mut g) = slot.current.take() {
+                g.link.shutdown();
+                tracing::info!(adapter = %slot.spec.name, generation = g.number, "adapter stopped");
+            }
+        }
     }
 
     // ----- helpers
@@ -188,33 +318,160 @@ impl Core {
         *self.status_tx.borrow()
     }
 
+    /// Derives the gateway status from the slots.
+    fn recompute_status(&mut self) {
+        if self.status() == ConnectionStatus::Shutdown {
+            return;
+        }
+        let active: Vec<&Slot> = self.slots.iter().filter(|s| s.state != SlotState::Stopped).collect();
+        let serving = |s: &&Slot| matches!(s.state, SlotState::Ready | SlotState::Swapping);
+        let connected = |s: &&Slot| s.current.as_ref().is_some_and(|g| g.hello_done && g.link_up);
+        let status = if !active.is_empty() && active.iter().all(serving) {
+            ConnectionStatus::Up
+        } else if active.is_empty() || (self.ever_up && active.iter().any(|s| s.state == SlotState::Faulted || !connected(s))) {
+            ConnectionStatus::Disconnected
+        } else if active.iter().any(connected) {
+            ConnectionStatus::Initializing
+        } else {
+            ConnectionStatus::Pending
+        };
+        if status == ConnectionStatus::Up {
+            self.ever_up = true;
+            self.disconnected_since = None;
+        } else if status == ConnectionStatus::Disconnected {
+            self.disconnected_since.get_or_insert_with(Instant::now);
+        }
+        self.set_status(status);
+    }
+
     fn alert(&mut self, source: &str, message: String) {
         tracing::warn!(source, "ALERT: {message}");
         self.bus.publish(GatewayEvent::Error { source: source.to_owned(), message });
     }
 
-    /// Sends a request and remembers who waits for its answer. When the adapter refuses it,
-    /// the waiters are answered with the error at once (and false is returned).
-    fn request(&mut self, body: RequestBody, label: &'static str, timeout: Duration, kind: PendingKind) -> bool {
+    fn adapter_event(&mut self, name: &str, event: &'static str, detail: serde_json::Value) {
+        tracing::info!(adapter = name, event, %detail, "adapter lifecycle");
+        self.bus.publish(GatewayEvent::Adapter { name: name.to_owned(), event, detail });
+    }
+
+    fn next_id(&mut self) -> RequestId {
         self.next_request += 1;
-        let id = RequestId(self.next_request);
+        RequestId(self.next_request)
+    }
+
+    fn sink(&self, slot: usize, generation: u64) -> EventSink {
+        let tx = self.events_tx.clone();
+        Arc::new(move |event| {
+            // A closed channel means the gateway is stopping; nothing waits for the event.
+            let _ = tx.send(Tagged { slot, generation, event });
+        })
+    }
+
+    /// Creates a new generation of a slot from a source (not yet greeted).
+    fn create_generation(&mut self, slot: usize, source: AdapterSource) -> Result<Generation, String> {
+        let number = self.slots[slot].generations + 1;
+        let sink = self.sink(slot, number);
+        let link = source.create(&self.slots[slot].spec.config, sink).map_err(|e| e.to_string())?;
+        self.slots[slot].generations = number;
+        Ok(Generation {
+            number,
+            link,
+            source,
+            features: Vec::new(),
+            hello_done: false,
+            link_up: false,
+            snapshot_requested: false,
+            loaded_at: UnixNanos::now(),
+        })
+    }
+
+    fn hello() -> RequestBody {
+        RequestBody::Hello(HostHello {
+            protocol_version: PROTOCOL_VERSION,
+            host_version: env!("CARGO_PKG_VERSION").into(),
+            features: vec![FEATURE_STATE_HANDOVER.to_owned()],
+        })
+    }
+
+    /// Starts a slot's first generation (or its next one after an unload).
+    fn start_slot(&mut self, slot: usize) -> Result<(), String> {
+        let source = self.slots[slot].spec.source.clone();
+        let mut g = self.create_generation(slot, source)?;
+        let id = self.next_id();
+        let label = "hello";
+        g.link.send(&AdapterRequest { id, body: Self::hello() }).map_err(|e| format!("hello refused: {e}"))?;
+        let timeout = self.settings.timeouts.default;
+        self.pending.insert(id, Pending { deadline: Instant::now() + timeout, label, kind: PendingKind::Hello { slot, generation: g.number } });
+        let (name, number) = (self.slots[slot].spec.name.clone(), g.number);
+        let detail = json!({"generation": number, "version": g.source.identity.version, "source": g.source.origin()});
+        self.slots[slot].current = Some(g);
+        self.slots[slot].state = SlotState::Starting;
+        self.adapter_event(&name, "loaded", detail);
+        Ok(())
+    }
+
+    /// Sends a request to a slot's running generation: held during a swap, refused when the
+    /// slot is faulted or unloaded. Whoever waits is answered at once on refusal, which is also
+    /// returned (and alerted).
+    fn send_to(&mut self, slot: usize, body: RequestBody, pending: Option<(&'static str, Duration, PendingKind)>) -> Result<(), String> {
+        let id = self.next_id();
         let request = AdapterRequest { id, body };
         if self.settings.log.api_messages {
-            tracing::info!(adapter = self.adapter.name(), ?request, "--> adapter");
+            tracing::info!(adapter = %self.slots[slot].spec.name, ?request, "--> adapter");
         }
-        match self.adapter.send(&request) {
+        let s = &mut self.slots[slot];
+        let outcome = match (s.state, s.current.as_mut()) {
+            (SlotState::Swapping, _) => {
+                s.held.push_back(request);
+                Ok(())
+            }
+            (SlotState::Faulted | SlotState::Stopped, _) | (_, None) => {
+                Err(format!("adapter {} is {}", s.spec.name, s.state.name()))
+            }
+            (_, Some(g)) => match g.link.send(&request) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let panicked = g.link.faulted();
+                    Err(if panicked { format!("adapter {} failed: {e}", s.spec.name) } else { format!("{} refused: {e}", s.spec.name) })
+                }
+            },
+        };
+        match outcome {
             Ok(()) => {
-                self.pending.insert(id, Pending { deadline: Instant::now() + timeout, label, kind });
-                true
+                if let Some((label, timeout, kind)) = pending {
+                    self.pending.insert(id, Pending { deadline: Instant::now() + timeout, label, kind });
+                }
+                Ok(())
             }
-            Err(e) => {
-                let message = format!("{label} request refused by adapter: {e}");
-                let source = self.adapter.name().to_owned();
-                self.alert(&source, message.clone());
-                self.fail_pending(kind, GatewayError::Adapter(message));
-                false
+            Err(message) => {
+                let faulted = self.slots[slot].current.as_ref().is_some_and(|g| g.link.faulted());
+                let name = self.slots[slot].spec.name.clone();
+                self.alert(&name, message.clone());
+                if faulted {
+                    self.mark_faulted(slot, message.clone());
+                }
+                if let Some((_, _, kind)) = pending {
+                    self.fail_pending(kind, GatewayError::Adapter(message.clone()));
+                }
+                Err(message)
             }
         }
+    }
+
+    /// Sends straight to one generation (hand-over steps), bypassing held requests.
+    fn send_to_generation(&mut self, slot: usize, new: bool, body: RequestBody, label: &'static str, kind: PendingKind) -> Result<(), String> {
+        let id = self.next_id();
+        let timeout = self.settings.timeouts.default;
+        let s = &mut self.slots[slot];
+        let g = if new { s.swap.as_mut().map(|w| &mut w.new) } else { s.current.as_mut() };
+        let Some(g) = g else { return Err("no such generation".into()) };
+        g.link.send(&AdapterRequest { id, body }).map_err(|e| e.to_string())?;
+        self.pending.insert(id, Pending { deadline: Instant::now() + timeout, label, kind });
+        Ok(())
+    }
+
+    fn market_slot(&self) -> usize {
+        self.slots.iter().position(|s| s.state != SlotState::Stopped).unwrap_or(0)
     }
 
     fn order_view(&self, id: &ClientOrderId) -> Option<OrderView> {
@@ -229,11 +486,7 @@ impl Core {
             .and_then(|c| self.oms.get(c))
             .or_else(|| self.oms.find(execution.broker_order_id.as_str()))
             .map(|o| o.request.clone());
-        ExecutionView {
-            execution: execution.clone(),
-            order,
-            instrument: self.market.instrument(&execution.symbol).cloned(),
-        }
+        ExecutionView { execution: execution.clone(), order, instrument: self.market.instrument(&execution.symbol).cloned() }
     }
 
     fn publish_order(&mut self, id: &ClientOrderId) {
@@ -246,29 +499,88 @@ impl Core {
         if self.market.instrument(symbol).is_some() || self.lookups.contains(symbol) {
             return;
         }
-        let body = RequestBody::Instrument { symbol: symbol.clone() };
-        let timeout = self.settings.timeouts.order_status;
         self.lookups.insert(symbol.clone());
-        self.request(body, "instrument", timeout, PendingKind::Lookup { symbol: symbol.clone() });
+        let timeout = self.settings.timeouts.order_status;
+        let slot = self.market_slot();
+        let _ = self.send_to(slot, RequestBody::Instrument { symbol: symbol.clone() }, Some(("instrument", timeout, PendingKind::Lookup { symbol: symbol.clone() })));
     }
 
-    fn request_snapshot(&mut self) {
+    fn request_snapshot(&mut self, slot: usize, reconcile: bool) {
+        let Some(generation) = self.slots[slot].current.as_ref().map(|g| g.number) else { return };
+        self.last_snapshot_request.insert(slot, Instant::now());
+        if let Some(g) = self.slots[slot].current.as_mut() {
+            g.snapshot_requested = true;
+        }
         let timeout = self.settings.timeouts.order_status;
-        self.last_snapshot_request = Some(Instant::now());
-        self.request(RequestBody::Snapshot, "snapshot", timeout, PendingKind::Snapshot);
+        let _ = self.send_to(slot, RequestBody::Snapshot, Some(("snapshot", timeout, PendingKind::Snapshot { slot, generation, reconcile })));
+    }
+
+    fn rebuild_accounts(&mut self) {
+        let mut map = HashMap::new();
+        for (i, s) in self.slots.iter().enumerate() {
+            for a in &s.accounts {
+                if let Some(other) = map.insert(a.clone(), i) {
+                    if other != i {
+                        tracing::error!(account = %a, "account reported by two adapters; the later one routes it");
+                    }
+                }
+            }
+        }
+        let mut all: Vec<AccountId> = map.keys().cloned().collect();
+        all.sort();
+        self.account_slot = map;
+        if all != self.accounts {
+            self.accounts = all.clone();
+            self.bus.publish(GatewayEvent::Accounts(all));
+        }
+    }
+
+    fn view(&self, slot: usize) -> AdapterView {
+        let s = &self.slots[slot];
+        let g = s.current.as_ref();
+        let identity: &AdapterIdentity = g.map_or(&s.spec.source.identity, |g| &g.source.identity);
+        AdapterView {
+            name: s.spec.name.clone(),
+            kind: s.spec.kind.clone(),
+            version: identity.version.clone(),
+            build_id: identity.build_id(),
+            source: g.map_or_else(|| s.spec.source.origin(), |g| g.source.origin()),
+            generation: g.map_or(0, |g| g.number),
+            state: s.state.name(),
+            accounts: s.accounts.clone(),
+            loaded_at: g.map(|g| g.loaded_at),
+            last_error: s.last_error.clone(),
+            retired_generations: s.retired,
+            features: g.map(|g| g.features.clone()).unwrap_or_default(),
+        }
+    }
+
+    fn slot_named(&self, name: &str) -> Option<usize> {
+        self.slots.iter().position(|s| s.spec.name == name)
     }
 
     // ----- adapter events
 
-    fn on_adapter_event(&mut self, event: AdapterEvent) {
+    fn on_adapter_event(&mut self, tagged: Tagged) {
+        let Tagged { slot, generation, event } = tagged;
         if self.settings.log.debug_api_messages {
-            tracing::debug!(adapter = self.adapter.name(), ?event, "<-- adapter");
+            tracing::debug!(adapter = %self.slots[slot].spec.name, generation, ?event, "<-- adapter");
+        }
+        let current = self.slots[slot].current.as_ref().is_some_and(|g| g.number == generation);
+        let market_data = matches!(
+            event,
+            AdapterEvent::Quote(_) | AdapterEvent::Trade(_) | AdapterEvent::Stats(_) | AdapterEvent::Bar(_) | AdapterEvent::Clock { .. }
+        );
+        if market_data && !current {
+            // A generation being replaced (or not yet switched to) does not feed clients; order
+            // events of every generation count (the OMS drops duplicates).
+            return;
         }
         match event {
-            AdapterEvent::Link(state) => self.on_link(state),
+            AdapterEvent::Link(state) => self.on_link(slot, generation, state),
             AdapterEvent::Reply { request_id, body } => self.on_reply(request_id, body),
             AdapterEvent::Failed { request_id, error } => self.on_failed(request_id, error),
-            AdapterEvent::Order(ev) => self.on_order_event(ev),
+            AdapterEvent::Order(ev) => self.on_order_event(slot, ev),
             AdapterEvent::Quote(q) => {
                 if self.market.on_quote(&q) {
                     self.bus.publish(GatewayEvent::Quote(q));
@@ -288,128 +600,131 @@ impl Core {
                     self.bus.publish(GatewayEvent::Bar(b));
                 }
             }
-            AdapterEvent::Clock { time } => self.on_clock(time),
-            AdapterEvent::Account(summary) => {
-                self.balances.insert(summary.account.clone(), summary);
+            AdapterEvent::Clock { time } => {
+                if slot == self.market_slot() {
+                    self.on_clock(time);
+                }
             }
+            AdapterEvent::Account(_) => {}
             AdapterEvent::Alert { level, code, message } => {
-                let text = match code {
-                    Some(c) => format!("{c} {message}"),
-                    None => message,
-                };
+                let text = code.map_or_else(|| message.clone(), |c| format!("{c} {message}"));
+                let source = self.slots[slot].spec.name.clone();
                 match level {
-                    AlertLevel::Info => tracing::info!(adapter = self.adapter.name(), "{text}"),
-                    AlertLevel::Warning | AlertLevel::Error => {
-                        let source = self.adapter.name().to_owned();
-                        self.alert(&source, text);
-                    }
+                    AlertLevel::Info => tracing::info!(adapter = %source, "{text}"),
+                    AlertLevel::Warning | AlertLevel::Error => self.alert(&source, text),
                 }
             }
             AdapterEvent::Unknown => {
-                tracing::warn!(adapter = self.adapter.name(), "unknown event from adapter ignored");
+                tracing::warn!(adapter = %self.slots[slot].spec.name, "unknown event from adapter ignored");
             }
         }
     }
 
-    fn on_link(&mut self, state: LinkState) {
-        tracing::info!(adapter = self.adapter.name(), ?state, "broker link");
+    fn on_link(&mut self, slot: usize, generation: u64, state: LinkState) {
+        let name = self.slots[slot].spec.name.clone();
+        tracing::info!(adapter = %name, generation, ?state, "broker link");
+        let is_new = self.slots[slot].swap.as_ref().is_some_and(|w| w.new.number == generation);
+        let is_current = self.slots[slot].current.as_ref().is_some_and(|g| g.number == generation);
+        if is_new {
+            let Some(swap) = self.slots[slot].swap.as_mut() else { return };
+            match state {
+                LinkState::Connected => swap.new.link_up = true,
+                LinkState::Failed { reason } => self.abort_swap(slot, format!("new generation failed: {reason}")),
+                _ => swap.new.link_up = false,
+            }
+            return;
+        }
+        if !is_current {
+            return; // a retired generation
+        }
         match state {
-            LinkState::Connecting => self.set_status(ConnectionStatus::Pending),
+            LinkState::Connecting => {
+                if let Some(g) = self.slots[slot].current.as_mut() {
+                    g.link_up = false;
+                }
+            }
             LinkState::Connected => {
-                self.link_up = true;
-                self.disconnected_since = None;
-                self.maybe_initialize();
+                if let Some(g) = self.slots[slot].current.as_mut() {
+                    g.link_up = true;
+                    g.snapshot_requested = false;
+                }
+                self.maybe_snapshot(slot);
             }
             LinkState::Disconnected { reason } => {
-                self.link_up = false;
-                self.disconnected_since.get_or_insert_with(Instant::now);
-                self.set_status(ConnectionStatus::Disconnected);
-                let source = self.adapter.name().to_owned();
-                self.alert(&source, format!("API Disconnected: {reason}"));
+                if let Some(g) = self.slots[slot].current.as_mut() {
+                    g.link_up = false;
+                }
+                if self.slots[slot].state == SlotState::Ready {
+                    self.slots[slot].state = SlotState::Starting;
+                }
+                self.alert(&name, format!("API Disconnected: {reason}"));
             }
+            LinkState::Failed { reason } => self.mark_faulted(slot, reason),
+            LinkState::Unknown => {}
         }
+        self.recompute_status();
     }
 
-    fn maybe_initialize(&mut self) {
-        if self.hello_done && self.link_up && self.status() != ConnectionStatus::Initializing {
-            self.set_status(ConnectionStatus::Initializing);
-            self.request_snapshot();
+    /// Once greeted and connected, a generation reports its state; the slot is up after that.
+    fn maybe_snapshot(&mut self, slot: usize) {
+        let ready = self.slots[slot].current.as_ref().is_some_and(|g| g.hello_done && g.link_up && !g.snapshot_requested);
+        if ready && matches!(self.slots[slot].state, SlotState::Starting) {
+            self.request_snapshot(slot, false);
         }
+        self.recompute_status();
     }
 
     fn on_reply(&mut self, id: RequestId, body: ReplyBody) {
         let Some(pending) = self.pending.remove(&id) else {
-            tracing::warn!(adapter = self.adapter.name(), %id, "reply to no pending request (expired?)");
+            tracing::warn!(%id, "reply to no pending request (expired?)");
             return;
         };
         match (pending.kind, body) {
-            (PendingKind::Hello, ReplyBody::Hello(hello)) => {
+            (PendingKind::Hello { slot, generation }, ReplyBody::Hello(hello)) => {
                 if hello.protocol_version != PROTOCOL_VERSION {
-                    let msg = format!(
-                        "adapter {} speaks protocol {}, the gateway {PROTOCOL_VERSION}",
-                        hello.name, hello.protocol_version
-                    );
-                    tracing::error!("{msg}");
-                    self.shutdown.trigger(ExitReason::Fatal(msg));
+                    let msg = format!("adapter {} speaks protocol {}, the gateway {PROTOCOL_VERSION}", hello.name, hello.protocol_version);
+                    self.mark_faulted(slot, msg);
                     return;
                 }
                 tracing::info!(name = %hello.name, version = %hello.version, features = ?hello.features, "adapter ready");
-                self.hello_done = true;
-                self.maybe_initialize();
+                if let Some(g) = self.slots[slot].current.as_mut().filter(|g| g.number == generation) {
+                    g.hello_done = true;
+                    g.features = hello.features;
+                }
+                self.maybe_snapshot(slot);
             }
-            (PendingKind::Snapshot, ReplyBody::Snapshot(snapshot)) => {
-                let out = self.oms.load_snapshot(&snapshot, UnixNanos::now());
-                let mut accounts = snapshot.accounts.clone();
-                accounts.sort();
-                accounts.dedup();
-                for b in snapshot.balances {
-                    self.balances.insert(b.account.clone(), b);
-                }
-                for id in out.new_orders.iter().chain(&out.restated) {
-                    if let Some(o) = self.oms.get(id) {
-                        let symbol = o.request.symbol.clone();
-                        self.lookup_instrument(&symbol);
-                    }
-                    self.publish_order(id);
-                }
-                if self.status() == ConnectionStatus::Initializing {
-                    tracing::info!(
-                        accounts = accounts.len(),
-                        orders = out.new_orders.len(),
-                        executions = out.new_executions.len(),
-                        "initial broker snapshot loaded"
-                    );
-                    self.accounts = accounts.clone();
-                    self.bus.publish(GatewayEvent::Accounts(accounts));
-                    self.resubscribe();
-                    self.set_status(ConnectionStatus::Up);
-                } else {
-                    self.accounts = accounts;
+            (PendingKind::Snapshot { slot, generation, reconcile }, ReplyBody::Snapshot(snapshot)) => {
+                if self.slots[slot].current.as_ref().is_some_and(|g| g.number == generation) {
+                    self.load_snapshot(slot, snapshot, reconcile);
                 }
             }
+            (PendingKind::SwapHello { slot }, ReplyBody::Hello(hello)) => self.swap_greeted(slot, hello.features),
+            (PendingKind::SwapExport { slot }, ReplyBody::State { state }) => {
+                if let Some(w) = self.slots[slot].swap.as_mut() {
+                    w.exported = Some(state.clone());
+                }
+                if let Err(e) = self.send_to_generation(slot, true, RequestBody::ImportState { state }, "import state", PendingKind::SwapImport { slot }) {
+                    self.abort_swap(slot, format!("the new generation refused the state: {e}"));
+                }
+            }
+            (PendingKind::SwapImport { slot }, ReplyBody::Done) => self.switch(slot, true),
             (PendingKind::Subscribe { symbol }, ReplyBody::Market(snapshot)) => {
+                if let Some(s) = self.subscribing.get_mut(&symbol) {
+                    s.snapshot = Some(snapshot.clone());
+                }
                 if self.settings.flags.symbol_barchart {
                     // Load today's bars first, so the first answer already carries them.
                     let session = &snapshot.instrument.session;
                     let tz: chrono_tz::Tz = session.timezone.parse().unwrap_or(self.settings.timezone);
                     let now = UnixNanos::now();
                     let today = now.to_datetime().with_timezone(&tz).date_naive();
-                    let start = today
-                        .and_time(session.start)
-                        .and_local_timezone(tz)
-                        .earliest()
-                        .map_or(now, UnixNanos::from);
+                    let start = today.and_time(session.start).and_local_timezone(tz).earliest().map_or(now, UnixNanos::from);
                     let body = RequestBody::Bars { symbol: symbol.clone(), interval: BarInterval::Minutes(1), start, end: now };
-                    if let Some(s) = self.subscribing.get_mut(&symbol) {
-                        s.snapshot = Some(snapshot);
-                    }
                     let timeout = self.settings.timeouts.barchart;
+                    let slot = self.market_slot();
                     // On refusal, fail_pending activates the symbol without bars.
-                    self.request(body, "symbol bars", timeout, PendingKind::SymbolBars { symbol: symbol.clone() });
+                    let _ = self.send_to(slot, body, Some(("symbol bars", timeout, PendingKind::SymbolBars { symbol })));
                 } else {
-                    if let Some(s) = self.subscribing.get_mut(&symbol) {
-                        s.snapshot = Some(snapshot);
-                    }
                     self.activate(&symbol, Vec::new());
                 }
             }
@@ -434,18 +749,57 @@ impl Core {
                 let _ = reply.send(Ok(bars));
             }
             (PendingKind::Account { reply }, ReplyBody::Account { summary }) => {
-                if let Some(s) = &summary {
-                    self.balances.insert(s.account.clone(), s.clone());
-                }
                 let _ = reply.send(Ok(summary));
             }
             (kind, body) => {
                 let msg = format!("unexpected reply to {} request: {body:?}", pending.label);
-                self.fail_pending(kind, GatewayError::Adapter(msg.clone()));
-                let source = self.adapter.name().to_owned();
-                self.alert(&source, msg);
+                self.alert("RTX", msg.clone());
+                self.fail_pending(kind, GatewayError::Adapter(msg));
             }
         }
+    }
+
+    fn load_snapshot(&mut self, slot: usize, snapshot: BrokerSnapshot, reconcile: bool) {
+        let now = UnixNanos::now();
+        let out = self.oms.load_snapshot(&snapshot, now);
+        for id in out.new_orders.iter().chain(&out.restated) {
+            if let Some(o) = self.oms.get(id) {
+                let symbol = o.request.symbol.clone();
+                self.lookup_instrument(&symbol);
+            }
+            self.publish_order(id);
+        }
+        let name = self.slots[slot].spec.name.clone();
+        if reconcile {
+            let gone = self.oms.resolve_unknown_to_broker(&snapshot, "unknown to the broker after an adapter generation change", now);
+            for id in &gone {
+                self.publish_order(id);
+            }
+            if !gone.is_empty() || !out.restated.is_empty() || !out.new_orders.is_empty() {
+                self.alert(
+                    &name,
+                    format!(
+                        "reconciliation: {} orders restated, {} first seen, {} unknown to the broker and cancelled",
+                        out.restated.len(),
+                        out.new_orders.len(),
+                        gone.len()
+                    ),
+                );
+            }
+        }
+        tracing::info!(adapter = %name, accounts = snapshot.accounts.len(), orders = snapshot.orders.len(), executions = snapshot.executions.len(), "broker snapshot loaded");
+        let mut accounts = snapshot.accounts;
+        accounts.sort();
+        accounts.dedup();
+        self.slots[slot].accounts = accounts;
+        self.rebuild_accounts();
+        if self.slots[slot].state == SlotState::Starting {
+            self.slots[slot].state = SlotState::Ready;
+            if slot == self.market_slot() {
+                self.resubscribe();
+            }
+        }
+        self.recompute_status();
     }
 
     fn on_failed(&mut self, id: RequestId, error: WireError) {
@@ -453,24 +807,31 @@ impl Core {
             tracing::warn!(%id, %error, "failure of no pending request");
             return;
         };
-        let source = self.adapter.name().to_owned();
-        self.alert(&source, format!("{} request failed: {error}", pending.label));
+        self.alert("RTX", format!("{} request failed: {error}", pending.label));
         self.fail_pending(pending.kind, GatewayError::Adapter(error.to_string()));
     }
 
     /// Answers whoever waits on a request that failed or expired.
     fn fail_pending(&mut self, kind: PendingKind, error: GatewayError) {
         match kind {
-            PendingKind::Hello => {
-                self.shutdown.trigger(ExitReason::Fatal(format!("adapter handshake failed: {error}")));
-            }
-            PendingKind::Snapshot => {
-                if self.status() == ConnectionStatus::Initializing {
-                    // Try again at the next second (never here: a refusing adapter would loop).
-                    self.set_status(ConnectionStatus::Pending);
-                    self.snapshot_retry = true;
+            PendingKind::Hello { slot, .. } => self.mark_faulted(slot, format!("adapter handshake failed: {error}")),
+            PendingKind::Snapshot { slot, .. } => {
+                // Try again at the next second; the slot stays Starting meanwhile.
+                if let Some(g) = self.slots[slot].current.as_mut() {
+                    g.snapshot_requested = false;
                 }
             }
+            PendingKind::SwapHello { slot } => self.abort_swap(slot, format!("the new generation did not answer hello: {error}")),
+            PendingKind::SwapExport { slot } => {
+                let restart = self.slots[slot].swap.as_ref().is_some_and(|w| w.reason == SwapReason::Restart);
+                if restart {
+                    // The faulted generation cannot hand over: start fresh and reconcile.
+                    self.switch(slot, false);
+                } else {
+                    self.abort_swap(slot, format!("the running generation did not export its state: {error}"));
+                }
+            }
+            PendingKind::SwapImport { slot } => self.abort_swap(slot, format!("the new generation did not import the state: {error}")),
             PendingKind::Subscribe { symbol } => {
                 if let Some(s) = self.subscribing.remove(&symbol) {
                     for (_, reply) in s.waiters {
@@ -505,19 +866,19 @@ impl Core {
         }
     }
 
-    /// After a reconnection, subscribes again to the symbols that were active.
+    /// Subscribes again to the active symbols (after a reconnection or a new generation).
     fn resubscribe(&mut self) {
+        let slot = self.market_slot();
         for symbol in self.market.symbols() {
-            let timeout = self.settings.timeouts.add_symbol;
             if !self.subscribing.contains_key(&symbol) {
                 self.subscribing.insert(symbol.clone(), Subscribing { waiters: Vec::new(), snapshot: None });
-                let body = RequestBody::Subscribe { symbol: symbol.clone() };
-                self.request(body, "subscribe", timeout, PendingKind::Subscribe { symbol });
+                let timeout = self.settings.timeouts.add_symbol;
+                let _ = self.send_to(slot, RequestBody::Subscribe { symbol: symbol.clone() }, Some(("subscribe", timeout, PendingKind::Subscribe { symbol })));
             }
         }
     }
 
-    fn on_order_event(&mut self, event: txtrader_plugin_api::wire::OrderEvent) {
+    fn on_order_event(&mut self, slot: usize, event: txtrader_plugin_api::wire::OrderEvent) {
         if self.settings.log.api_messages {
             tracing::info!(?event, "order event");
         }
@@ -572,11 +933,10 @@ impl Core {
             Outcome::Refused(refusal) => {
                 tracing::warn!(event_id = %event.event_id, %refusal, "order event refused");
                 self.alert("OMS", format!("order event {} refused: {refusal}", event.event_id));
-                if matches!(refusal, Refusal::UnknownOrder(_))
-                    && self.last_snapshot_request.is_none_or(|t| t.elapsed() > Duration::from_secs(5))
-                {
+                let recent = self.last_snapshot_request.get(&slot).is_some_and(|t| t.elapsed() < Duration::from_secs(5));
+                if matches!(refusal, Refusal::UnknownOrder(_)) && !recent {
                     // An order placed elsewhere: learn it from the broker.
-                    self.request_snapshot();
+                    self.request_snapshot(slot, false);
                 }
             }
         }
@@ -592,6 +952,283 @@ impl Core {
             self.last_minute = Some(minute);
             self.bus.publish(GatewayEvent::Time(time));
         }
+    }
+
+    // ----- generations: swaps, restarts, faults
+
+    /// Starts handing a slot over to a new generation built from `source`.
+    fn begin_swap(&mut self, slot: usize, source: AdapterSource, reason: SwapReason, waiter: Option<AdapterReply>) {
+        let name = self.slots[slot].spec.name.clone();
+        if self.slots[slot].swap.is_some() {
+            if let Some(w) = waiter {
+                let _ = w.send(Err(format!("adapter {name}: a new generation is already taking over")));
+            }
+            return;
+        }
+        if self.slots[slot].current.is_none() || self.slots[slot].state == SlotState::Stopped {
+            // Nothing to hand over from: this is a (re)start.
+            self.slots[slot].spec.source = source;
+            self.slots[slot].last_error = None;
+            let result = self.start_slot(slot);
+            if let Some(w) = waiter {
+                let _ = w.send(result.map(|()| self.view(slot)));
+            }
+            self.recompute_status();
+            return;
+        }
+        let new = match self.create_generation(slot, source.clone()) {
+            Ok(g) => g,
+            Err(e) => {
+                let message = format!("new generation from {} refused to start: {e}", source.origin());
+                self.slots[slot].last_error = Some(message.clone());
+                self.alert(&name, message.clone());
+                self.adapter_event(&name, "swap-failed", json!({"reason": message, "source": source.origin()}));
+                if let Some(w) = waiter {
+                    let _ = w.send(Err(message));
+                }
+                return;
+            }
+        };
+        let number = new.number;
+        self.slots[slot].swap = Some(Swap { new, reason, exported: None, waiters: waiter.into_iter().collect(), started: Instant::now() });
+        tracing::info!(adapter = %name, generation = number, ?reason, source = %source.origin(), "new generation starting");
+        if let Err(e) = self.send_to_generation(slot, true, Self::hello(), "hello (new generation)", PendingKind::SwapHello { slot }) {
+            self.abort_swap(slot, format!("the new generation refused hello: {e}"));
+        }
+    }
+
+    /// The new generation answered hello: hand the state over, or switch at once.
+    fn swap_greeted(&mut self, slot: usize, features: Vec<String>) {
+        let Some(swap) = self.slots[slot].swap.as_mut() else { return };
+        swap.new.hello_done = true;
+        swap.new.features = features;
+        let new_hands_over = swap.new.hands_over();
+        let old_hands_over = self.slots[slot].current.as_ref().is_some_and(Generation::hands_over);
+        if new_hands_over && old_hands_over {
+            // Hold requests while the state moves.
+            self.slots[slot].state = SlotState::Swapping;
+            if let Err(e) = self.send_to_generation(slot, false, RequestBody::ExportState, "export state", PendingKind::SwapExport { slot }) {
+                let restart = self.slots[slot].swap.as_ref().is_some_and(|w| w.reason == SwapReason::Restart);
+                if restart {
+                    self.switch(slot, false);
+                } else {
+                    self.abort_swap(slot, format!("the running generation refused to export its state: {e}"));
+                }
+            }
+        } else {
+            self.switch(slot, false);
+        }
+    }
+
+    /// Routing moves to the new generation; the old one is shut down (its library stays mapped).
+    fn switch(&mut self, slot: usize, handed_over: bool) {
+        let Some(swap) = self.slots[slot].swap.take() else { return };
+        let name = self.slots[slot].spec.name.clone();
+        let gap = swap.started.elapsed();
+        let mut new = swap.new;
+        // The hand-over replaced the new generation's (empty) state; it reports afresh.
+        new.snapshot_requested = false;
+        new.link_up = new.link_up || handed_over;
+        let source = new.source.clone();
+        let number = new.number;
+        let version = source.identity.version.clone();
+        if let Some(mut old) = self.slots[slot].current.replace(new) {
+            old.link.shutdown();
+            self.slots[slot].retired += 1;
+            tracing::info!(adapter = %name, generation = old.number, "old generation stopped; its library stays mapped");
+        }
+        let s = &mut self.slots[slot];
+        s.spec.source = source;
+        s.state = SlotState::Ready;
+        s.restart_attempts = 0;
+        s.restart_at = None;
+        if swap.reason == SwapReason::Restart {
+            s.last_error = None;
+        }
+        // The new generation reports its state before any held request reaches it, so the
+        // reconciliation sees exactly what was there at the switch.
+        self.request_snapshot(slot, true);
+        let held: Vec<AdapterRequest> = self.slots[slot].held.drain(..).collect();
+        for request in held {
+            let failed = self.slots[slot].current.as_mut().map(|g| g.link.send(&request));
+            if let Some(Err(e)) = failed {
+                let message = format!("held request {} refused by the new generation: {e}", request.id);
+                self.alert(&name, message.clone());
+                if let Some(p) = self.pending.remove(&request.id) {
+                    self.fail_pending(p.kind, GatewayError::Adapter(message.clone()));
+                }
+                self.fail_order_request(&request, &message);
+            }
+        }
+        if slot == self.market_slot() {
+            // The new generation does not know what the old one streamed.
+            self.resubscribe();
+        }
+        let event = if swap.reason == SwapReason::Restart { "restarted" } else { "swapped" };
+        self.adapter_event(
+            &name,
+            event,
+            json!({
+                "generation": number,
+                "version": version,
+                "state_handed_over": handed_over,
+                "requests_held_ms": u64::try_from(gap.as_millis()).unwrap_or(u64::MAX),
+                "retired_generations": self.slots[slot].retired,
+            }),
+        );
+        let view = self.view(slot);
+        for w in swap.waiters {
+            let _ = w.send(Ok(view.clone()));
+        }
+        self.recompute_status();
+    }
+
+    /// The swap failed before the switch: the old generation keeps serving.
+    fn abort_swap(&mut self, slot: usize, reason: String) {
+        let Some(mut swap) = self.slots[slot].swap.take() else { return };
+        let name = self.slots[slot].spec.name.clone();
+        swap.new.link.shutdown();
+        self.slots[slot].retired += 1;
+        if let Some(state) = swap.exported.take() {
+            // The old generation froze when it exported: give it its state back.
+            let id = self.next_id();
+            if let Some(g) = self.slots[slot].current.as_mut() {
+                if let Err(e) = g.link.send(&AdapterRequest { id, body: RequestBody::ImportState { state } }) {
+                    tracing::error!(adapter = %name, cause = %e, "could not thaw the running generation");
+                }
+            }
+        }
+        let message = format!("new generation abandoned: {reason}");
+        let s = &mut self.slots[slot];
+        s.last_error = Some(message.clone());
+        if s.state == SlotState::Swapping {
+            s.state = SlotState::Ready;
+        }
+        if swap.reason == SwapReason::Restart {
+            s.state = SlotState::Faulted;
+            s.restart_at = Some(Instant::now() + backoff(s.restart_attempts));
+        }
+        let held: Vec<AdapterRequest> = s.held.drain(..).collect();
+        for request in held {
+            let failed = self.slots[slot].current.as_mut().filter(|_| swap.reason != SwapReason::Restart).map(|g| g.link.send(&request));
+            if !matches!(failed, Some(Ok(()))) {
+                if let Some(p) = self.pending.remove(&request.id) {
+                    self.fail_pending(p.kind, GatewayError::Adapter(message.clone()));
+                }
+                self.fail_order_request(&request, &message);
+            }
+        }
+        self.alert(&name, message.clone());
+        self.adapter_event(&name, "swap-failed", json!({"reason": reason}));
+        for w in swap.waiters {
+            let _ = w.send(Err(message.clone()));
+        }
+        self.recompute_status();
+    }
+
+    /// An order or cancel that never reached a broker: the books say so.
+    fn fail_order_request(&mut self, request: &AdapterRequest, why: &str) {
+        let now = UnixNanos::now();
+        match &request.body {
+            RequestBody::SubmitOrder(o) => {
+                let id = o.client_order_id.clone();
+                self.oms.order_not_sent(&id, format!("adapter refused the order: {why}"), now);
+                self.publish_order(&id);
+                if let (Some(w), Some(view)) = (self.order_waiters.remove(&id), self.order_view(&id)) {
+                    let _ = w.reply.send(Ok(view));
+                }
+            }
+            RequestBody::CancelOrder { client_order_id: Some(id), .. } => {
+                self.oms.cancel_not_sent(id, format!("adapter refused the cancel: {why}"), now);
+                self.publish_order(id);
+            }
+            _ => {}
+        }
+    }
+
+    fn mark_faulted(&mut self, slot: usize, reason: String) {
+        let s = &mut self.slots[slot];
+        if matches!(s.state, SlotState::Faulted | SlotState::Stopped) {
+            return;
+        }
+        s.state = SlotState::Faulted;
+        s.last_error = Some(reason.clone());
+        let wait = backoff(s.restart_attempts);
+        s.restart_at = Some(Instant::now() + wait);
+        let name = s.spec.name.clone();
+        tracing::error!(adapter = %name, %reason, "adapter faulted; restarting in {wait:?}");
+        self.alert(&name, format!("adapter faulted: {reason}"));
+        self.adapter_event(&name, "faulted", json!({"reason": reason, "restart_in_ms": u64::try_from(wait.as_millis()).unwrap_or(0)}));
+        self.recompute_status();
+    }
+
+    fn unload(&mut self, slot: usize) -> AdapterView {
+        let name = self.slots[slot].spec.name.clone();
+        if let Some(mut swap) = self.slots[slot].swap.take() {
+            swap.new.link.shutdown();
+        }
+        if let Some(mut g) = self.slots[slot].current.take() {
+            g.link.shutdown();
+            self.slots[slot].retired += 1;
+        }
+        self.slots[slot].state = SlotState::Stopped;
+        self.slots[slot].restart_at = None;
+        let held: Vec<AdapterRequest> = self.slots[slot].held.drain(..).collect();
+        for request in held {
+            self.fail_order_request(&request, &format!("adapter {name} was unloaded"));
+        }
+        self.adapter_event(&name, "unloaded", json!({}));
+        self.recompute_status();
+        self.view(slot)
+    }
+
+    fn on_library_loaded(&mut self, path: std::path::PathBuf, result: Result<crate::adapters::loader::LoadedLibrary, crate::adapters::loader::LoadError>, waiter: Option<AdapterReply>) {
+        let file = path.file_name().map_or_else(|| path.display().to_string(), |f| f.to_string_lossy().into_owned());
+        match result {
+            Err(e) => {
+                tracing::error!(%e, "adapter library refused");
+                self.rejected.push(RejectedLibrary { path: path.clone(), errors: e.errors.clone(), at: UnixNanos::now() });
+                if self.rejected.len() > 50 {
+                    self.rejected.remove(0);
+                }
+                self.alert("ADAPTERS", format!("library {} refused: {}", path.display(), e.errors.join("; ")));
+                self.adapter_event(&file, "rejected", json!({"file": path.display().to_string(), "errors": e.errors}));
+                if let Some(w) = waiter {
+                    let _ = w.send(Err(e.to_string()));
+                }
+            }
+            Ok(lib) => {
+                for note in &lib.notes {
+                    tracing::info!(library = %path.display(), "{note}");
+                }
+                let source = AdapterSource::library(&lib);
+                let kind = lib.identity.name.clone();
+                let users: Vec<usize> = (0..self.slots.len()).filter(|i| self.slots[*i].spec.kind == kind).collect();
+                if users.is_empty() {
+                    tracing::info!(library = %path.display(), adapter = %kind, "adapter library loaded; no TXTRADER_MODE instance uses it");
+                    if let Some(w) = waiter {
+                        let _ = w.send(Err(format!("no adapter instance of kind {kind}")));
+                    }
+                    return;
+                }
+                let reason = if waiter.is_some() { SwapReason::Reload } else { SwapReason::NewBuild };
+                let mut waiter = waiter;
+                for slot in users {
+                    self.begin_swap(slot, source.clone(), reason, waiter.take());
+                }
+            }
+        }
+    }
+
+    fn load_library_async(&self, path: std::path::PathBuf, reply: Option<AdapterReply>) {
+        let (tx, dir) = (self.commands_tx.clone(), self.settings.library_copy_dir.clone());
+        tokio::spawn(async move {
+            let p = path.clone();
+            let result = tokio::task::spawn_blocking(move || crate::adapters::loader::load(&p, &dir))
+                .await
+                .unwrap_or_else(|e| Err(crate::adapters::loader::LoadError { path: path.clone(), errors: vec![format!("loader crashed: {e}")] }));
+            let _ = tx.send(Command::LibraryLoaded { path, result: Box::new(result), reply }).await;
+        });
     }
 
     // ----- commands
@@ -622,9 +1259,9 @@ impl Core {
                     let _ = reply.send(Err(GatewayError::NotActive(symbol)));
                     return;
                 }
-                let body = RequestBody::Bars { symbol, interval, start, end };
                 let timeout = self.settings.timeouts.barchart;
-                self.request(body, "bars", timeout, PendingKind::Bars { reply });
+                let slot = self.market_slot();
+                let _ = self.send_to(slot, RequestBody::Bars { symbol, interval, start, end }, Some(("bars", timeout, PendingKind::Bars { reply })));
             }
             Command::Accounts { reply } => {
                 let _ = reply.send(self.accounts.clone());
@@ -644,8 +1281,12 @@ impl Core {
                     let _ = reply.send(Err(GatewayError::NotInitialized));
                     return;
                 }
+                let Some(&slot) = self.account_slot.get(&account) else {
+                    let _ = reply.send(Ok(None));
+                    return;
+                };
                 let timeout = self.settings.timeouts.account;
-                self.request(RequestBody::Account { account }, "account", timeout, PendingKind::Account { reply });
+                let _ = self.send_to(slot, RequestBody::Account { account }, Some(("account", timeout, PendingKind::Account { reply })));
             }
             Command::Positions { reply } => {
                 let _ = reply.send(self.positions());
@@ -715,6 +1356,37 @@ impl Core {
             }
             Command::Alert { source, message } => self.alert(&source, message),
             Command::ForceShutdown { reason } => self.force_shutdown(reason),
+            Command::Adapters { reply } => {
+                let views = (0..self.slots.len()).map(|i| self.view(i)).collect();
+                let _ = reply.send((views, self.rejected.clone()));
+            }
+            Command::ReloadAdapter { name, reply } => {
+                let Some(slot) = self.slot_named(&name) else {
+                    let _ = reply.send(Err(format!("no adapter instance named {name:?}")));
+                    return;
+                };
+                match self.slots[slot].spec.source.path.clone() {
+                    // Read the file again: it may hold a new build.
+                    Some(path) => self.load_library_async(path, Some(reply)),
+                    None => {
+                        let source = self.slots[slot].spec.source.clone();
+                        self.begin_swap(slot, source, SwapReason::Reload, Some(reply));
+                    }
+                }
+            }
+            Command::UnloadAdapter { name, reply } => {
+                let answer = match self.slot_named(&name) {
+                    None => Err(format!("no adapter instance named {name:?}")),
+                    Some(slot) if self.slots[slot].state == SlotState::Stopped => Err(format!("adapter {name} is not running")),
+                    Some(slot) => Ok(self.unload(slot)),
+                };
+                let _ = reply.send(answer);
+            }
+            Command::LibraryChanged { path } => {
+                tracing::info!(path = %path.display(), "adapter library changed");
+                self.load_library_async(path, None);
+            }
+            Command::LibraryLoaded { path, result, reply } => self.on_library_loaded(path, *result, reply),
             Command::Subscribe { capacity, reply } => {
                 let _ = reply.send((self.bus.subscribe(capacity), self.bus.last_seq()));
             }
@@ -733,14 +1405,14 @@ impl Core {
         }
         let timeout = self.settings.timeouts.add_symbol;
         self.subscribing.insert(symbol.clone(), Subscribing { waiters: vec![(subscriber, reply)], snapshot: None });
-        let body = RequestBody::Subscribe { symbol: symbol.clone() };
-        self.request(body, "subscribe", timeout, PendingKind::Subscribe { symbol });
+        let slot = self.market_slot();
+        let _ = self.send_to(slot, RequestBody::Subscribe { symbol: symbol.clone() }, Some(("subscribe", timeout, PendingKind::Subscribe { symbol })));
     }
 
     fn unsubscribe(&mut self, symbol: Symbol) {
         let timeout = self.settings.timeouts.default;
-        let body = RequestBody::Unsubscribe { symbol: symbol.clone() };
-        self.request(body, "unsubscribe", timeout, PendingKind::Unsubscribe { symbol });
+        let slot = self.market_slot();
+        let _ = self.send_to(slot, RequestBody::Unsubscribe { symbol: symbol.clone() }, Some(("unsubscribe", timeout, PendingKind::Unsubscribe { symbol })));
     }
 
     fn positions(&self) -> Positions {
@@ -756,10 +1428,10 @@ impl Core {
             let _ = reply.send(Err(SubmitError::Gateway(GatewayError::NotInitialized)));
             return;
         }
-        if !self.accounts.contains(&new.account) {
+        let Some(&slot) = self.account_slot.get(&new.account) else {
             let _ = reply.send(Err(SubmitError::UnknownAccount(new.account)));
             return;
-        }
+        };
         for (name, price) in [("limit price", new.order_type.limit_price()), ("stop price", new.order_type.stop_price())] {
             if let Some(p) = price.filter(|p| !p.is_positive()) {
                 let _ = reply.send(Err(SubmitError::Invalid(format!("{name} must be positive, got {p}"))));
@@ -783,31 +1455,15 @@ impl Core {
             staged_tag: new.staged_tag,
             origin: new.origin,
         };
-        let now = UnixNanos::now();
-        if self.oms.submit(request.clone(), now).is_err() {
+        if self.oms.submit(request.clone(), UnixNanos::now()).is_err() {
             let _ = reply.send(Err(SubmitError::Invalid("duplicate order id".into())));
             return;
         }
         self.lookup_instrument(&request.symbol);
-        self.next_request += 1;
-        let wire = AdapterRequest { id: RequestId(self.next_request), body: RequestBody::SubmitOrder(request) };
-        match self.adapter.send(&wire) {
-            Ok(()) => {
-                let deadline = Instant::now() + self.settings.timeouts.order;
-                self.order_waiters.insert(client_order_id, OrderWaiter { deadline, reply });
-            }
-            Err(e) => {
-                self.oms.order_not_sent(&client_order_id, format!("adapter refused the order: {e}"), now);
-                self.publish_order(&client_order_id);
-                match self.order_view(&client_order_id) {
-                    Some(v) => {
-                        let _ = reply.send(Ok(v));
-                    }
-                    None => {
-                        let _ = reply.send(Err(SubmitError::Gateway(GatewayError::Adapter(e.to_string()))));
-                    }
-                }
-            }
+        let deadline = Instant::now() + self.settings.timeouts.order;
+        self.order_waiters.insert(client_order_id.clone(), OrderWaiter { deadline, reply });
+        if let Err(e) = self.send_to(slot, RequestBody::SubmitOrder(request.clone()), None) {
+            self.fail_order_request(&AdapterRequest { id: RequestId(0), body: RequestBody::SubmitOrder(request) }, &e);
         }
     }
 
@@ -815,26 +1471,25 @@ impl Core {
         let Some(order) = self.oms.find(id) else { return CancelOutcome::NotFound };
         let client = order.request.client_order_id.clone();
         let status = order.status;
+        let account = order.request.account.clone();
         let Some(broker) = order.broker_order_id.clone() else { return CancelOutcome::NotAcknowledged };
         match status {
             OrderStatus::Cancelled => return CancelOutcome::AlreadyCancelled,
             s if s.is_terminal() => return CancelOutcome::NotLive(s),
             _ => {}
         }
-        let now = UnixNanos::now();
-        if let Err(e) = self.oms.request_cancel(&client, now) {
+        let Some(&slot) = self.account_slot.get(&account) else {
+            return CancelOutcome::Failed(format!("no adapter trades account {account}"));
+        };
+        if let Err(e) = self.oms.request_cancel(&client, UnixNanos::now()) {
             return CancelOutcome::NotLive(e.from);
         }
-        self.next_request += 1;
-        let wire = AdapterRequest {
-            id: RequestId(self.next_request),
-            body: RequestBody::CancelOrder { client_order_id: Some(client.clone()), broker_order_id: broker },
-        };
-        let outcome = match self.adapter.send(&wire) {
+        let body = RequestBody::CancelOrder { client_order_id: Some(client.clone()), broker_order_id: broker };
+        let outcome = match self.send_to(slot, body.clone(), None) {
             Ok(()) => CancelOutcome::Sent,
             Err(e) => {
-                self.oms.cancel_not_sent(&client, format!("adapter refused the cancel: {e}"), now);
-                CancelOutcome::Failed(e.to_string())
+                self.fail_order_request(&AdapterRequest { id: RequestId(0), body }, &e);
+                CancelOutcome::Failed(e)
             }
         };
         self.publish_order(&client);
@@ -844,9 +1499,6 @@ impl Core {
     // ----- the one-second timer
 
     fn on_second(&mut self) {
-        if std::mem::take(&mut self.snapshot_retry) {
-            self.maybe_initialize();
-        }
         let now = Instant::now();
         let expired: Vec<RequestId> = self.pending.iter().filter(|(_, p)| p.deadline <= now).map(|(id, _)| *id).collect();
         for id in expired {
@@ -865,12 +1517,24 @@ impl Core {
                 }
             }
         }
+        for slot in 0..self.slots.len() {
+            let s = &self.slots[slot];
+            if s.state == SlotState::Faulted && s.swap.is_none() && s.restart_at.is_some_and(|t| t <= now) {
+                let name = s.spec.name.clone();
+                let source = s.spec.source.clone();
+                self.slots[slot].restart_attempts += 1;
+                self.slots[slot].restart_at = None;
+                tracing::info!(adapter = %name, attempt = self.slots[slot].restart_attempts, "restarting faulted adapter");
+                self.begin_swap(slot, source, SwapReason::Restart, None);
+            }
+            // A snapshot that failed is asked for again.
+            if self.slots[slot].state == SlotState::Starting {
+                self.maybe_snapshot(slot);
+            }
+        }
         if let (Some(since), Some(limit)) = (self.disconnected_since, self.settings.disconnect_shutdown) {
             if since.elapsed() > limit {
-                self.force_shutdown(format!(
-                    "Gateway connection timed out after {} seconds",
-                    since.elapsed().as_secs()
-                ));
+                self.force_shutdown(format!("Gateway connection timed out after {} seconds", since.elapsed().as_secs()));
             }
         }
         if let Some(reset) = self.settings.auto_reset {
@@ -891,6 +1555,11 @@ impl Core {
         self.alert("RTX", format!("Forcing shutdown: {reason}"));
         self.shutdown.trigger(ExitReason::Forced(reason));
     }
+}
+
+/// Restart delays: 1 s, 2 s, 4 s … up to 60 s.
+fn backoff(attempts: u32) -> Duration {
+    Duration::from_secs(1u64 << attempts.min(6)).min(Duration::from_secs(60))
 }
 
 fn kind_name(kind: &super::oms::UpdateKind) -> &'static str {

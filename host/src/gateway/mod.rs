@@ -18,7 +18,7 @@ mod core;
 pub mod market;
 pub mod oms;
 
-use crate::adapters::AdapterLink;
+use crate::adapters::{AdapterSpec, loader::LoadedLibrary, loader::LoadError};
 use crate::config::{Config, Flags, LogSettings, Timeouts};
 use crate::shutdown::Shutdown;
 use bus::{Sequenced, Subscription};
@@ -90,6 +90,46 @@ pub enum ExecFilter {
     Order(String),
     /// One execution.
     Id(String),
+}
+
+/// An adapter instance as operators see it (`query_adapters`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdapterView {
+    /// Instance name.
+    pub name: String,
+    /// Adapter kind.
+    pub kind: String,
+    /// Version of the running generation.
+    pub version: String,
+    /// Build id: plugin-api version, compiler, target, profile.
+    pub build_id: String,
+    /// Where its code comes from: `built in` or the library file.
+    pub source: String,
+    /// Generation number (1 for the first instance; each swap or restart adds one).
+    pub generation: u64,
+    /// `starting`, `ready`, `swapping`, `faulted` or `unloaded`.
+    pub state: &'static str,
+    /// Accounts it trades.
+    pub accounts: Vec<AccountId>,
+    /// When the running generation was created.
+    pub loaded_at: Option<UnixNanos>,
+    /// The last problem.
+    pub last_error: Option<String>,
+    /// Retired generations (their libraries stay mapped).
+    pub retired_generations: u64,
+    /// Features announced in its `Hello`.
+    pub features: Vec<String>,
+}
+
+/// A library file that was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RejectedLibrary {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// Every reason.
+    pub errors: Vec<String>,
+    /// When.
+    pub at: UnixNanos,
 }
 
 /// Why a gateway call failed.
@@ -190,6 +230,21 @@ pub enum Command {
     Alert { source: String, message: String },
     /// Stop the gateway, telling every client why (status `Shutdown`, then the reason).
     ForceShutdown { reason: String },
+    /// Every adapter instance, and the library files refused so far.
+    Adapters { reply: Reply<(Vec<AdapterView>, Vec<RejectedLibrary>)> },
+    /// Start a new generation of an adapter instance (from its library file, re-read, or its
+    /// built-in code), handing its state over; answers once it runs.
+    ReloadAdapter { name: String, reply: Reply<Result<AdapterView, String>> },
+    /// Stop an adapter instance (until reloaded).
+    UnloadAdapter { name: String, reply: Reply<Result<AdapterView, String>> },
+    /// A library file appeared or changed in the adapter folder.
+    LibraryChanged { path: std::path::PathBuf },
+    /// A library file was loaded (or refused) off the core task.
+    LibraryLoaded {
+        path: std::path::PathBuf,
+        result: Box<Result<LoadedLibrary, LoadError>>,
+        reply: Option<Reply<Result<AdapterView, String>>>,
+    },
     /// Attach to the event bus.
     Subscribe { capacity: usize, reply: Reply<(Subscription<Arc<Sequenced>>, u64)> },
 }
@@ -197,10 +252,12 @@ pub enum Command {
 /// What the core needs from the configuration.
 #[derive(Clone, Debug)]
 pub struct GatewaySettings {
-    /// The adapter kind to run.
-    pub adapter: String,
-    /// Its settings.
-    pub adapter_settings: std::collections::BTreeMap<String, String>,
+    /// The adapter instances, in `TXTRADER_MODE` order; the first one also serves market data.
+    pub adapters: Vec<AdapterSpec>,
+    /// Where library files are copied before they are opened.
+    pub library_copy_dir: std::path::PathBuf,
+    /// Library files refused before the core started.
+    pub rejected: Vec<RejectedLibrary>,
     /// Feed time zone.
     pub timezone: chrono_tz::Tz,
     /// Initial default route.
@@ -218,12 +275,12 @@ pub struct GatewaySettings {
 }
 
 impl GatewaySettings {
-    /// Derives the settings from the configuration.
-    pub fn from_config(config: &Config, route: Route) -> Self {
-        let adapter = config.mode.first().cloned().unwrap_or_else(|| "sim".into());
+    /// Derives the settings from the configuration, with the adapter instances to run.
+    pub fn from_config(config: &Config, route: Route, adapters: Vec<AdapterSpec>) -> Self {
         Self {
-            adapter_settings: config.adapter_settings.get(&adapter).cloned().unwrap_or_default(),
-            adapter,
+            adapters,
+            library_copy_dir: std::env::temp_dir().join(format!("txtraderd-{}-adapters", std::process::id())),
+            rejected: Vec::new(),
             timezone: config.api_timezone,
             route,
             timeouts: config.timeouts,
@@ -244,19 +301,15 @@ pub struct Gateway {
     published: watch::Receiver<u64>,
 }
 
-/// Starts the gateway core with a running adapter. The core stops when `shutdown` triggers.
-pub fn spawn(
-    settings: GatewaySettings,
-    adapter: Box<dyn AdapterLink>,
-    events: mpsc::UnboundedReceiver<txtrader_plugin_api::wire::AdapterEvent>,
-    shutdown: Shutdown,
-) -> (Gateway, tokio::task::JoinHandle<()>) {
+/// Starts the gateway core; it creates the adapter instances. The core stops when `shutdown`
+/// triggers.
+pub fn spawn(settings: GatewaySettings, shutdown: Shutdown) -> (Gateway, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(4096);
     let (status_tx, status) = watch::channel(ConnectionStatus::Startup);
     let (clock_tx, clock) = watch::channel(None);
-    let core = core::Core::new(settings, adapter, status_tx, clock_tx, shutdown);
+    let core = core::Core::new(settings, status_tx, clock_tx, shutdown, tx.clone());
     let published = core.watch_published();
-    let task = tokio::spawn(core.run(rx, events));
+    let task = tokio::spawn(core.run(rx));
     (Gateway { tx, status, clock, published }, task)
 }
 
@@ -449,6 +502,38 @@ impl Gateway {
     /// Broadcasts an error.
     pub async fn alert(&self, source: impl Into<String>, message: impl Into<String>) {
         let _ = self.tx.send(Command::Alert { source: source.into(), message: message.into() }).await;
+    }
+
+    /// Every adapter instance, and the library files refused so far.
+    ///
+    /// # Errors
+    /// Only when the gateway is shutting down.
+    pub async fn adapters(&self) -> Result<(Vec<AdapterView>, Vec<RejectedLibrary>), GatewayError> {
+        self.call(|reply| Command::Adapters { reply }).await
+    }
+
+    /// Starts a new generation of an adapter instance; answers once it runs.
+    ///
+    /// # Errors
+    /// The reason it did not (unknown name, library refused, hand-over failed).
+    pub async fn reload_adapter(&self, name: String) -> Result<Result<AdapterView, String>, GatewayError> {
+        self.call(|reply| Command::ReloadAdapter { name, reply }).await
+    }
+
+    /// Stops an adapter instance.
+    ///
+    /// # Errors
+    /// The reason it did not.
+    pub async fn unload_adapter(&self, name: String) -> Result<Result<AdapterView, String>, GatewayError> {
+        self.call(|reply| Command::UnloadAdapter { name, reply }).await
+    }
+
+    /// Reports a changed library file. Called from the folder watcher's thread (not from async
+    /// code): it waits for room in the command queue rather than lose the change.
+    pub fn library_changed(&self, path: std::path::PathBuf) {
+        if self.tx.blocking_send(Command::LibraryChanged { path }).is_err() {
+            tracing::debug!("gateway stopped: library change not reported");
+        }
     }
 
     /// Stops the gateway, telling every client why first.

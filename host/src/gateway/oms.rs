@@ -405,15 +405,13 @@ impl Oms {
         }
     }
 
-    /// Merges the broker's view: positions are the broker's; orders and executions the gateway
-    /// did not know are added (origin: broker); known orders whose state differs are restated.
+    /// Merges one broker's view: the positions of its accounts are the broker's; orders and
+    /// executions the gateway did not know are added (origin: broker); known orders whose state
+    /// differs are restated. Other brokers' accounts are untouched.
     pub fn load_snapshot(&mut self, snapshot: &BrokerSnapshot, now: UnixNanos) -> SnapshotOutcome {
         let mut out = SnapshotOutcome::default();
-        self.positions = snapshot
-            .positions
-            .iter()
-            .map(|p| ((p.account.clone(), p.symbol.clone()), p.quantity))
-            .collect();
+        self.positions.retain(|(account, _), _| !snapshot.accounts.contains(account));
+        self.positions.extend(snapshot.positions.iter().map(|p| ((p.account.clone(), p.symbol.clone()), p.quantity)));
         for snap in &snapshot.orders {
             let known = self
                 .by_broker
@@ -464,6 +462,31 @@ impl Oms {
             }
         }
         out
+    }
+
+    /// After a new adapter generation reported its state: open orders of its accounts that the
+    /// broker acknowledged once but no longer knows are cancelled, with the reason. Orders not
+    /// acknowledged yet are left alone (the broker will still answer them).
+    pub fn resolve_unknown_to_broker(&mut self, snapshot: &BrokerSnapshot, reason: &str, now: UnixNanos) -> Vec<ClientOrderId> {
+        let known: HashSet<&BrokerOrderId> = snapshot.orders.iter().map(|o| &o.broker_order_id).collect();
+        let gone: Vec<ClientOrderId> = self
+            .orders
+            .values()
+            .filter(|o| o.status.is_open() && snapshot.accounts.contains(&o.request.account))
+            .filter(|o| o.broker_order_id.as_ref().is_some_and(|b| !known.contains(b)))
+            .map(|o| o.request.client_order_id.clone())
+            .collect();
+        for id in &gone {
+            let update_id = self.local_id(id);
+            if let Some(o) = self.orders.get_mut(id) {
+                if let Ok(next) = o.status.transition(OrderTrigger::Cancel) {
+                    o.status = next;
+                    o.reason = Some(reason.to_owned());
+                    o.record(update_id, UpdateKind::Cancelled { reason: Some(reason.to_owned()) }, now);
+                }
+            }
+        }
+        gone
     }
 
     /// An order by the id clients use (broker id) or by the gateway's id.

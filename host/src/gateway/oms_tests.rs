@@ -184,6 +184,26 @@ fn snapshots_add_broker_orders_and_set_positions() {
     assert_eq!(oms.find("e").expect("new").request.origin, OrderOrigin::Broker);
     assert_eq!(oms.find("m").expect("mine").status, OrderStatus::Cancelled);
     assert_eq!(position(&oms), Decimal::from(-5));
+    // another broker's snapshot leaves these accounts' positions alone
+    let elsewhere = BrokerSnapshot { accounts: vec![AccountId::new("X.Y.Z.W").expect("a")], ..BrokerSnapshot::default() };
+    oms.load_snapshot(&elsewhere, UnixNanos(6));
+    assert_eq!(position(&oms), Decimal::from(-5));
+}
+
+#[test]
+fn orders_the_broker_forgot_are_resolved_explicitly() {
+    let mut oms = Oms::new();
+    for id in ["acked", "unacked"] {
+        oms.submit(request(id, 10), UnixNanos(0)).expect("new");
+    }
+    oms.apply(&ev("a-1", "a", Some("acked"), OrderEventKind::Accepted));
+    let snap = BrokerSnapshot { accounts: vec![AccountId::new("A.B.C.D").expect("a")], ..BrokerSnapshot::default() };
+    let gone = oms.resolve_unknown_to_broker(&snap, "unknown to the restarted adapter", UnixNanos(9));
+    assert_eq!(gone, vec![ClientOrderId::new("acked").expect("id")]);
+    let o = oms.find("a").expect("order");
+    assert_eq!(o.status, OrderStatus::Cancelled);
+    assert_eq!(o.reason.as_deref(), Some("unknown to the restarted adapter"));
+    assert_eq!(oms.find("unacked").expect("order").status, OrderStatus::Initialized, "not acknowledged: left alone");
 }
 
 // ----- properties
