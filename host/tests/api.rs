@@ -244,7 +244,7 @@ async fn leaf_routes_and_string_arguments() {
     assert!(h.get("/query_symbols?data=False").await.json().is_object());
     assert_eq!(h.get("/query_symbols").await.json(), json!(["IBM"]));
     let help = h.get("/help").await.json();
-    assert_eq!(help.as_object().map(|m| m.len()), Some(35));
+    assert_eq!(help.as_object().map(|m| m.len()), Some(38), "35 original commands and 3 adapter commands");
     let version = h.get("/version").await.json();
     let keys: Vec<&String> = version.as_object().expect("dict").keys().collect();
     assert_eq!(keys, ["txtrader", "python", "flags", "revision"]);
@@ -402,4 +402,67 @@ async fn orders_on_the_simulated_exchange() {
     h.ok("/cancel_order", json!({"id": tid})).await;
     let t = h.wait_order(&tid, &["Error"]).await;
     assert_eq!(t["raw"]["REASON"], "User cancel");
+}
+
+#[tokio::test]
+async fn operators_query_reload_and_unload_adapters() {
+    let h = sim().await;
+    let q = h.get("/query_adapters").await.json();
+    let a = &q["adapters"]["sim"];
+    assert_eq!((a["generation"].clone(), a["state"].clone(), a["kind"].clone()), (json!(1), json!("ready"), json!("sim")));
+    assert_eq!(a["source"], "built in");
+    assert_eq!(a["version"], env!("CARGO_PKG_VERSION"), "the sim shares the workspace version");
+    assert!(a["build_id"].as_str().unwrap_or_default().starts_with("plugin-api "), "{a}");
+    assert!(a["accounts"].as_array().expect("accounts").contains(&json!(ACCT)));
+    assert!(a["features"].as_array().expect("features").contains(&json!("state-handover")));
+    assert!(a["loaded_at"].is_string() && a["last_error"].is_null(), "{a}");
+    assert_eq!(q["rejected"], json!([]));
+
+    // a position, a resting order and the cash they leave
+    let o = h.ok("/market_order", json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": 10})).await;
+    h.wait_order(o["permid"].as_str().expect("permid"), &["Filled"]).await;
+    let lim = h.ok("/limit_order", json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": 10, "limit_price": 1.05})).await;
+    let lid = lim["permid"].as_str().expect("permid").to_owned();
+    h.wait_order(&lid, &["Pending"]).await;
+    let cash = h.ok("/query_account", json!({"account": ACCT, "fields": "CASH_BALANCE"})).await;
+
+    // reload: a new generation takes the exchange state over
+    let r = h.ok("/reload_adapter", json!({"name": "sim"})).await;
+    assert_eq!((r["generation"].clone(), r["state"].clone(), r["retired_generations"].clone()), (json!(2), json!("ready"), json!(1)));
+    assert_eq!(h.ok("/query_account", json!({"account": ACCT, "fields": "CASH_BALANCE"})).await, cash);
+    assert_eq!(h.get("/query_positions").await.json()[ACCT]["IBM"], 10);
+    assert_eq!(h.ok("/cancel_order", json!({"id": lid})).await, json!({"msg": "OnOtherAck", "status": "1"}));
+    h.wait_order(&lid, &["Cancelled"]).await;
+    let o = h.ok("/market_order", json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": 5})).await;
+    h.wait_order(o["permid"].as_str().expect("permid"), &["Filled"]).await;
+    assert_eq!(h.get("/query_positions").await.json()[ACCT]["IBM"], 15);
+
+    // unload: the exchange goes away with its resting orders
+    let lim = h.ok("/limit_order", json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": 1, "limit_price": 1.05})).await;
+    let resting = lim["permid"].as_str().expect("permid").to_owned();
+    h.wait_order(&resting, &["Pending"]).await;
+    let u = h.ok("/unload_adapter", json!({"name": "sim"})).await;
+    assert_eq!((u["state"].clone(), u["retired_generations"].clone()), (json!("unloaded"), json!(2)));
+    assert_eq!(h.get("/status").await.json(), json!("Disconnected"));
+    assert_eq!(h.get("/market_order").await.status, StatusCode::SERVICE_UNAVAILABLE);
+    let again = h.post("/unload_adapter", json!({"name": "sim"})).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.json()["errorMsg"], "adapter sim is not running");
+
+    // reload after an unload starts afresh; the order it no longer knows is closed with a reason
+    let r = h.ok("/reload_adapter", json!({"name": "sim"})).await;
+    assert_eq!(r["generation"], 3);
+    tokio::time::timeout(Duration::from_secs(10), h.app.gateway.wait_status(|s| s == ConnectionStatus::Up)).await.expect("up again");
+    let closed = h.wait_order(&resting, &["Cancelled"]).await;
+    assert!(closed["raw"]["REASON"].as_str().unwrap_or_default().contains("unknown to the broker"), "{closed}");
+
+    // bad requests
+    let nope = h.post("/reload_adapter", json!({"name": "nope"})).await;
+    assert_eq!(nope.status, StatusCode::CONFLICT);
+    assert_eq!(nope.json()["errorMsg"], "no adapter instance named \"nope\"");
+    assert_eq!(h.post("/unload_adapter", json!({})).await.status, StatusCode::BAD_REQUEST);
+    let rpc = h.post("/rpc", json!({"jsonrpc": "2.0", "method": "reload_adapter", "params": {"name": "nope"}, "id": 1})).await.json();
+    assert_eq!(rpc["error"]["code"], -32005);
+    let rpc = h.post("/rpc", json!({"jsonrpc": "2.0", "method": "query_adapters", "id": 2})).await.json();
+    assert_eq!(rpc["result"]["adapters"]["sim"]["generation"], 3);
 }

@@ -1,5 +1,6 @@
 //! The 35 commands of the txTrader API, each a small handler from loosely typed arguments to
-//! the original's JSON answer.
+//! the original's JSON answer, and the operator commands txtraderd adds (`query_adapters`,
+//! `reload_adapter`, `unload_adapter`).
 //!
 //! HTTP routes, JSON-RPC methods (and the stream's commands) all run these same handlers, so
 //! every surface behaves the same. Handlers translate onto gateway calls with domain values and
@@ -50,6 +51,10 @@ pub enum CommandError {
     /// The request cannot be carried out (e.g. an unusable route).
     #[error("{0}")]
     Failed(String),
+    /// An operator command refused in the gateway's current state (e.g. reloading an adapter
+    /// that is being swapped); the request itself was fine.
+    #[error("{0}")]
+    Refused(String),
 }
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Value, CommandError>> + Send>>;
@@ -119,6 +124,7 @@ commands! {
     market_order, false, "market_order('account', 'route', 'symbol', quantity) => {'field':, data, ...}\n\n        Submit a market order, returning dict containing new order fields\n        ";
     query_account, false, "query_account(account, fields) => {'key': value, ...}\n\n        Query account data for account. fields is a comma-separated list of fields to select; None=all fields\n        ";
     query_accounts, false, "query_accounts() => ['account_name', ...]\n\n        Return array of account names\n        ";
+    query_adapters, true, "query_adapters() => {'adapters': {'name': {'version': ..., 'generation': ..., 'state': ..., ...}}, 'rejected': [...]}\n\n        Return the adapter instances (version, build id, generation, state, accounts, loaded-at, last error) and the adapter library files refused\n        ";
     query_bars, false, "query_bars('symbol', bar_period, 'start', 'end')\n              => [['YYYY-MM-DD', 'HH:MM:SS', open, high, low, close, volume], ...]\n\n        Return array of bars for an active symbol; period is minutes or D/W/M, start and end are '.', '-N', 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM:SS'\n        ";
     query_execution, false, "query_execution('id') => {'fieldname': data, ...}\n\n        Return dict containing execution report data fields\n        ";
     query_executions, false, "query_executions() => {'exec_id': {'field': data, ...}, ...}\n\n        Return dict keyed by execution id containing dicts of execution report data fields\n        ";
@@ -131,6 +137,7 @@ commands! {
     query_symbol_data, false, "query_symbol_data('symbol') => {'fieldname': data, ...}\n\n        Return dict containing rawdata for given symbol\n        ";
     query_symbols, false, "query_symbols() => ['symbol', ...]\n\n        Return the list of active symbols\n        ";
     query_tickets, false, "query_tickets() => {'order_id': {'field': data, ...}, ...}\n\n        Return dict keyed by order id containing dicts of staged order ticket data fields\n        ";
+    reload_adapter, true, "reload_adapter('name') => {'name': ..., 'version': ..., 'generation': ..., ...}\n\n        Start a new generation of an adapter instance (re-reading its library file), handing its state over; returns once it runs\n        ";
     set_account, false, "set_account('account')\n\n        Select current active trading account.\n        ";
     set_order_route, false, "set_order_route(route) => {'route_name': None | {parameter: value, ...}}\n\n        Set order route data given route {'route_name': {parameter: value, ...} (JSON string will be parsed into a route dict)}\n        ";
     set_primary_exchange, false, "set_primary_exchange(symbol, exchange)\n\n        Set primary exchange for symbol (default is NYS), delete mapping if exchange is None or empty.\n        ";
@@ -140,6 +147,7 @@ commands! {
     stop_order, false, "stop_order('account', 'route', 'symbol', price, quantity) => {'field':, data, ...}\n\n        Submit a stop order, returning dict containing new order fields\n        ";
     stoplimit_order, false, "stoplimit_order('account', 'route', 'symbol', stop_price, limit_price, quantity) => {'field':, data, ...}\n\n        Submit a stop-limit order, returning dict containing new order fields\n        ";
     time, false, "time() => 'time string'\n\n        Return formatted timestamp string (YYYY-MM-DD HH:MM:SS) matching latest datafeed time update\n        ";
+    unload_adapter, true, "unload_adapter('name') => {'name': ..., 'state': 'unloaded', ...}\n\n        Stop an adapter instance until it is reloaded; its orders stay on the books\n        ";
     uptime, true, "uptime() => 'uptime string'\n\n        Return string showing start time and elapsed time for current server instance\n        ";
     version, true, "version() => {'txtrader': ..., 'python': ..., 'flags': {...}, 'revision': ...}\n\n        Return release version, build and feature flags of current server instance\n        ";
 }
@@ -455,6 +463,34 @@ async fn query_order_executions(ctx: Ctx, args: Args) -> Result<Value, CommandEr
     Ok(keyed(execs, |x| x.execution.exec_id.to_string(), |x| render::execution(x, &ctx.compat)))
 }
 
+// ----- adapters (operator commands)
+
+async fn query_adapters(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
+    let (views, rejected) = ctx.gateway.adapters().await?;
+    Ok(json!({
+        "adapters": Value::Object(views.iter().map(|v| (v.name.clone(), render::adapter(v))).collect()),
+        "rejected": rejected.iter().map(render::rejected_library).collect::<Vec<_>>(),
+    }))
+}
+
+async fn reload_adapter(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let name = args.string("name")?;
+    tracing::warn!(adapter = %name, client = %ctx.client, "adapter reload requested");
+    match ctx.gateway.reload_adapter(name).await? {
+        Ok(view) => Ok(render::adapter(&view)),
+        Err(e) => Err(CommandError::Refused(e)),
+    }
+}
+
+async fn unload_adapter(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let name = args.string("name")?;
+    tracing::warn!(adapter = %name, client = %ctx.client, "adapter unload requested");
+    match ctx.gateway.unload_adapter(name).await? {
+        Ok(view) => Ok(render::adapter(&view)),
+        Err(e) => Err(CommandError::Refused(e)),
+    }
+}
+
 // ----- routes and gateway logon
 
 async fn get_order_route(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
@@ -491,12 +527,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn thirty_five_commands_sorted_and_documented() {
-        assert_eq!(COMMANDS.len(), 35);
+    fn the_original_35_commands_and_3_operator_commands_sorted_and_documented() {
+        assert_eq!(COMMANDS.len(), 38);
         assert!(COMMANDS.windows(2).all(|w| w[0].name < w[1].name), "sorted for binary search and help");
         assert!(COMMANDS.iter().all(|c| !c.doc.is_empty()));
         let before: Vec<&str> = COMMANDS.iter().filter(|c| c.before_init).map(|c| c.name).collect();
-        assert_eq!(before, ["help", "shutdown", "status", "uptime", "version"]);
+        assert_eq!(before, ["help", "query_adapters", "reload_adapter", "shutdown", "status", "unload_adapter", "uptime", "version"]);
         assert!(find("market_order").is_some());
         assert!(find("create_staged_order_ticket").is_none());
     }

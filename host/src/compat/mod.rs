@@ -1,9 +1,10 @@
 //! The original txTrader's shapes and conventions, on top of the broker-neutral gateway.
 //!
 //! Everything a txTrader client sees is produced here: the loosely typed arguments it sends are
-//! parsed ([`args`], [`routes`], [`bars`]), the 35 commands run ([`commands`]), and domain views
-//! are rendered into the exact JSON the original returned ([`render`]). The domain never sees
-//! these shapes, and the RealTick vocabulary lives nowhere else.
+//! parsed ([`args`], [`routes`], [`bars`]), the 35 commands and txtraderd's adapter operator
+//! commands run ([`commands`]), and domain views are rendered into the exact JSON the original
+//! returned ([`render`]). The domain never sees these shapes, and the RealTick vocabulary lives
+//! nowhere else.
 
 pub mod args;
 pub mod bars;

@@ -559,3 +559,26 @@ pub fn feed_clock(t: UnixNanos, offset: i64) -> String {
 #[cfg(test)]
 #[path = "render_tests.rs"]
 mod tests;
+
+/// An adapter instance for operators (`query_adapters`); times are local `YYYY-MM-DD HH:MM:SS`.
+pub fn adapter(v: &crate::gateway::AdapterView) -> Value {
+    json!({
+        "name": v.name,
+        "kind": v.kind,
+        "version": v.version,
+        "build_id": v.build_id,
+        "source": v.source,
+        "generation": v.generation,
+        "state": v.state,
+        "accounts": v.accounts.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+        "loaded_at": v.loaded_at.map(local_time),
+        "last_error": v.last_error,
+        "retired_generations": v.retired_generations,
+        "features": v.features,
+    })
+}
+
+/// A refused adapter library file.
+pub fn rejected_library(r: &crate::gateway::RejectedLibrary) -> Value {
+    json!({"file": r.path.display().to_string(), "errors": r.errors, "at": local_time(r.at)})
+}

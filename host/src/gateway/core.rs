@@ -669,7 +669,8 @@ impl Core {
     fn maybe_snapshot(&mut self, slot: usize) {
         let ready = self.slots[slot].current.as_ref().is_some_and(|g| g.hello_done && g.link_up && !g.snapshot_requested);
         if ready && matches!(self.slots[slot].state, SlotState::Starting) {
-            self.request_snapshot(slot, false);
+            // The broker's day is the truth: orders it never heard of are closed on the books.
+            self.request_snapshot(slot, true);
         }
         self.recompute_status();
     }
