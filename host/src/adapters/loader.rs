@@ -155,6 +155,44 @@ pub struct LoadError {
 
 static COPIES: AtomicU64 = AtomicU64::new(0);
 
+/// Checks a file is a complete shared library for this machine before the dynamic loader maps
+/// it: the loader maps segments without checking them against the file size, so a truncated
+/// copy would fault (SIGBUS) at the first touch of a missing page instead of failing cleanly.
+///
+/// # Errors
+/// Every problem found.
+pub fn check_image(path: &Path) -> Result<(), Vec<String>> {
+    use object::{Architecture, Object, ObjectKind, ObjectSection, ObjectSegment};
+    let data = std::fs::read(path).map_err(|e| vec![format!("cannot read the file: {e}")])?;
+    let len = data.len() as u64;
+    let file = object::File::parse(&*data).map_err(|e| {
+        if data.starts_with(b"\x7fELF") {
+            vec![format!("truncated or damaged: {len} bytes, {e} (an unfinished copy?)")]
+        } else {
+            vec![format!("not a loadable library: {e}")]
+        }
+    })?;
+    let mut errors = Vec::new();
+    if file.kind() != ObjectKind::Dynamic {
+        errors.push(format!("not a loadable library: a {:?} object, not a shared library", file.kind()));
+    }
+    let host = if cfg!(target_arch = "x86_64") {
+        Some(Architecture::X86_64)
+    } else if cfg!(target_arch = "aarch64") {
+        Some(Architecture::Aarch64)
+    } else {
+        None
+    };
+    if let Some(arch) = host.filter(|a| *a != file.architecture()) {
+        errors.push(format!("built for {:?} (this machine is {arch:?})", file.architecture()));
+    }
+    let short = file.segments().map(|s| s.file_range()).chain(file.sections().filter_map(|s| s.file_range())).any(|(offset, size)| offset.saturating_add(size) > len);
+    if short {
+        errors.push(format!("truncated or damaged: {len} bytes, shorter than the library's own layout says (an unfinished copy?)"));
+    }
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
+}
+
 /// Copies, opens and validates an adapter library.
 ///
 /// # Errors
@@ -167,6 +205,10 @@ pub fn load(path: &Path, copy_dir: &Path) -> Result<LoadedLibrary, LoadError> {
     let n = COPIES.fetch_add(1, Ordering::Relaxed);
     let copy = copy_dir.join(format!("{stem}-{}-{n}.so", std::process::id()));
     std::fs::copy(path, &copy).map_err(|e| fail(vec![format!("cannot copy the file: {e}")]))?;
+    if let Err(errors) = check_image(&copy) {
+        let _ = std::fs::remove_file(&copy);
+        return Err(fail(errors));
+    }
     // SAFETY: opening a library runs its initializers; adapter libraries are trusted code the
     // operator installed. The copy has a unique path, so this is a fresh load.
     let opened = unsafe { libloading::Library::new(&copy) };
@@ -249,6 +291,13 @@ mod tests {
         if let Some(libc) = ["/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib/x86_64-linux-gnu/libm.so.6"].iter().map(Path::new).find(|p| p.exists()) {
             let e = load(libc, &dir.join("copies")).expect_err("refused");
             assert!(e.errors[0].starts_with("missing entry symbol txtrader_adapter_v1"), "{e}");
+            // cut short: refused before the dynamic loader could map missing pages
+            let bytes = std::fs::read(libc).expect("read");
+            let cut = dir.join("cut.so");
+            std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+            let e = load(&cut, &dir.join("copies")).expect_err("refused");
+            assert_eq!(e.errors.len(), 1, "{e}");
+            assert!(e.errors[0].starts_with("truncated or damaged: "), "{e}");
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
