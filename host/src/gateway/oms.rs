@@ -175,6 +175,17 @@ pub enum Refusal {
     /// An event kind this gateway does not know.
     #[error("unknown event kind for order {0}")]
     UnknownKind(BrokerOrderId),
+    /// The broker gave a new order the id of another order (e.g. a restarted adapter that
+    /// numbers orders from 1 again).
+    #[error("broker id {broker} of order {owner} reused for order {client}")]
+    BrokerIdReused {
+        /// The broker id.
+        broker: BrokerOrderId,
+        /// The order that has it.
+        owner: ClientOrderId,
+        /// The order the event is about.
+        client: ClientOrderId,
+    },
 }
 
 /// What applying a broker event did.
@@ -347,7 +358,14 @@ impl Oms {
 
     fn resolve(&mut self, event: &OrderEvent) -> Result<ClientOrderId, Refusal> {
         if let Some(id) = self.by_broker.get(&event.broker_order_id) {
-            return Ok(id.clone());
+            return match &event.client_order_id {
+                Some(client) if client != id => Err(Refusal::BrokerIdReused {
+                    broker: event.broker_order_id.clone(),
+                    owner: id.clone(),
+                    client: client.clone(),
+                }),
+                _ => Ok(id.clone()),
+            };
         }
         let Some(client) = &event.client_order_id else {
             return Err(Refusal::UnknownOrder(event.broker_order_id.clone()));

@@ -104,6 +104,11 @@ fn impossible_events_are_refused_without_side_effects() {
         Outcome::Refused(Refusal::BrokerIdMismatch { .. })
     ));
     assert!(matches!(oms.apply(&ev("p-6", "p", None, OrderEventKind::Unknown)), Outcome::Refused(Refusal::UnknownKind(_))));
+    // a (restarted) broker that gives a new order an old order's id: never merged
+    oms.submit(request("c2", 5), UnixNanos(0)).expect("new");
+    let reused = oms.apply(&ev("p-7", "p", Some("c2"), OrderEventKind::Acknowledged));
+    assert!(matches!(&reused, Outcome::Refused(Refusal::BrokerIdReused { owner, .. }) if owner.as_str() == "c1"), "{reused:?}");
+    assert_eq!(oms.find("p").expect("o"), &before);
     assert_eq!(position(&oms), Decimal::from(100));
 }
 
