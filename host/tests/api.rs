@@ -277,15 +277,22 @@ async fn not_initialized_until_up() {
 #[tokio::test]
 async fn adapter_failures_are_answered_precisely() {
     let h = harness(Some(|events| Box::new(Scripted { events, refuse_hello: false })), &[]).await;
-    tokio::time::timeout(Duration::from_secs(5), h.app.gateway.wait_status(|s| s == ConnectionStatus::Up)).await.expect("up");
-    // refused at once
+    let up = || tokio::time::timeout(Duration::from_secs(10), h.app.gateway.wait_status(|s| s == ConnectionStatus::Up));
+    up().await.expect("up");
+    // an adapter that cannot even queue a request is answered at once, faulted and restarted
     let r = h.post("/add_symbol", json!({"symbol": "IBM"})).await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", String::from_utf8_lossy(&r.body));
     assert!(r.json()["errorMsg"].as_str().unwrap_or_default().contains("broker link is down"));
+    assert_ne!(h.get("/status").await.json(), json!("Up"));
+    up().await.expect("restarted");
     let o = h.ok("/market_order", json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": 5})).await;
     assert_eq!(o["status"], "Error");
-    assert!(o["raw"]["REASON"].as_str().unwrap_or_default().contains("adapter refused the order"));
-    // failed later by the adapter
+    let reason = o["raw"]["REASON"].as_str().unwrap_or_default();
+    assert!(reason.contains("adapter refused the order") && reason.contains("broker link is down"), "{reason}");
+    up().await.expect("restarted again");
+    let a = h.get("/query_adapters").await.json();
+    assert_eq!((a["adapters"]["sim"]["generation"].clone(), a["adapters"]["sim"]["state"].clone()), (json!(3), json!("ready")));
+    // a request the adapter took but failed later is only that request's failure
     let r = h.post("/query_account", json!({"account": ACCT})).await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY);
     assert!(r.json()["errorMsg"].as_str().unwrap_or_default().contains("broker says no"));

@@ -224,7 +224,7 @@ impl Exchange {
                         ReplyBody::Hello(AdapterHello {
                             protocol_version: PROTOCOL_VERSION,
                             name: NAME.into(),
-                            version: env!("CARGO_PKG_VERSION").into(),
+                            version: crate::VERSION.into(),
                             features: vec![FEATURE_STATE_HANDOVER.to_owned()],
                         }),
                     );

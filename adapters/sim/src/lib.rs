@@ -34,6 +34,13 @@ enum Msg {
     Stop,
 }
 
+/// The adapter version: the crate version, or the `TXTRADER_ADAPTER_BUILD_VERSION` the build
+/// was stamped with (how an operator tells two builds apart, e.g. `0.1.0+fix-rounding`).
+pub const VERSION: &str = match option_env!("TXTRADER_ADAPTER_BUILD_VERSION") {
+    Some(v) => v,
+    None => env!("CARGO_PKG_VERSION"),
+};
+
 /// The simulated exchange as an adapter.
 #[derive(Debug)]
 pub struct SimAdapter {
@@ -43,7 +50,7 @@ pub struct SimAdapter {
 
 impl Adapter for SimAdapter {
     const NAME: &'static str = engine::NAME;
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const VERSION: &'static str = VERSION;
 
     fn create(config: AdapterConfig, host: Host) -> Result<Self, AdapterError> {
         let sim = SimConfig::from_settings(&config.settings, &config.timezone).map_err(AdapterError::Config)?;
@@ -94,7 +101,8 @@ fn run(config: SimConfig, rx: mpsc::Receiver<Msg>, host: Host) {
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
         host.log(LogLevel::Error, &format!("simulated exchange crashed: {what}"));
-        host.emit(&AdapterEvent::Link(LinkState::Disconnected { reason: format!("simulator crashed: {what}") }));
+        // Failed, not Disconnected: this instance is gone; the host restarts the adapter.
+        host.emit(&AdapterEvent::Link(LinkState::Failed { reason: format!("simulator crashed: {what}") }));
     }
 }
 

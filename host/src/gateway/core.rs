@@ -318,19 +318,24 @@ impl Core {
         *self.status_tx.borrow()
     }
 
-    /// Derives the gateway status from the slots.
+    /// Derives the gateway status from the slots. It first becomes `Up` when every adapter
+    /// instance serves; after that it follows the first one (which also serves market data):
+    /// another instance's fault is that instance's (its orders are refused with the reason, it
+    /// restarts), not the whole gateway's.
     fn recompute_status(&mut self) {
         if self.status() == ConnectionStatus::Shutdown {
             return;
         }
+        let serving = |s: &Slot| matches!(s.state, SlotState::Ready | SlotState::Swapping);
+        let connected = |s: &Slot| s.current.as_ref().is_some_and(|g| g.hello_done && g.link_up);
         let active: Vec<&Slot> = self.slots.iter().filter(|s| s.state != SlotState::Stopped).collect();
-        let serving = |s: &&Slot| matches!(s.state, SlotState::Ready | SlotState::Swapping);
-        let connected = |s: &&Slot| s.current.as_ref().is_some_and(|g| g.hello_done && g.link_up);
-        let status = if !active.is_empty() && active.iter().all(serving) {
-            ConnectionStatus::Up
-        } else if active.is_empty() || (self.ever_up && active.iter().any(|s| s.state == SlotState::Faulted || !connected(s))) {
+        let status = if active.is_empty() {
             ConnectionStatus::Disconnected
-        } else if active.iter().any(connected) {
+        } else if self.ever_up {
+            if serving(&self.slots[self.market_slot()]) { ConnectionStatus::Up } else { ConnectionStatus::Disconnected }
+        } else if active.iter().all(|s| serving(s)) {
+            ConnectionStatus::Up
+        } else if active.iter().any(|s| connected(s)) {
             ConnectionStatus::Initializing
         } else {
             ConnectionStatus::Pending
@@ -420,21 +425,17 @@ impl Core {
             tracing::info!(adapter = %self.slots[slot].spec.name, ?request, "--> adapter");
         }
         let s = &mut self.slots[slot];
-        let outcome = match (s.state, s.current.as_mut()) {
+        // (message, whether the adapter itself failed)
+        let outcome: Result<(), (String, bool)> = match (s.state, s.current.as_mut()) {
             (SlotState::Swapping, _) => {
                 s.held.push_back(request);
                 Ok(())
             }
             (SlotState::Faulted | SlotState::Stopped, _) | (_, None) => {
-                Err(format!("adapter {} is {}", s.spec.name, s.state.name()))
+                Err((format!("adapter {} is {}", s.spec.name, s.state.name()), false))
             }
-            (_, Some(g)) => match g.link.send(&request) {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    let panicked = g.link.faulted();
-                    Err(if panicked { format!("adapter {} failed: {e}", s.spec.name) } else { format!("{} refused: {e}", s.spec.name) })
-                }
-            },
+            // `handle` only queues: an adapter that cannot even do that is broken.
+            (_, Some(g)) => g.link.send(&request).map_err(|e| (format!("adapter {} failed: {e}", s.spec.name), true)),
         };
         match outcome {
             Ok(()) => {
@@ -443,12 +444,11 @@ impl Core {
                 }
                 Ok(())
             }
-            Err(message) => {
-                let faulted = self.slots[slot].current.as_ref().is_some_and(|g| g.link.faulted());
-                let name = self.slots[slot].spec.name.clone();
-                self.alert(&name, message.clone());
-                if faulted {
+            Err((message, adapter_failed)) => {
+                if adapter_failed {
                     self.mark_faulted(slot, message.clone());
+                } else {
+                    tracing::warn!(adapter = %self.slots[slot].spec.name, "request not sent: {message}");
                 }
                 if let Some((_, _, kind)) = pending {
                     self.fail_pending(kind, GatewayError::Adapter(message.clone()));
@@ -578,7 +578,7 @@ impl Core {
         }
         match event {
             AdapterEvent::Link(state) => self.on_link(slot, generation, state),
-            AdapterEvent::Reply { request_id, body } => self.on_reply(request_id, body),
+            AdapterEvent::Reply { request_id, body } => self.on_reply(slot, generation, request_id, body),
             AdapterEvent::Failed { request_id, error } => self.on_failed(request_id, error),
             AdapterEvent::Order(ev) => self.on_order_event(slot, ev),
             AdapterEvent::Quote(q) => {
@@ -675,9 +675,19 @@ impl Core {
         self.recompute_status();
     }
 
-    fn on_reply(&mut self, id: RequestId, body: ReplyBody) {
+    fn on_reply(&mut self, slot: usize, generation: u64, id: RequestId, body: ReplyBody) {
         let Some(pending) = self.pending.remove(&id) else {
             tracing::warn!(%id, "reply to no pending request (expired?)");
+            if let ReplyBody::State { state } = body {
+                // An export that came too late froze a generation that still serves: thaw it.
+                let serving = self.slots[slot].current.as_ref().is_some_and(|g| g.number == generation);
+                if serving && self.slots[slot].swap.is_none() {
+                    let id = self.next_id();
+                    if let Some(g) = self.slots[slot].current.as_mut() {
+                        let _ = g.link.send(&AdapterRequest { id, body: RequestBody::ImportState { state } });
+                    }
+                }
+            }
             return;
         };
         match (pending.kind, body) {
@@ -824,13 +834,7 @@ impl Core {
             }
             PendingKind::SwapHello { slot } => self.abort_swap(slot, format!("the new generation did not answer hello: {error}")),
             PendingKind::SwapExport { slot } => {
-                let restart = self.slots[slot].swap.as_ref().is_some_and(|w| w.reason == SwapReason::Restart);
-                if restart {
-                    // The faulted generation cannot hand over: start fresh and reconcile.
-                    self.switch(slot, false);
-                } else {
-                    self.abort_swap(slot, format!("the running generation did not export its state: {error}"));
-                }
+                self.abort_swap(slot, format!("the running generation did not export its state: {error}"));
             }
             PendingKind::SwapImport { slot } => self.abort_swap(slot, format!("the new generation did not import the state: {error}")),
             PendingKind::Subscribe { symbol } => {
@@ -931,6 +935,16 @@ impl Core {
                 // A cancel that lost the race against a fill or another cancel: expected.
                 tracing::info!(%order, status = %from, "cancel refused by the broker: order already final");
             }
+            Outcome::Refused(Refusal::BrokerIdReused { broker, owner, client }) => {
+                // Never merge two orders: the new one fails with the reason, the old one stays.
+                let reason = format!("the broker gave this order the id {broker}, which order {owner} already has");
+                self.alert("OMS", format!("order {client}: {reason}"));
+                self.oms.order_not_sent(&client, reason, UnixNanos::now());
+                self.publish_order(&client);
+                if let (Some(w), Some(view)) = (self.order_waiters.remove(&client), self.order_view(&client)) {
+                    let _ = w.reply.send(Ok(view));
+                }
+            }
             Outcome::Refused(refusal) => {
                 tracing::warn!(event_id = %event.event_id, %refusal, "order event refused");
                 self.alert("OMS", format!("order event {} refused: {refusal}", event.event_id));
@@ -1004,17 +1018,14 @@ impl Core {
         swap.new.hello_done = true;
         swap.new.features = features;
         let new_hands_over = swap.new.hands_over();
+        // A faulted generation's state cannot be trusted: the new one reconciles instead.
+        let restart = swap.reason == SwapReason::Restart;
         let old_hands_over = self.slots[slot].current.as_ref().is_some_and(Generation::hands_over);
-        if new_hands_over && old_hands_over {
+        if new_hands_over && old_hands_over && !restart {
             // Hold requests while the state moves.
             self.slots[slot].state = SlotState::Swapping;
             if let Err(e) = self.send_to_generation(slot, false, RequestBody::ExportState, "export state", PendingKind::SwapExport { slot }) {
-                let restart = self.slots[slot].swap.as_ref().is_some_and(|w| w.reason == SwapReason::Restart);
-                if restart {
-                    self.switch(slot, false);
-                } else {
-                    self.abort_swap(slot, format!("the running generation refused to export its state: {e}"));
-                }
+                self.abort_swap(slot, format!("the running generation refused to export its state: {e}"));
             }
         } else {
             self.switch(slot, false);
@@ -1043,9 +1054,6 @@ impl Core {
         s.state = SlotState::Ready;
         s.restart_attempts = 0;
         s.restart_at = None;
-        if swap.reason == SwapReason::Restart {
-            s.last_error = None;
-        }
         // The new generation reports its state before any held request reaches it, so the
         // reconciliation sees exactly what was there at the switch.
         self.request_snapshot(slot, true);
