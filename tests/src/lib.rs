@@ -4,6 +4,7 @@
 //! Every daemon started here is killed when its [`Daemon`] is dropped, so tests stop by
 //! themselves even when they fail.
 
+use base64::Engine;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -128,4 +129,212 @@ impl Drop for Daemon {
             let _ = self.child.wait();
         }
     }
+}
+
+/// A fresh, empty folder under the system temp dir, unique to this process and `name`.
+///
+/// # Panics
+/// When it cannot be created.
+pub fn temp_folder(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("txtrader-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    dir
+}
+
+/// Builds an adapter crate of the workspace as a dynamic library, stamped with `version`
+/// (`TXTRADER_ADAPTER_BUILD_VERSION`, for adapters that honour it), and returns a copy of the
+/// `.so` that later builds do not overwrite.
+///
+/// Builds go to `target/adapter-builds`, apart from the workspace's own target folder, so that
+/// stamping a version never invalidates the build the tests run from. Builds are serialized.
+///
+/// # Panics
+/// When the build fails.
+pub fn build_adapter(package: &str, version: Option<&str>) -> PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let target = workspace().join("target/adapter-builds");
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace())
+        .args(["build", "--locked", "--quiet", "--lib", "-p", package, "--target-dir"])
+        .arg(&target);
+    match version {
+        Some(v) => cmd.env("TXTRADER_ADAPTER_BUILD_VERSION", v),
+        None => cmd.env_remove("TXTRADER_ADAPTER_BUILD_VERSION"),
+    };
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run cargo: {e}"));
+    assert!(out.status.success(), "building {package} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let lib = target.join("debug").join(format!("lib{}.so", package.replace('-', "_")));
+    let stage = target.join("stage");
+    std::fs::create_dir_all(&stage).unwrap_or_else(|e| panic!("cannot create {}: {e}", stage.display()));
+    let copy = stage.join(format!("{package}-{}.so", version.unwrap_or("plain")));
+    std::fs::copy(&lib, &copy).unwrap_or_else(|e| panic!("cannot copy {}: {e}", lib.display()));
+    copy
+}
+
+/// A txTrader HTTP API client (JSON over HTTP with basic auth), for tests that drive the gateway
+/// from Rust; the Python `txtrader-client` is exercised by the conformance tests.
+#[derive(Debug, Clone)]
+pub struct Http {
+    agent: ureq::Agent,
+    base: String,
+    auth: String,
+}
+
+impl Http {
+    /// A client of the daemon's HTTP port with the default credentials.
+    pub fn new(port: u16) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(60)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let credentials = "txtrader_user:change_this_password";
+        Self { agent, base: format!("http://127.0.0.1:{port}"), auth: format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials)) }
+    }
+
+    /// POSTs a command with JSON arguments; answers the HTTP status and the JSON body.
+    ///
+    /// # Panics
+    /// When the request cannot be made or the body is not JSON.
+    pub fn call(&self, command: &str, args: &serde_json::Value) -> (u16, serde_json::Value) {
+        let resp = self
+            .agent
+            .post(format!("{}/{command}", self.base))
+            .header("Authorization", &self.auth)
+            .send_json(args)
+            .unwrap_or_else(|e| panic!("{command}: {e}"));
+        let status = resp.status().as_u16();
+        let body = resp.into_body().read_json().unwrap_or_else(|e| panic!("{command}: body is not JSON: {e}"));
+        (status, body)
+    }
+
+    /// Like [`Http::call`], insisting on `200`.
+    ///
+    /// # Panics
+    /// On any other status.
+    pub fn ok(&self, command: &str, args: &serde_json::Value) -> serde_json::Value {
+        let (status, body) = self.call(command, args);
+        assert_eq!(status, 200, "{command} {args}: {body}");
+        body
+    }
+
+    /// Waits until the gateway status is `want`.
+    ///
+    /// # Panics
+    /// After 30 s.
+    pub fn wait_status(&self, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.ok("status", &serde_json::json!({})) != want {
+            assert!(Instant::now() < deadline, "gateway never became {want}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Polls `query_order` until the order's status is one of `want`.
+    ///
+    /// # Panics
+    /// After 30 s.
+    pub fn wait_order(&self, permid: &str, want: &[&str]) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let o = self.ok("query_order", &serde_json::json!({"id": permid}));
+            if want.iter().any(|w| o["status"] == *w) {
+                return o;
+            }
+            assert!(Instant::now() < deadline, "order {permid} stuck in {}", o["status"]);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// One adapter instance from `query_adapters`.
+    pub fn adapter(&self, name: &str) -> serde_json::Value {
+        self.ok("query_adapters", &serde_json::json!({}))["adapters"][name].clone()
+    }
+
+    /// Polls `query_adapters` until `pred` holds for the instance.
+    ///
+    /// # Panics
+    /// After `within`.
+    pub fn wait_adapter(&self, name: &str, within: Duration, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let a = self.adapter(name);
+            if pred(&a) {
+                return a;
+            }
+            assert!(Instant::now() < deadline, "adapter {name} never got there; last seen {a}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A stream session that records every message it receives on a background thread.
+#[derive(Debug)]
+pub struct StreamRecorder {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    writer: std::net::TcpStream,
+}
+
+impl StreamRecorder {
+    /// Connects, authorizes with the default credentials and `options`, and starts recording.
+    ///
+    /// # Panics
+    /// When the connection or the authorization fails.
+    pub fn connect(port: u16, options: &str) -> Self {
+        let stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the stream");
+        let mut writer = stream.try_clone().expect("clone");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stream);
+            while let Some(message) = read_netstring(&mut reader) {
+                sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(message);
+            }
+        });
+        write_netstring(&mut writer, &format!("auth txtrader_user change_this_password {options}"));
+        let me = Self { lines, writer };
+        me.wait_for(Duration::from_secs(10), |m| m.starts_with(".Authorized"));
+        me
+    }
+
+    /// Sends a command.
+    pub fn send(&mut self, command: &str) {
+        write_netstring(&mut self.writer, command);
+    }
+
+    /// Everything received so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Waits until a received message satisfies `pred`, and answers it.
+    ///
+    /// # Panics
+    /// After `within`.
+    pub fn wait_for(&self, within: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(m) = self.lines().into_iter().find(|m| pred(m)) {
+                return m;
+            }
+            assert!(Instant::now() < deadline, "stream message never came; got:\n{}", self.lines().join("\n"));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn write_netstring(w: &mut impl std::io::Write, text: &str) {
+    let frame = format!("{}:{text},", text.len());
+    w.write_all(frame.as_bytes()).expect("stream write");
+}
+
+fn read_netstring(r: &mut impl BufRead) -> Option<String> {
+    let mut len = Vec::new();
+    r.read_until(b':', &mut len).ok()?;
+    let n: usize = std::str::from_utf8(len.strip_suffix(b":")?).ok()?.parse().ok()?;
+    let mut body = vec![0; n + 1];
+    std::io::Read::read_exact(r, &mut body).ok()?;
+    (body.pop() == Some(b',')).then(|| String::from_utf8_lossy(&body).into_owned())
 }
