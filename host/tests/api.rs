@@ -104,8 +104,13 @@ async fn harness(make: Option<MakeLink>, extra: &[(&str, &str)]) -> Harness {
         settings: config.adapter_settings.get(name).cloned().unwrap_or_default(),
         timezone: "America/New_York".into(),
     };
-    let spec = AdapterSpec { name: "sim".into(), kind: "sim".into(), config: config_for("sim"), source };
-    let settings = GatewaySettings::from_config(&config, route, vec![spec]);
+    let mut specs = vec![AdapterSpec { name: "sim".into(), kind: "sim".into(), config: config_for("sim"), source }];
+    // further instances: TXTRADER_MODE=sim,NAME=sim,...
+    for entry in config.mode.iter().skip(1) {
+        let source = AdapterSource::builtin(&entry.kind).expect("built in");
+        specs.push(AdapterSpec { name: entry.name.clone(), kind: entry.kind.clone(), config: config_for(&entry.name), source });
+    }
+    let settings = GatewaySettings::from_config(&config, route, specs);
     let shutdown = Shutdown::new();
     let (gw, _core) = gateway::spawn(settings, shutdown.clone());
     let app = App {
@@ -472,4 +477,37 @@ async fn operators_query_reload_and_unload_adapters() {
     assert_eq!(rpc["error"]["code"], -32005);
     let rpc = h.post("/rpc", json!({"jsonrpc": "2.0", "method": "query_adapters", "id": 2})).await.json();
     assert_eq!(rpc["result"]["adapters"]["sim"]["generation"], 3);
+}
+
+#[tokio::test]
+async fn two_simulated_exchanges_each_with_its_accounts() {
+    let h = harness(None, &[("TXTRADER_MODE", "sim,paper=sim"), ("TXTRADER_PAPER_ACCOUNTS", "PAPER.SIM.DEMO.1"), ("TXTRADER_PAPER_CASH", "5000")]).await;
+    tokio::time::timeout(Duration::from_secs(10), h.app.gateway.wait_status(|s| s == ConnectionStatus::Up)).await.expect("up");
+    assert_eq!(
+        h.get("/query_accounts").await.json(),
+        json!(["PAPER.SIM.DEMO.1", "REALTICKDEMO.REALTICK.DEMO31.TRADING", ACCT])
+    );
+    let a = h.get("/query_adapters").await.json();
+    assert_eq!(a["adapters"]["paper"]["accounts"], json!(["PAPER.SIM.DEMO.1"]));
+    assert_eq!(a["adapters"]["sim"]["accounts"], json!(["REALTICKDEMO.REALTICK.DEMO31.TRADING", ACCT]));
+    // each account's order goes to its own exchange: cash moves only there
+    let paper = h.ok("/query_account", json!({"account": "PAPER.SIM.DEMO.1", "fields": "CASH_BALANCE"})).await;
+    assert_eq!(paper, json!({"CASH_BALANCE": 5000.0}));
+    let o = h.ok("/market_order", json!({"account": "PAPER.SIM.DEMO.1", "route": "DEMO", "symbol": "IBM", "quantity": 3})).await;
+    h.wait_order(o["permid"].as_str().expect("permid"), &["Filled"]).await;
+    let paper = h.ok("/query_account", json!({"account": "PAPER.SIM.DEMO.1", "fields": "CASH_BALANCE"})).await;
+    assert!(paper["CASH_BALANCE"].as_f64().expect("cash") < 5000.0, "{paper}");
+    let sim = h.ok("/query_account", json!({"account": ACCT, "fields": "CASH_BALANCE"})).await;
+    assert_eq!(sim, json!({"CASH_BALANCE": 100000.0}));
+    let positions = h.get("/query_positions").await.json();
+    assert_eq!(positions["PAPER.SIM.DEMO.1"]["IBM"], 3);
+    assert_eq!(positions[ACCT], json!({}));
+    // unloading one leaves the other trading
+    h.ok("/unload_adapter", json!({"name": "paper"})).await;
+    assert_eq!(h.get("/status").await.json(), json!("Up"));
+    let o = h.ok("/market_order", json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": 2})).await;
+    h.wait_order(o["permid"].as_str().expect("permid"), &["Filled"]).await;
+    let refused = h.ok("/market_order", json!({"account": "PAPER.SIM.DEMO.1", "route": "DEMO", "symbol": "IBM", "quantity": 1})).await;
+    assert_eq!(refused["status"], "Error");
+    assert!(refused["raw"]["REASON"].as_str().unwrap_or_default().contains("adapter paper is unloaded"), "{refused}");
 }

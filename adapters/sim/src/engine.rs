@@ -122,8 +122,11 @@ impl Exchange {
             .iter()
             .map(|a| (a.clone(), Account { cash: config.cash.as_decimal(), holdings: BTreeMap::new() }))
             .collect();
-        let tag = stable_hash(config.seed, &[b"instance"]) & 0xff;
-        let permid_prefix = format!("{:08x}-{:02x}", now.as_secs() as u32, tag);
+        // Ids stay unique across instances (each has its own accounts) and restarts (time).
+        let mut parts: Vec<&[u8]> = vec![b"instance"];
+        parts.extend(config.accounts.iter().map(|a| a.as_str().as_bytes()));
+        let tag = stable_hash(config.seed, &parts) & 0xff;
+        let permid_prefix = format!("{:x}-{:02x}", now.0 / 1_000_000, tag);
         Self {
             config,
             history,

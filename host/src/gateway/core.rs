@@ -15,9 +15,14 @@
 //! the books) and the old one is shut down — its library stays mapped. Anything failing before
 //! the switch aborts the swap and leaves the old generation serving.
 //!
+//! A faulted slot (its adapter panicked, failed to queue a request, or reported `Failed`) refuses
+//! requests with the reason and is restarted with backoff (1 s, 2 s, 4 s … 60 s): the new
+//! generation starts fresh and reconciles from its broker. Every generation's order events
+//! count; market data only from the current one.
+//!
 //! The gateway status follows the original: `Startup` → `Pending` (adapters created) →
-//! `Initializing` (connected, loading snapshots) → `Up`, with `Disconnected` whenever an adapter
-//! is faulted or has lost its broker after the gateway was up.
+//! `Initializing` (connected, loading snapshots) → `Up` once every instance serves; after that it
+//! follows the first instance, `Disconnected` while it is faulted or has lost its broker.
 
 use super::bus::{Bus, GatewayEvent};
 use super::market::{Market, Removed, Subscriber, SymbolView};
@@ -516,15 +521,22 @@ impl Core {
     }
 
     fn rebuild_accounts(&mut self) {
-        let mut map = HashMap::new();
+        let mut map: HashMap<AccountId, usize> = HashMap::new();
+        let mut conflicts = Vec::new();
         for (i, s) in self.slots.iter().enumerate() {
             for a in &s.accounts {
-                if let Some(other) = map.insert(a.clone(), i) {
-                    if other != i {
-                        tracing::error!(account = %a, "account reported by two adapters; the later one routes it");
+                // The first instance in TXTRADER_MODE order keeps an account both report.
+                if let Some(&owner) = map.get(a) {
+                    if owner != i {
+                        conflicts.push(format!("account {a} is reported by {} and {}; orders go to {}", self.slots[owner].spec.name, s.spec.name, self.slots[owner].spec.name));
                     }
+                } else {
+                    map.insert(a.clone(), i);
                 }
             }
+        }
+        for c in conflicts {
+            self.alert("ADAPTERS", c);
         }
         let mut all: Vec<AccountId> = map.keys().cloned().collect();
         all.sort();

@@ -224,7 +224,9 @@ pub struct Oms {
     by_broker: HashMap<BrokerOrderId, ClientOrderId>,
     executions: IndexMap<ExecutionId, Execution>,
     positions: BTreeMap<(AccountId, Symbol), SignedQuantity>,
-    seen_events: HashSet<String>,
+    /// Event ids seen, per broker order (event ids need only be unique per order, so two
+    /// adapters may use the same ones).
+    seen_events: HashSet<(BrokerOrderId, String)>,
     local_updates: u64,
 }
 
@@ -259,13 +261,14 @@ impl Oms {
 
     /// Applies one broker event.
     pub fn apply(&mut self, event: &OrderEvent) -> Outcome {
-        if self.seen_events.contains(&event.event_id) {
-            return Outcome::Duplicate;
-        }
         let client_id = match self.resolve(event) {
             Ok(id) => id,
             Err(r) => return Outcome::Refused(r),
         };
+        let seen = (event.broker_order_id.clone(), event.event_id.clone());
+        if self.seen_events.contains(&seen) {
+            return Outcome::Duplicate;
+        }
         let Some(order) = self.orders.get(&client_id) else {
             return Outcome::Refused(Refusal::UnknownOrder(event.broker_order_id.clone()));
         };
@@ -277,7 +280,7 @@ impl Oms {
             OrderEventKind::Triggered => (OrderTrigger::Trigger, UpdateKind::Triggered),
             OrderEventKind::Filled(fill) => {
                 if self.executions.contains_key(&fill.exec_id) {
-                    self.seen_events.insert(event.event_id.clone());
+                    self.seen_events.insert(seen.clone());
                     return Outcome::Duplicate;
                 }
                 let open = order.request.quantity.checked_sub(order.filled).unwrap_or(Quantity::ZERO);
@@ -301,13 +304,13 @@ impl Oms {
         let next = match order.status.transition(trigger) {
             Ok(next) => next,
             Err(source) => {
-                self.seen_events.insert(event.event_id.clone());
+                self.seen_events.insert(seen.clone());
                 return Outcome::Refused(Refusal::Invalid { order: key, source });
             }
         };
 
         // Checked: now change the books.
-        self.seen_events.insert(event.event_id.clone());
+        self.seen_events.insert(seen.clone());
         let first_broker_event = order.broker_order_id.is_none();
         if first_broker_event {
             self.by_broker.insert(event.broker_order_id.clone(), client_id.clone());
