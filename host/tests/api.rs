@@ -511,3 +511,39 @@ async fn two_simulated_exchanges_each_with_its_accounts() {
     assert_eq!(refused["status"], "Error");
     assert!(refused["raw"]["REASON"].as_str().unwrap_or_default().contains("adapter paper is unloaded"), "{refused}");
 }
+
+#[tokio::test]
+async fn a_directly_linked_adapter_trades_like_one_behind_the_abi() {
+    let config = config(&[]);
+    let adapter = AdapterConfig { instance: "sim".into(), settings: Default::default(), timezone: "America/New_York".into() };
+    let source = AdapterSource::linked::<txtrader_adapter_sim::SimAdapter>();
+    assert_eq!(source.origin(), "built in");
+    let spec = AdapterSpec { name: "sim".into(), kind: "sim".into(), config: adapter, source };
+    let settings = GatewaySettings::from_config(&config, Route { name: "DEMO".into(), params: None }, vec![spec]);
+    let (gw, _core) = gateway::spawn(settings, Shutdown::new());
+    tokio::time::timeout(Duration::from_secs(10), gw.wait_status(|s| s == ConnectionStatus::Up)).await.expect("up");
+    let order = gateway::NewOrder {
+        account: txtrader_plugin_api::model::AccountId::new(ACCT).expect("acct"),
+        symbol: txtrader_plugin_api::model::Symbol::new("IBM").expect("sym"),
+        side: txtrader_plugin_api::model::Side::Buy,
+        quantity: txtrader_plugin_api::model::Quantity::from_u64(3),
+        order_type: txtrader_plugin_api::model::OrderType::Market,
+        time_in_force: txtrader_plugin_api::model::TimeInForce::Day,
+        route: None,
+        staged_tag: None,
+        origin: txtrader_plugin_api::model::OrderOrigin::Client,
+    };
+    let view = gw.submit(order).await.expect("acknowledged");
+    let id = view.order.key().to_owned();
+    for _ in 0..100 {
+        if gw.order(id.clone()).await.expect("order").is_some_and(|o| o.order.status == txtrader_plugin_api::model::OrderStatus::Filled) {
+            // a swap works the same way: state handed over through the trait
+            let swapped = gw.reload_adapter("sim".into()).await.expect("gateway").expect("swapped");
+            assert_eq!(swapped.generation, 2);
+            assert_eq!(gw.positions().await.expect("positions")[&view.order.request.account].len(), 1);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never filled");
+}

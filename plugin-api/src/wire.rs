@@ -137,8 +137,8 @@ pub enum RequestBody {
     /// Hand-over, new generation: continue from an exported state; answered with
     /// [`ReplyBody::Done`].
     ImportState {
-        /// What `ExportState` answered.
-        state: serde_json::Value,
+        /// What `ExportState` answered, unchanged.
+        state: String,
     },
     /// A request from a newer host this adapter does not know.
     #[serde(other)]
@@ -244,10 +244,12 @@ pub enum ReplyBody {
         /// The balances.
         summary: Option<AccountSummary>,
     },
-    /// An exported adapter state (opaque to the host).
+    /// An exported adapter state.
     State {
-        /// The state.
-        state: serde_json::Value,
+        /// The state, serialized by the adapter in a format of its choice (the simulator uses
+        /// JSON). Opaque to the host, which passes it to the new generation without parsing
+        /// it: the hand-over holds requests, so the state must not be decoded more than needed.
+        state: String,
     },
     /// A reply from a newer adapter this host does not know.
     #[serde(other)]

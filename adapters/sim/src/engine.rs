@@ -146,7 +146,7 @@ impl Exchange {
     }
 
     /// Everything needed to continue elsewhere; the exchange freezes.
-    fn export(&mut self) -> serde_json::Value {
+    fn export(&mut self) -> String {
         let state = ExchangeState {
             format: 1,
             permid_prefix: self.permid_prefix.clone(),
@@ -157,7 +157,7 @@ impl Exchange {
             executions: std::mem::take(&mut self.executions),
             markets: std::mem::take(&mut self.markets),
         };
-        let value = serde_json::to_value(&state).unwrap_or(serde_json::Value::Null);
+        let text = serde_json::to_string(&state).unwrap_or_default();
         // Keep the books (a frozen exchange can be imported back by the host on an aborted
         // hand-over, but it must stay inspectable meanwhile).
         self.accounts = state.accounts;
@@ -165,12 +165,12 @@ impl Exchange {
         self.executions = state.executions;
         self.markets = state.markets;
         self.frozen = true;
-        value
+        text
     }
 
     /// Continues from an exported state, replacing whatever this exchange held.
-    fn import(&mut self, value: serde_json::Value) -> Result<(), String> {
-        let state: ExchangeState = serde_json::from_value(value).map_err(|e| format!("cannot read the exchange state: {e}"))?;
+    fn import(&mut self, text: &str) -> Result<(), String> {
+        let state: ExchangeState = serde_json::from_str(text).map_err(|e| format!("cannot read the exchange state: {e}"))?;
         if state.format != 1 {
             return Err(format!("exchange state format {} is not supported (expected 1)", state.format));
         }
@@ -210,7 +210,7 @@ impl Exchange {
                 let state = self.export();
                 self.reply(id, ReplyBody::State { state });
             }
-            RequestBody::ImportState { state } => match self.import(state) {
+            RequestBody::ImportState { state } => match self.import(&state) {
                 Ok(()) => self.reply(id, ReplyBody::Done),
                 Err(e) => self.fail(id, ErrorCode::InvalidRequest, e),
             },

@@ -14,7 +14,7 @@ use loader::{AdapterIdentity, LoadedLibrary};
 use std::path::PathBuf;
 use std::sync::Arc;
 use txtrader_plugin_api::abi::Descriptor;
-use txtrader_plugin_api::adapter::{AdapterConfig, AdapterError};
+use txtrader_plugin_api::adapter::{Adapter, AdapterConfig, AdapterError, Host};
 use txtrader_plugin_api::wire::{AdapterEvent, AdapterRequest};
 
 /// A running adapter instance.
@@ -75,6 +75,18 @@ impl AdapterSource {
         Self::from_descriptor(lib.descriptor, Some(lib.path.clone()))
     }
 
+    /// An adapter linked into this binary and called directly, without the C ABI (requests are
+    /// not serialized; events still are, as the `Host` API emits bytes). For tests and as the
+    /// baseline the C ABI is measured against; txtraderd itself runs every adapter through the
+    /// ABI.
+    pub fn linked<A: Adapter>() -> Self {
+        let identity = AdapterIdentity { name: A::NAME.into(), version: A::VERSION.into(), ..AdapterIdentity::host() };
+        Self::factory(identity, |config, sink| {
+            let host = Host::new(Arc::new(Bridge { name: config.instance.clone(), sink }));
+            Ok(Box::new(Linked { name: config.instance.clone(), adapter: A::create(config.clone(), host)? }))
+        })
+    }
+
     /// Any factory (tests and in-process adapters).
     pub fn factory(
         identity: AdapterIdentity,
@@ -108,6 +120,53 @@ pub struct AdapterSpec {
     pub config: AdapterConfig,
     /// Its code.
     pub source: AdapterSource,
+}
+
+/// A directly linked adapter (see [`AdapterSource::linked`]).
+struct Linked<A> {
+    name: String,
+    adapter: A,
+}
+
+impl<A: Adapter> AdapterLink for Linked<A> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn send(&mut self, request: &AdapterRequest) -> Result<(), AdapterError> {
+        self.adapter.handle(request.clone())
+    }
+
+    fn shutdown(&mut self) {
+        self.adapter.shutdown();
+    }
+}
+
+/// Decodes a linked adapter's events for the gateway.
+struct Bridge {
+    name: String,
+    sink: EventSink,
+}
+
+impl txtrader_plugin_api::adapter::EventSink for Bridge {
+    fn emit(&self, event: &[u8]) {
+        match txtrader_plugin_api::wire::decode_event(event) {
+            Ok(e) => (self.sink)(e),
+            Err(e) => tracing::error!(adapter = %self.name, cause = %e, "undecodable event from adapter"),
+        }
+    }
+
+    fn log(&self, level: txtrader_plugin_api::adapter::LogLevel, message: &str) {
+        use txtrader_plugin_api::adapter::LogLevel as L;
+        let adapter = self.name.as_str();
+        match level {
+            L::Error => tracing::error!(adapter, "{message}"),
+            L::Warn => tracing::warn!(adapter, "{message}"),
+            L::Info => tracing::info!(adapter, "{message}"),
+            L::Debug => tracing::debug!(adapter, "{message}"),
+            L::Trace => tracing::trace!(adapter, "{message}"),
+        }
+    }
 }
 
 /// The adapter folder when `TXTRADER_ADAPTER_DIR` is not set: `adapters/` beside the binary.

@@ -149,7 +149,7 @@ enum SwapReason {
 struct Swap {
     new: Generation,
     reason: SwapReason,
-    exported: Option<serde_json::Value>,
+    exported: Option<String>,
     waiters: Vec<AdapterReply>,
     started: Instant,
 }
@@ -1066,9 +1066,8 @@ impl Core {
         s.state = SlotState::Ready;
         s.restart_attempts = 0;
         s.restart_at = None;
-        // The new generation reports its state before any held request reaches it, so the
-        // reconciliation sees exactly what was there at the switch.
-        self.request_snapshot(slot, true);
+        // Held requests first: they waited long enough. The snapshot that follows reflects them,
+        // and their events reach the books before it (one ordered event channel).
         let held: Vec<AdapterRequest> = self.slots[slot].held.drain(..).collect();
         for request in held {
             let failed = self.slots[slot].current.as_mut().map(|g| g.link.send(&request));
@@ -1081,6 +1080,7 @@ impl Core {
                 self.fail_order_request(&request, &message);
             }
         }
+        self.request_snapshot(slot, true);
         if slot == self.market_slot() {
             // The new generation does not know what the old one streamed.
             self.resubscribe();

@@ -1,0 +1,279 @@
+//! Adapter boundary benchmark: the order round trip through a dynamic library against the same
+//! simulator linked in, and the gap a hot swap leaves in the order flow.
+//!
+//! `cargo bench -p txtrader-host --bench adapters [-- ORDERS SWAPS]`
+//!
+//! Builds the simulator as a release `.so` (in `target/adapter-builds`), then runs the gateway
+//! core in-process three times, each with one simulator instance reached a different way:
+//! - **linked**: the simulator crate called directly through its `Adapter` trait (the baseline);
+//! - **built-in C ABI**: the same linked code through its exported C descriptor (requests and
+//!   events serialized, function pointers, panics caught), as txtraderd runs its built-in sim;
+//! - **dylib**: the `.so` opened with libloading, as an adapter dropped into the folder.
+//!
+//! Each places ORDERS (default 2000) market orders one after another (latency: submit until the
+//! broker's first answer reaches the caller), then 16 concurrent callers order for 2 s
+//! (throughput). Three rounds, the variants in a different order each round; ratios are against
+//! the linked run of the same round.
+//!
+//! Swap gap: on the dylib, with 0, 1000 and 5000 orders resting on the exchange (its state to
+//! hand over grows with them), SWAPS reloads each (`reload_adapter`: the library read again,
+//! a new generation greeted, the state exported, imported, routing switched) while a caller
+//! keeps placing orders; reported: how long requests were held (from the gateway's `swapped`
+//! event) and the slowest order round trip during the swaps against the median outside them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use txtrader_host::adapters::{loader, AdapterSource, AdapterSpec};
+use txtrader_host::config::Config;
+use txtrader_host::gateway::bus::{Delivery, GatewayEvent};
+use txtrader_host::gateway::{self, Gateway, GatewaySettings, NewOrder};
+use txtrader_host::shutdown::Shutdown;
+use txtrader_plugin_api::adapter::AdapterConfig;
+use txtrader_plugin_api::model::{
+    AccountId, ConnectionStatus, OrderOrigin, OrderType, Price, Quantity, Route, Side, Symbol, TimeInForce,
+};
+
+const ACCT: &str = "REALTICKDEMO.REALTICK.DEMO32.TRADING";
+const ROUNDS: usize = 3;
+
+fn order(i: usize, order_type: OrderType) -> NewOrder {
+    NewOrder {
+        account: AccountId::new(ACCT).expect("acct"),
+        symbol: Symbol::new(["IBM", "MSFT", "AAPL"][i % 3]).expect("sym"),
+        side: if i.is_multiple_of(2) { Side::Buy } else { Side::Sell },
+        quantity: Quantity::from_u64(10),
+        order_type,
+        time_in_force: TimeInForce::Day,
+        route: None,
+        staged_tag: None,
+        origin: OrderOrigin::Client,
+    }
+}
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default()
+}
+
+/// Builds the simulator as a release dynamic library and answers its path.
+fn build_sim_library() -> PathBuf {
+    let target = workspace().join("target/adapter-builds");
+    let status = std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(workspace())
+        .args(["build", "--release", "--locked", "--quiet", "--lib", "-p", "txtrader-adapter-sim", "--target-dir"])
+        .arg(&target)
+        .env_remove("TXTRADER_ADAPTER_BUILD_VERSION")
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the simulator library failed");
+    target.join("release/libtxtrader_adapter_sim.so")
+}
+
+fn config() -> Config {
+    let env = [
+        ("TXTRADER_LOG_LEVEL", "WARN"),
+        ("TXTRADER_LOG_ORDER_UPDATES", "0"),
+        ("TXTRADER_LOG_EXECUTION_UPDATES", "0"),
+        ("TXTRADER_SIM_FILL_DELAY_MS", "0"),
+        ("TXTRADER_ENABLE_AUTO_RESET", "0"),
+    ];
+    Config::from_map(&env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(), "bench").expect("config")
+}
+
+async fn start(source: AdapterSource) -> (Gateway, Shutdown, tokio::task::JoinHandle<()>) {
+    let config = config();
+    let adapter = AdapterConfig {
+        instance: "sim".into(),
+        settings: config.adapter_settings.get("sim").cloned().unwrap_or_default(),
+        timezone: config.api_timezone.name().into(),
+    };
+    let spec = AdapterSpec { name: "sim".into(), kind: "sim".into(), config: adapter, source };
+    let mut settings = GatewaySettings::from_config(&config, Route { name: "DEMO".into(), params: None }, vec![spec]);
+    settings.library_copy_dir = std::env::temp_dir().join(format!("txtrader-bench-{}", std::process::id()));
+    let shutdown = Shutdown::new();
+    let (gw, core) = gateway::spawn(settings, shutdown.clone());
+    tokio::time::timeout(Duration::from_secs(10), gw.wait_status(|s| s == ConnectionStatus::Up)).await.expect("up");
+    (gw, shutdown, core)
+}
+
+async fn round_trip(gw: &Gateway, i: usize) -> Duration {
+    let t0 = Instant::now();
+    let view = gw.submit(order(i, OrderType::Market)).await.expect("answered");
+    assert!(view.order.broker_order_id.is_some(), "acknowledged");
+    t0.elapsed()
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+struct Run {
+    p50: Duration,
+    p99: Duration,
+    rate: f64,
+}
+
+async fn measure(gw: &Gateway, orders: usize, secs: u64) -> Run {
+    for i in 0..200 {
+        round_trip(gw, i).await;
+    }
+    let mut lat = Vec::with_capacity(orders);
+    for i in 0..orders {
+        lat.push(round_trip(gw, i).await);
+    }
+    lat.sort();
+    let start = Instant::now();
+    let until = start + Duration::from_secs(secs);
+    let tasks: Vec<_> = (0..16)
+        .map(|t| {
+            let gw = gw.clone();
+            tokio::spawn(async move {
+                let mut n = 0;
+                while Instant::now() < until {
+                    round_trip(&gw, t * 1_000_000 + n).await;
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut done = 0;
+    for t in tasks {
+        done += t.await.expect("caller");
+    }
+    Run { p50: pct(&lat, 0.5), p99: pct(&lat, 0.99), rate: done as f64 / start.elapsed().as_secs_f64() }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+async fn swap_gap(library: &loader::LoadedLibrary, resting: usize, swaps: usize) {
+    let (gw, shutdown, core) = start(AdapterSource::library(library)).await;
+    let (mut events, _) = gw.subscribe(1 << 16).await.expect("subscribe");
+    for i in 0..resting {
+        let limit = OrderType::Limit { limit_price: Price::from_cents(105) };
+        gw.submit(order(i, limit)).await.expect("resting");
+    }
+    // a caller placing orders throughout
+    let stop = Arc::new(AtomicBool::new(false));
+    let probe = {
+        let (gw, stop) = (gw.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let took = round_trip(&gw, i).await;
+                lat.push((started, took));
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            lat
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut held = Vec::new();
+    let mut windows = Vec::new();
+    for _ in 0..swaps {
+        let t0 = Instant::now();
+        let view = gw.reload_adapter("sim".into()).await.expect("gateway").expect("swapped");
+        windows.push((t0, Instant::now()));
+        assert_eq!(view.state, "ready");
+        loop {
+            match events.recv().await.expect("bus") {
+                Delivery::Item(e) => {
+                    if let GatewayEvent::Adapter { event: "swapped", detail, .. } = &e.event {
+                        held.push(detail["requests_held_ms"].as_u64().unwrap_or(0));
+                        break;
+                    }
+                }
+                Delivery::Gap { .. } => {}
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let lat = probe.await.expect("probe");
+    let (mut during, mut outside): (Vec<Duration>, Vec<Duration>) = (Vec::new(), Vec::new());
+    for (at, took) in lat {
+        let end = at + took;
+        if windows.iter().any(|(a, b)| end >= *a && at <= *b) { during.push(took) } else { outside.push(took) }
+    }
+    outside.sort();
+    held.sort_unstable();
+    let worst = during.iter().max().copied().unwrap_or_default();
+    println!(
+        "| {resting} | {swaps} | {} | {} | {} | {:.0} | {:.1} | {} |",
+        held[held.len() / 2],
+        held[held.len() - 1],
+        during.len(),
+        pct(&outside, 0.5).as_secs_f64() * 1e6,
+        worst.as_secs_f64() * 1e3,
+        gw.orders(txtrader_plugin_api::model::OrderClass::Order).await.expect("orders").len(),
+    );
+    shutdown.trigger(txtrader_host::shutdown::ExitReason::Requested("bench done".into()));
+    let _ = core.await;
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let orders = args.first().copied().unwrap_or(2000).max(16);
+    let swaps = args.get(1).copied().unwrap_or(10).max(1);
+    let path = build_sim_library();
+    let copies = std::env::temp_dir().join(format!("txtrader-bench-{}", std::process::id()));
+    let library = loader::load(&path, &copies).expect("the simulator library loads");
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        println!("order round trip: {orders} one after another (latency: submit -> first broker answer), then 16 callers for 2 s");
+        println!("(throughput); {ROUNDS} rounds, variants in a different order each round; medians, ratio range in brackets\n");
+        println!("| adapter | p50 µs | p99 µs | orders/s (16 callers) | vs linked |");
+        println!("|---|---:|---:|---:|---:|");
+        let names = ["linked (trait calls)", "built-in, through the C ABI", "dylib (.so via libloading)"];
+        let source = |v: usize| match v {
+            0 => AdapterSource::linked::<txtrader_adapter_sim::SimAdapter>(),
+            1 => AdapterSource::builtin("sim").expect("built in"),
+            _ => AdapterSource::library(&library),
+        };
+        let mut runs: Vec<Vec<Run>> = (0..3).map(|_| Vec::new()).collect();
+        let mut ratios: Vec<Vec<f64>> = (0..3).map(|_| Vec::new()).collect();
+        for round in 0..ROUNDS {
+            let mut rates = [0.0; 3];
+            for k in 0..3 {
+                let v = (k + round) % 3;
+                let (gw, shutdown, core) = start(source(v)).await;
+                let r = measure(&gw, orders, 2).await;
+                rates[v] = r.rate;
+                runs[v].push(r);
+                shutdown.trigger(txtrader_host::shutdown::ExitReason::Requested("bench done".into()));
+                let _ = core.await;
+            }
+            for v in 0..3 {
+                ratios[v].push(rates[v] / rates[0]);
+            }
+        }
+        for v in 0..3 {
+            let us = |f: &dyn Fn(&Run) -> Duration| median(runs[v].iter().map(|r| f(r).as_secs_f64() * 1e6).collect());
+            let rate = median(runs[v].iter().map(|r| r.rate).collect());
+            let lo = ratios[v].iter().copied().fold(f64::MAX, f64::min);
+            let hi = ratios[v].iter().copied().fold(f64::MIN, f64::max);
+            println!(
+                "| {} | {:.0} | {:.0} | {:.0} | {:.2}x ({lo:.2}–{hi:.2}) |",
+                names[v],
+                us(&|r| r.p50),
+                us(&|r| r.p99),
+                rate,
+                median(ratios[v].clone())
+            );
+        }
+        println!("\nswap gap: reload_adapter on the dylib while a caller keeps ordering\n");
+        println!("| resting orders | swaps | requests held p50 ms | held max ms | orders during swaps | order p50 outside µs | slowest during ms | orders of the day |");
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for resting in [0, 1000, 5000] {
+            swap_gap(&library, resting, swaps).await;
+        }
+    });
+    let _ = std::fs::remove_dir_all(&copies);
+}
