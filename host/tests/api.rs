@@ -547,3 +547,91 @@ async fn a_directly_linked_adapter_trades_like_one_behind_the_abi() {
     }
     panic!("never filled");
 }
+
+/// An adapter that answers account requests 300 ms late, from its own thread, and records
+/// whether it was shut down before it answered.
+struct Slow {
+    events: adapters::EventSink,
+    down: Arc<std::sync::atomic::AtomicBool>,
+    broken_promises: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl AdapterLink for Slow {
+    fn name(&self) -> &str {
+        "slow"
+    }
+    fn send(&mut self, r: &AdapterRequest) -> Result<(), AdapterError> {
+        use std::sync::atomic::Ordering;
+        use txtrader_plugin_api::model::{AccountId, AccountSummary, LinkState, Money, UnixNanos};
+        use txtrader_plugin_api::wire::{AdapterEvent, AdapterHello, BrokerSnapshot, ReplyBody, RequestBody};
+        let id = r.id;
+        match &r.body {
+            RequestBody::Hello(_) => {
+                let hello = AdapterHello { protocol_version: 1, name: "slow".into(), version: "0".into(), features: vec![] };
+                (self.events)(AdapterEvent::Reply { request_id: id, body: ReplyBody::Hello(hello) });
+                (self.events)(AdapterEvent::Link(LinkState::Connected));
+            }
+            RequestBody::Snapshot => {
+                let snap = BrokerSnapshot { accounts: vec![AccountId::new(ACCT).expect("a")], ..BrokerSnapshot::default() };
+                (self.events)(AdapterEvent::Reply { request_id: id, body: ReplyBody::Snapshot(snap) });
+            }
+            RequestBody::Account { account } => {
+                let (events, down, broken) = (self.events.clone(), self.down.clone(), self.broken_promises.clone());
+                let summary = AccountSummary {
+                    account: account.clone(),
+                    currency: "USD".into(),
+                    cash: Money::new(7.into()),
+                    equity: Money::new(7.into()),
+                    excess_equity: Money::new(7.into()),
+                    gross_position_value: Money::ZERO,
+                    buying_power: Money::new(7.into()),
+                    ts_event: UnixNanos::now(),
+                };
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(300));
+                    if down.load(Ordering::SeqCst) {
+                        broken.fetch_add(1, Ordering::SeqCst);
+                    }
+                    events(AdapterEvent::Reply { request_id: id, body: ReplyBody::Account { summary: Some(summary) } });
+                });
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+    fn shutdown(&mut self) {
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_replaced_generation_drains_before_it_is_shut_down() {
+    let broken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let b = broken.clone();
+    let identity = AdapterIdentity { name: "slow".into(), version: "0".into(), ..AdapterIdentity::host() };
+    let source = AdapterSource::factory(identity, move |_, events| {
+        Ok(Box::new(Slow { events, down: Arc::default(), broken_promises: b.clone() }))
+    });
+    let config = config(&[]);
+    let adapter = AdapterConfig { instance: "slow".into(), settings: Default::default(), timezone: "America/New_York".into() };
+    let spec = AdapterSpec { name: "slow".into(), kind: "slow".into(), config: adapter, source };
+    let settings = GatewaySettings::from_config(&config, Route { name: "DEMO".into(), params: None }, vec![spec]);
+    let (gw, _core) = gateway::spawn(settings, Shutdown::new());
+    tokio::time::timeout(Duration::from_secs(10), gw.wait_status(|s| s == ConnectionStatus::Up)).await.expect("up");
+    let acct = txtrader_plugin_api::model::AccountId::new(ACCT).expect("acct");
+    // a request in flight to generation 1 when generation 2 takes over
+    let asking = tokio::spawn({
+        let gw = gw.clone();
+        async move { gw.account_summary(acct).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let view = gw.reload_adapter("slow".into()).await.expect("gateway").expect("swapped");
+    assert_eq!((view.generation, view.retired_generations), (2, 1));
+    let summary = asking.await.expect("task").expect("answered by the draining generation");
+    assert_eq!(summary.map(|s| s.cash), Some(txtrader_plugin_api::model::Money::new(7.into())));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(broken.load(std::sync::atomic::Ordering::SeqCst), 0, "no generation was shut down owing an answer");
+    // the new generation serves too
+    let acct = txtrader_plugin_api::model::AccountId::new(ACCT).expect("acct");
+    assert!(gw.account_summary(acct).await.expect("answered").is_some());
+}

@@ -12,7 +12,8 @@
 //! created and greeted, the old one exports its state and the new one imports it (for adapters
 //! announcing `state-handover`; others reconcile from their broker), requests are held
 //! meanwhile, then routing switches, the new generation reports its snapshot (which reconciles
-//! the books) and the old one is shut down — its library stays mapped. Anything failing before
+//! the books) and the old one drains (answers what was sent to it, up to 10 s) and is shut
+//! down — its library stays mapped. Anything failing before
 //! the switch aborts the swap and leaves the old generation serving.
 //!
 //! A faulted slot (its adapter panicked, failed to queue a request, or reported `Failed`) refuses
@@ -66,6 +67,8 @@ struct Pending {
     deadline: Instant,
     label: &'static str,
     kind: PendingKind,
+    /// The (slot, generation) it went to; a retired generation drains until none is left.
+    target: Option<(usize, u64)>,
 }
 
 enum PendingKind {
@@ -165,6 +168,8 @@ struct Slot {
     retired: u64,
     held: VecDeque<AdapterRequest>,
     swap: Option<Swap>,
+    /// Replaced generations still answering requests sent to them, with a deadline.
+    draining: Vec<(Generation, Instant)>,
     restart_attempts: u32,
     restart_at: Option<Instant>,
 }
@@ -223,6 +228,7 @@ impl Core {
                 retired: 0,
                 held: VecDeque::new(),
                 swap: None,
+                draining: Vec::new(),
                 restart_attempts: 0,
                 restart_at: None,
             })
@@ -297,6 +303,9 @@ impl Core {
         for slot in &mut self.slots {
             if let Some(mut swap) = slot.swap.take() {
                 swap.new.link.shutdown();
+            }
+            for (mut old, _) in std::mem::take(&mut slot.draining) {
+                old.link.shutdown();
             }
             if let Some(mut g) = slot.current.take() {
                 g.link.shutdown();
@@ -411,7 +420,8 @@ impl Core {
         let label = "hello";
         g.link.send(&AdapterRequest { id, body: Self::hello() }).map_err(|e| format!("hello refused: {e}"))?;
         let timeout = self.settings.timeouts.default;
-        self.pending.insert(id, Pending { deadline: Instant::now() + timeout, label, kind: PendingKind::Hello { slot, generation: g.number } });
+        let (kind, target) = (PendingKind::Hello { slot, generation: g.number }, Some((slot, g.number)));
+        self.pending.insert(id, Pending { deadline: Instant::now() + timeout, label, kind, target });
         let (name, number) = (self.slots[slot].spec.name.clone(), g.number);
         let detail = json!({"generation": number, "version": g.source.identity.version, "source": g.source.origin()});
         self.slots[slot].current = Some(g);
@@ -431,21 +441,25 @@ impl Core {
         }
         let s = &mut self.slots[slot];
         // (message, whether the adapter itself failed)
-        let outcome: Result<(), (String, bool)> = match (s.state, s.current.as_mut()) {
+        let outcome: Result<Option<(usize, u64)>, (String, bool)> = match (s.state, s.current.as_mut()) {
             (SlotState::Swapping, _) => {
                 s.held.push_back(request);
-                Ok(())
+                Ok(None)
             }
             (SlotState::Faulted | SlotState::Stopped, _) | (_, None) => {
                 Err((format!("adapter {} is {}", s.spec.name, s.state.name()), false))
             }
             // `handle` only queues: an adapter that cannot even do that is broken.
-            (_, Some(g)) => g.link.send(&request).map_err(|e| (format!("adapter {} failed: {e}", s.spec.name), true)),
+            (_, Some(g)) => g
+                .link
+                .send(&request)
+                .map(|()| Some((slot, g.number)))
+                .map_err(|e| (format!("adapter {} failed: {e}", s.spec.name), true)),
         };
         match outcome {
-            Ok(()) => {
+            Ok(target) => {
                 if let Some((label, timeout, kind)) = pending {
-                    self.pending.insert(id, Pending { deadline: Instant::now() + timeout, label, kind });
+                    self.pending.insert(id, Pending { deadline: Instant::now() + timeout, label, kind, target });
                 }
                 Ok(())
             }
@@ -471,7 +485,8 @@ impl Core {
         let g = if new { s.swap.as_mut().map(|w| &mut w.new) } else { s.current.as_mut() };
         let Some(g) = g else { return Err("no such generation".into()) };
         g.link.send(&AdapterRequest { id, body }).map_err(|e| e.to_string())?;
-        self.pending.insert(id, Pending { deadline: Instant::now() + timeout, label, kind });
+        let target = Some((slot, g.number));
+        self.pending.insert(id, Pending { deadline: Instant::now() + timeout, label, kind, target });
         Ok(())
     }
 
@@ -591,7 +606,12 @@ impl Core {
         match event {
             AdapterEvent::Link(state) => self.on_link(slot, generation, state),
             AdapterEvent::Reply { request_id, body } => self.on_reply(slot, generation, request_id, body),
-            AdapterEvent::Failed { request_id, error } => self.on_failed(request_id, error),
+            AdapterEvent::Failed { request_id, error } => {
+                self.on_failed(request_id, error);
+                if !self.slots[slot].draining.is_empty() {
+                    self.check_draining(slot);
+                }
+            }
             AdapterEvent::Order(ev) => self.on_order_event(slot, ev),
             AdapterEvent::Quote(q) => {
                 if self.market.on_quote(&q) {
@@ -688,6 +708,14 @@ impl Core {
     }
 
     fn on_reply(&mut self, slot: usize, generation: u64, id: RequestId, body: ReplyBody) {
+        self.on_reply_inner(slot, generation, id, body);
+        // It may have been the last thing a draining generation owed.
+        if !self.slots[slot].draining.is_empty() {
+            self.check_draining(slot);
+        }
+    }
+
+    fn on_reply_inner(&mut self, slot: usize, generation: u64, id: RequestId, body: ReplyBody) {
         let Some(pending) = self.pending.remove(&id) else {
             tracing::warn!(%id, "reply to no pending request (expired?)");
             if let ReplyBody::State { state } = body {
@@ -1044,7 +1072,8 @@ impl Core {
         }
     }
 
-    /// Routing moves to the new generation; the old one is shut down (its library stays mapped).
+    /// Routing moves to the new generation; the old one drains and is shut down (its library
+    /// stays mapped).
     fn switch(&mut self, slot: usize, handed_over: bool) {
         let Some(swap) = self.slots[slot].swap.take() else { return };
         let name = self.slots[slot].spec.name.clone();
@@ -1056,10 +1085,16 @@ impl Core {
         let source = new.source.clone();
         let number = new.number;
         let version = source.identity.version.clone();
-        if let Some(mut old) = self.slots[slot].current.replace(new) {
-            old.link.shutdown();
+        if let Some(old) = self.slots[slot].current.replace(new) {
             self.slots[slot].retired += 1;
-            tracing::info!(adapter = %name, generation = old.number, "old generation stopped; its library stays mapped");
+            let waiting = self.pending.values().filter(|p| p.target == Some((slot, old.number))).count();
+            if waiting == 0 || swap.reason == SwapReason::Restart {
+                self.retire(slot, old, "replaced");
+            } else {
+                // It drains: what was sent to it is still answered (its order events count too).
+                tracing::info!(adapter = %name, generation = old.number, waiting, "old generation draining");
+                self.slots[slot].draining.push((old, Instant::now() + DRAIN));
+            }
         }
         let s = &mut self.slots[slot];
         s.spec.source = source;
@@ -1102,6 +1137,37 @@ impl Core {
             let _ = w.send(Ok(view.clone()));
         }
         self.recompute_status();
+    }
+
+    /// Shuts a replaced generation down; requests it never answered fail with the reason.
+    fn retire(&mut self, slot: usize, mut old: Generation, why: &str) {
+        old.link.shutdown();
+        let name = self.slots[slot].spec.name.clone();
+        tracing::info!(adapter = %name, generation = old.number, why, "old generation stopped; its library stays mapped");
+        let orphans: Vec<RequestId> =
+            self.pending.iter().filter(|(_, p)| p.target == Some((slot, old.number))).map(|(id, _)| *id).collect();
+        for id in orphans {
+            if let Some(p) = self.pending.remove(&id) {
+                let message = format!("adapter {name} generation {} was {why} before answering", old.number);
+                self.fail_pending(p.kind, GatewayError::Adapter(message));
+            }
+        }
+    }
+
+    /// Retires draining generations that have answered everything, or whose time is up.
+    fn check_draining(&mut self, slot: usize) {
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.slots[slot].draining.len() {
+            let (number, deadline) = (self.slots[slot].draining[i].0.number, self.slots[slot].draining[i].1);
+            let waiting = self.pending.values().any(|p| p.target == Some((slot, number)));
+            if !waiting || deadline <= now {
+                let (old, _) = self.slots[slot].draining.remove(i);
+                self.retire(slot, old, if waiting { "out of time draining" } else { "drained" });
+            } else {
+                i += 1;
+            }
+        }
     }
 
     /// The swap failed before the switch: the old generation keeps serving.
@@ -1191,6 +1257,9 @@ impl Core {
         if let Some(mut g) = self.slots[slot].current.take() {
             g.link.shutdown();
             self.slots[slot].retired += 1;
+        }
+        for (old, _) in std::mem::take(&mut self.slots[slot].draining) {
+            self.retire(slot, old, "unloaded");
         }
         self.slots[slot].state = SlotState::Stopped;
         self.slots[slot].restart_at = None;
@@ -1539,6 +1608,9 @@ impl Core {
             }
         }
         for slot in 0..self.slots.len() {
+            if !self.slots[slot].draining.is_empty() {
+                self.check_draining(slot);
+            }
             let s = &self.slots[slot];
             if s.state == SlotState::Faulted && s.swap.is_none() && s.restart_at.is_some_and(|t| t <= now) {
                 let name = s.spec.name.clone();
@@ -1577,6 +1649,9 @@ impl Core {
         self.shutdown.trigger(ExitReason::Forced(reason));
     }
 }
+
+/// How long a replaced generation may take to answer what was sent to it.
+const DRAIN: Duration = Duration::from_secs(10);
 
 /// Restart delays: 1 s, 2 s, 4 s … up to 60 s.
 fn backoff(attempts: u32) -> Duration {
