@@ -473,22 +473,26 @@ async fn query_adapters(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
     }))
 }
 
-async fn reload_adapter(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+/// Runs an operator command on a named adapter instance; its refusal answers 409.
+async fn on_adapter<F, Fut>(ctx: Ctx, args: Args, what: &str, act: F) -> Result<Value, CommandError>
+where
+    F: FnOnce(Gateway, String) -> Fut,
+    Fut: Future<Output = Result<Result<crate::gateway::AdapterView, String>, GatewayError>>,
+{
     let name = args.string("name")?;
-    tracing::warn!(adapter = %name, client = %ctx.client, "adapter reload requested");
-    match ctx.gateway.reload_adapter(name).await? {
+    tracing::warn!(adapter = %name, client = %ctx.client, "adapter {what} requested");
+    match act(ctx.gateway.clone(), name).await? {
         Ok(view) => Ok(render::adapter(&view)),
         Err(e) => Err(CommandError::Refused(e)),
     }
 }
 
+async fn reload_adapter(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    on_adapter(ctx, args, "reload", |gw, name| async move { gw.reload_adapter(name).await }).await
+}
+
 async fn unload_adapter(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
-    let name = args.string("name")?;
-    tracing::warn!(adapter = %name, client = %ctx.client, "adapter unload requested");
-    match ctx.gateway.unload_adapter(name).await? {
-        Ok(view) => Ok(render::adapter(&view)),
-        Err(e) => Err(CommandError::Refused(e)),
-    }
+    on_adapter(ctx, args, "unload", |gw, name| async move { gw.unload_adapter(name).await }).await
 }
 
 // ----- routes and gateway logon
