@@ -257,3 +257,33 @@ pub fn plan(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ModeEntry;
+    use std::collections::BTreeMap;
+
+    fn mode(items: &[(&str, &str)]) -> Vec<ModeEntry> {
+        items.iter().map(|(n, k)| ModeEntry { name: (*n).into(), kind: (*k).into() }).collect()
+    }
+
+    #[test]
+    fn instances_get_their_code_and_their_own_settings() {
+        let mut settings = BTreeMap::new();
+        settings.insert("paper".to_owned(), BTreeMap::from([("accounts".to_owned(), "P.A.B.C".to_owned())]));
+        let specs = plan(&mode(&[("sim", "sim"), ("paper", "sim")]), &[], &settings, "America/New_York").expect("planned");
+        assert_eq!(specs.len(), 2);
+        assert_eq!((specs[1].name.as_str(), specs[1].kind.as_str()), ("paper", "sim"));
+        assert_eq!(specs[1].config.instance, "paper");
+        assert_eq!(specs[1].config.settings["accounts"], "P.A.B.C");
+        assert!(specs[0].config.settings.is_empty());
+        assert_eq!(specs[0].source.origin(), "built in");
+    }
+
+    #[test]
+    fn an_unknown_kind_is_refused_with_what_there_is() {
+        let e = plan(&mode(&[("ib", "tws")]), &[], &BTreeMap::new(), "UTC").expect_err("no such adapter");
+        assert_eq!(e.to_string(), "TXTRADER_MODE: instance ib: no adapter of kind \"tws\" (built in: sim; in the adapter folder: none)");
+    }
+}
