@@ -939,12 +939,16 @@ impl Core {
                         event.event_id
                     );
                 }
+                // Published before the caller is answered: a stream command's reply must follow
+                // the pushes it caused, and the session reads the published sequence number as
+                // soon as the answer arrives.
+                let view = Arc::new(view);
+                self.bus.publish(GatewayEvent::Order(view.clone()));
                 if first_broker_event {
                     if let Some(w) = self.order_waiters.remove(&order) {
-                        let _ = w.reply.send(Ok(view.clone()));
+                        let _ = w.reply.send(Ok(OrderView::clone(&view)));
                     }
                 }
-                self.bus.publish(GatewayEvent::Order(Arc::new(view)));
                 if let Some(exec) = execution {
                     if self.settings.log.execution_updates {
                         tracing::info!(
