@@ -49,6 +49,7 @@ fn order(i: usize, order_type: OrderType) -> NewOrder {
         route: None,
         staged_tag: None,
         origin: OrderOrigin::Client,
+        client_order_id: None,
     }
 }
 

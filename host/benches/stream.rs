@@ -36,6 +36,7 @@ fn order(i: usize) -> NewOrder {
         route: None,
         staged_tag: None,
         origin: OrderOrigin::Client,
+        client_order_id: None,
     }
 }
 

@@ -164,6 +164,9 @@ pub struct Config {
     pub mode: Vec<ModeEntry>,
     /// The folder of adapter libraries (`TXTRADER_ADAPTER_DIR`); `None`: beside the binary.
     pub adapter_dir: Option<std::path::PathBuf>,
+    /// The folder of strategy manifests and components (`TXTRADER_STRATEGY_DIR`), scanned at
+    /// start and watched; `None`: strategies are deployed by command only.
+    pub strategy_dir: Option<std::path::PathBuf>,
     /// Feature flags.
     pub flags: Flags,
     /// Restart daily at `local_reset_time`.
@@ -303,6 +306,7 @@ impl Config {
             r.errors.push("TXTRADER_MODE: at least one adapter is required".into());
         }
         let adapter_dir = Some(r.string("ADAPTER_DIR", "")).filter(|s| !s.is_empty()).map(std::path::PathBuf::from);
+        let strategy_dir = Some(r.string("STRATEGY_DIR", "")).filter(|s| !s.is_empty()).map(std::path::PathBuf::from);
         let _ = r.string("SUPPRESS_ERROR_CODES", "2100");
         let _ = r.string("GET_RETRIES", "8");
         let _ = r.string("GET_BACKOFF_FACTOR", "0.1");
@@ -426,6 +430,7 @@ impl Config {
             api_client_id,
             mode,
             adapter_dir,
+            strategy_dir,
             flags,
             auto_reset,
             local_reset_time,

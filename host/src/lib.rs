@@ -19,6 +19,7 @@ pub mod config;
 pub mod gateway;
 pub mod rpc;
 pub mod shutdown;
+pub mod strategies;
 pub mod stream;
 
 use compat::routes::parse_route;
@@ -43,6 +44,9 @@ pub enum StartError {
     /// The gateway stopped while starting.
     #[error("the gateway stopped while starting")]
     Stopped,
+    /// The wasm engine for strategies could not be set up.
+    #[error(transparent)]
+    Strategies(#[from] strategies::EngineError),
     /// A listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -58,6 +62,8 @@ pub enum StartError {
 pub struct Running {
     /// The gateway handle.
     pub gateway: gateway::Gateway,
+    /// The strategy manager.
+    pub strategies: strategies::Strategies,
     /// The HTTP address actually bound.
     pub http_addr: SocketAddr,
     /// The stream address actually bound.
@@ -108,6 +114,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         .collect();
     let (gateway, core) = gateway::spawn(settings, shutdown.clone());
     let watcher = watch_folder(&adapter_dir, &gateway);
+    let strategies = strategies::runner::spawn(gateway.clone(), shutdown.clone(), config.strategy_dir.clone())?;
 
     let addr = SocketAddr::new(config.bind_address, config.http_port);
     let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
@@ -119,6 +126,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let auth = Arc::new(rpc::auth::Credentials::new(&config.username, &config.password));
     let app = rpc::App {
         gateway: gateway.clone(),
+        strategies: strategies.clone(),
         compat: Arc::new(compat.clone()),
         shutdown: shutdown.clone(),
         started: chrono::Local::now(),
@@ -140,7 +148,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     tokio::spawn(stream::serve(tcp_listener, env));
     let server = tokio::spawn(rpc::serve(listener, app));
     tracing::info!(%http_addr, %tcp_addr, "HTTP API and stream listening");
-    Ok(Running { gateway, http_addr, tcp_addr, adapter_dir, shutdown, server, core, watcher, copy_dir })
+    Ok(Running { gateway, strategies, http_addr, tcp_addr, adapter_dir, shutdown, server, core, watcher, copy_dir })
 }
 
 /// Watches the adapter folder (creating it when it can); new builds go to the gateway.

@@ -31,6 +31,10 @@ fn init_tracing(level: &str) {
 }
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("replay") {
+        return txtrader_host::strategies::replay::main(&args[2..]);
+    }
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {

@@ -113,8 +113,10 @@ async fn harness(make: Option<MakeLink>, extra: &[(&str, &str)]) -> Harness {
     let settings = GatewaySettings::from_config(&config, route, specs);
     let shutdown = Shutdown::new();
     let (gw, _core) = gateway::spawn(settings, shutdown.clone());
+    let strategies = txtrader_host::strategies::runner::spawn(gw.clone(), shutdown.clone(), None).expect("wasm engine");
     let app = App {
         gateway: gw,
+        strategies,
         compat: Arc::new(CompatConfig::from_config(&config)),
         shutdown,
         started: chrono::Local::now(),
@@ -532,6 +534,7 @@ async fn a_directly_linked_adapter_trades_like_one_behind_the_abi() {
         route: None,
         staged_tag: None,
         origin: txtrader_plugin_api::model::OrderOrigin::Client,
+        client_order_id: None,
     };
     let view = gw.submit(order).await.expect("acknowledged");
     let id = view.order.key().to_owned();

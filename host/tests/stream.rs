@@ -96,6 +96,7 @@ fn order(symbol: &str, qty: i64) -> NewOrder {
         route: None,
         staged_tag: None,
         origin: OrderOrigin::Client,
+        client_order_id: None,
     }
 }
 

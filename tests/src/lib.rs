@@ -338,3 +338,24 @@ fn read_netstring(r: &mut impl BufRead) -> Option<String> {
     std::io::Read::read_exact(r, &mut body).ok()?;
     (body.pop() == Some(b',')).then(|| String::from_utf8_lossy(&body).into_owned())
 }
+
+/// Builds the example strategies and test fixtures of `plugins/` for `wasm32-wasip2` (once per
+/// test process) and answers the folder holding the `.wasm` components.
+///
+/// # Panics
+/// When the build fails (is the `wasm32-wasip2` target installed? `rustup target add
+/// wasm32-wasip2`).
+pub fn strategy_components() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let target = workspace().join("target/wasm");
+        let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .current_dir(workspace().join("plugins"))
+            .args(["build", "--locked", "--quiet", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+            .arg(&target)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run cargo: {e}"));
+        assert!(out.status.success(), "building the strategies failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        target.join("wasm32-wasip2/release")
+    })
+}

@@ -1,7 +1,9 @@
-//! Watches the adapter folder and reports library files that appear or change.
+//! Watches a folder and reports the files that appear, change or go: the adapter folder
+//! (library files) and the strategy folder (manifests and components).
 //!
-//! Events are debounced (a file being copied in fires many) and only `.so` files that exist
-//! after the quiet period are reported; removals are ignored (unloading is an explicit command).
+//! Events are debounced (a file being copied in fires many). For adapters only `.so` files that
+//! exist after the quiet period are reported; removals are ignored (unloading is an explicit
+//! command). Strategies also hear of removals (a removed manifest stops its strategy).
 
 use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{new_debouncer, DebounceEventResult};
@@ -39,21 +41,40 @@ pub fn scan(dir: &Path) -> Vec<PathBuf> {
 /// # Errors
 /// The watcher's error (e.g. the folder does not exist).
 pub fn start(dir: &Path, quiet: Duration, changed: impl Fn(PathBuf) + Send + 'static) -> notify::Result<Watcher> {
+    start_filtered(dir, quiet, is_library, move |p, exists| {
+        if exists {
+            changed(p);
+        }
+    })
+}
+
+/// Starts watching `dir` for the files `wanted` selects; `changed` receives each one that
+/// settled after a change, with whether it still exists (false: removed or renamed away).
+///
+/// # Errors
+/// The watcher's error (e.g. the folder does not exist).
+pub fn start_filtered(
+    dir: &Path,
+    quiet: Duration,
+    wanted: fn(&Path) -> bool,
+    changed: impl Fn(PathBuf, bool) + Send + 'static,
+) -> notify::Result<Watcher> {
     let mut debouncer = new_debouncer(quiet, None, move |result: DebounceEventResult| match result {
         Ok(events) => {
             let paths: BTreeSet<PathBuf> = events
                 .iter()
-                .filter(|e| matches!(e.kind, EventKind::Create(_) | EventKind::Modify(_)))
+                .filter(|e| matches!(e.kind, EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)))
                 .flat_map(|e| e.paths.iter().cloned())
-                .filter(|p| is_library(p) && p.is_file())
+                .filter(|p| wanted(p))
                 .collect();
             for p in paths {
-                changed(p);
+                let exists = p.is_file();
+                changed(p, exists);
             }
         }
         Err(errors) => {
             for e in errors {
-                tracing::warn!(cause = %e, "adapter folder watch error");
+                tracing::warn!(cause = %e, "folder watch error");
             }
         }
     })?;

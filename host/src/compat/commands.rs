@@ -26,6 +26,8 @@ use txtrader_plugin_api::model::{
 pub struct Ctx {
     /// The gateway.
     pub gateway: Gateway,
+    /// The strategy manager.
+    pub strategies: crate::strategies::Strategies,
     /// Rendering settings and flags.
     pub compat: Arc<CompatConfig>,
     /// The process shutdown trigger.
@@ -115,6 +117,7 @@ commands! {
     add_symbol, false, "add_symbol('symbol')\n\n        Request subscription to a symbol for price updates and order entry\n        ";
     cancel_order, false, "cancel_order('id')\n\n        Request cancellation of a pending order\n        ";
     del_symbol, false, "del_symbol('symbol')\n\n        Delete subscription to a symbol for price updates and order entry\n        ";
+    deploy_strategy, false, "deploy_strategy(path | manifest) => {'name': ..., 'state': 'running', 'version': ..., ...}\n\n        Deploy a WebAssembly strategy from a manifest file on the gateway host (path) or a manifest dict, replacing a running strategy of the same name; returns once it started\n        ";
     gateway_logoff, false, "gateway_logoff()\n\n        Logoff from gateway\n        ";
     gateway_logon, false, "gateway_logon('username', 'password')\n\n        logon to gateway\n        ";
     get_order_route, false, "get_order_route() => {'route_name', None | {parameter_name: parameter_value, ...}}\n\n        Return current order route as a dict\n        ";
@@ -132,6 +135,7 @@ commands! {
     query_order_executions, false, "query_order_executions('id') => {'exec_id': {'field': data, ...}, ...}\n\n        Return dict keyed by execution id containing dicts of execution report data fields given order_id\n        ";
     query_orders, false, "query_orders() => {'order_id': {'field': data, ...}, ...}\n\n        Return dict keyed by order id containing dicts of order data fields\n        ";
     query_positions, false, "query_positions() => {'account': {'symbol': quantity, ...}, ...}\n\n        Return dict keyed by account containing dicts of position quantities by symbol\n        ";
+    query_strategies, true, "query_strategies() => {'name': {'state': ..., 'version': ..., 'limits': {...}, 'counters': {...}, ...}, ...}\n\n        Return the strategies: state, version hash, limits and counters (events, orders, rejects, CPU time, memory)\n        ";
     query_symbol, false, "query_symbol('symbol') => {'fieldname': data, ...}\n\n        Return dict containing current data for given symbol\n        ";
     query_symbol_bars, false, "query_symbol_bars('symbol') => [[barchart data], ...]\n\n        Return array of current live bar data for given symbol\n        ";
     query_symbol_data, false, "query_symbol_data('symbol') => {'fieldname': data, ...}\n\n        Return dict containing rawdata for given symbol\n        ";
@@ -143,8 +147,10 @@ commands! {
     set_primary_exchange, false, "set_primary_exchange(symbol, exchange)\n\n        Set primary exchange for symbol (default is NYS), delete mapping if exchange is None or empty.\n        ";
     shutdown, true, "shutdown(message)\n\n        Request server shutdown\n        ";
     stage_market_order, false, "stage_market_order('tag', 'account', 'route', 'symbol', quantity) => {'fieldname': data, ...}\n\n        Submit a staged market order (displays as staged in GUI, requiring manual aproval), returning dict containing new order fields\n        ";
+    start_strategy, false, "start_strategy('name') => {'name': ..., 'state': 'running', ...}\n\n        Start a stopped or faulted strategy again from its manifest; returns once it started\n        ";
     status, true, "status() => 'status string'\n\n        return string describing current API connection status\n        ";
     stop_order, false, "stop_order('account', 'route', 'symbol', price, quantity) => {'field':, data, ...}\n\n        Submit a stop order, returning dict containing new order fields\n        ";
+    stop_strategy, true, "stop_strategy('name') => {'name': ..., 'state': 'stopped', ...}\n\n        Stop a running strategy (it gets on-stop first); its orders stay on the books\n        ";
     stoplimit_order, false, "stoplimit_order('account', 'route', 'symbol', stop_price, limit_price, quantity) => {'field':, data, ...}\n\n        Submit a stop-limit order, returning dict containing new order fields\n        ";
     time, false, "time() => 'time string'\n\n        Return formatted timestamp string (YYYY-MM-DD HH:MM:SS) matching latest datafeed time update\n        ";
     unload_adapter, true, "unload_adapter('name') => {'name': ..., 'state': 'unloaded', ...}\n\n        Stop an adapter instance until it is reloaded; its orders stay on the books\n        ";
@@ -374,6 +380,7 @@ async fn place(ctx: Ctx, args: Args, order_type: OrderType, staged_tag: Option<S
         route: None,
         staged_tag,
         origin: OrderOrigin::Client,
+        client_order_id: None,
     };
     match ctx.gateway.submit(order).await {
         Ok(view) => Ok(render::order(&view, &ctx.compat)),
@@ -495,6 +502,61 @@ async fn unload_adapter(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
     on_adapter(ctx, args, "unload", |gw, name| async move { gw.unload_adapter(name).await }).await
 }
 
+// ----- strategies (operator commands)
+
+fn strategy_json(v: &crate::strategies::StrategyView) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+fn strategy_outcome(r: Result<Result<crate::strategies::StrategyView, String>, crate::strategies::runner::StrategyError>) -> Result<Value, CommandError> {
+    match r {
+        Ok(Ok(v)) => Ok(strategy_json(&v)),
+        Ok(Err(e)) => Err(CommandError::Refused(e)),
+        Err(e) => Err(CommandError::Failed(e.to_string())),
+    }
+}
+
+async fn deploy_strategy(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    use crate::strategies::Manifest;
+    let manifest = match (args.get("path"), args.get("manifest")) {
+        (Some(p), None) => {
+            let path = std::path::PathBuf::from(super::args::py_str(p));
+            tokio::task::spawn_blocking(move || Manifest::from_file(&path))
+                .await
+                .map_err(|e| CommandError::Failed(e.to_string()))?
+        }
+        (None, Some(m)) => {
+            // A dict, or the JSON text of one (as a GET query carries it).
+            let value = match m {
+                Value::String(s) => serde_json::from_str(s).map_err(|e| ArgError::Invalid { name: "manifest", reason: e.to_string() })?,
+                v => v.clone(),
+            };
+            Manifest::from_json(value, &std::env::current_dir().unwrap_or_default())
+        }
+        _ => return Err(ArgError::Invalid { name: "path", reason: "give either path (a manifest file) or manifest (a dict)".into() }.into()),
+    }
+    .map_err(|e| ArgError::Invalid { name: "manifest", reason: e.to_string() })?;
+    tracing::warn!(strategy = %manifest.name, client = %ctx.client, "strategy deploy requested");
+    strategy_outcome(ctx.strategies.deploy(manifest).await)
+}
+
+async fn query_strategies(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
+    let views = ctx.strategies.query().await.map_err(|e| CommandError::Failed(e.to_string()))?;
+    Ok(keyed(views, |v| v.name.clone(), strategy_json))
+}
+
+async fn stop_strategy(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let name = args.string("name")?;
+    tracing::warn!(strategy = %name, client = %ctx.client, "strategy stop requested");
+    strategy_outcome(ctx.strategies.stop(name).await)
+}
+
+async fn start_strategy(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let name = args.string("name")?;
+    tracing::warn!(strategy = %name, client = %ctx.client, "strategy start requested");
+    strategy_outcome(ctx.strategies.start(name).await)
+}
+
 // ----- routes and gateway logon
 
 async fn get_order_route(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
@@ -531,12 +593,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_original_35_commands_and_3_operator_commands_sorted_and_documented() {
-        assert_eq!(COMMANDS.len(), 38);
+    fn the_original_35_commands_and_7_operator_commands_sorted_and_documented() {
+        assert_eq!(COMMANDS.len(), 42);
         assert!(COMMANDS.windows(2).all(|w| w[0].name < w[1].name), "sorted for binary search and help");
         assert!(COMMANDS.iter().all(|c| !c.doc.is_empty()));
         let before: Vec<&str> = COMMANDS.iter().filter(|c| c.before_init).map(|c| c.name).collect();
-        assert_eq!(before, ["help", "query_adapters", "reload_adapter", "shutdown", "status", "unload_adapter", "uptime", "version"]);
+        assert_eq!(
+            before,
+            ["help", "query_adapters", "query_strategies", "reload_adapter", "shutdown", "status", "stop_strategy", "unload_adapter", "uptime", "version"]
+        );
         assert!(find("market_order").is_some());
         assert!(find("create_staged_order_ticket").is_none());
     }

@@ -171,6 +171,10 @@ impl PushRenderer {
                 lines: vec![PushLine::new(Some("adapter-notification"), format!("{CHANNEL}.adapter.{name} {event} {detail}"))],
                 replayable: false,
             },
+            GatewayEvent::Strategy { name, event, detail } => Rendered {
+                lines: vec![PushLine::new(Some("strategy-notification"), format!("{CHANNEL}.strategy.{name} {event} {detail}"))],
+                replayable: false,
+            },
             GatewayEvent::Quote(_) | GatewayEvent::Trade { .. } | GatewayEvent::Bar(_) => Rendered::default(),
         }
     }

@@ -44,6 +44,16 @@ pub enum GatewayEvent {
     },
     /// A live bar completed.
     Bar(Bar),
+    /// Something happened to a strategy (deployed, started, stopped, faulted, refused an
+    /// action...).
+    Strategy {
+        /// Strategy name.
+        name: String,
+        /// What happened.
+        event: &'static str,
+        /// Details.
+        detail: serde_json::Value,
+    },
     /// Something happened to an adapter instance (loaded, swapped, faulted, ...).
     Adapter {
         /// Instance name (or the file name of a refused library).

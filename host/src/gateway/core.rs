@@ -1449,6 +1449,9 @@ impl Core {
                 let _ = reply.send(self.exchanges.clone());
             }
             Command::Alert { source, message } => self.alert(&source, message),
+            Command::StrategyEvent { name, event, detail } => {
+                self.bus.publish(GatewayEvent::Strategy { name, event, detail });
+            }
             Command::ForceShutdown { reason } => self.force_shutdown(reason),
             Command::Adapters { reply } => {
                 let views = (0..self.slots.len()).map(|i| self.view(i)).collect();
@@ -1532,7 +1535,8 @@ impl Core {
                 return;
             }
         }
-        let Ok(client_order_id) = ClientOrderId::new(new_client_order_id()) else {
+        let chosen = new.client_order_id.clone().map(Ok);
+        let Ok(client_order_id) = chosen.unwrap_or_else(|| ClientOrderId::new(new_client_order_id())) else {
             let _ = reply.send(Err(SubmitError::Invalid("cannot create an order id".into())));
             return;
         };

@@ -16,6 +16,8 @@ pub enum Subscriber {
     Http,
     /// One stream session.
     Session(u64),
+    /// One strategy instance.
+    Strategy(u64),
 }
 
 /// Everything known about an active symbol.

@@ -79,6 +79,9 @@ pub struct NewOrder {
     pub staged_tag: Option<String>,
     /// Who asks.
     pub origin: OrderOrigin,
+    /// The order's id, when the caller chose it (a strategy returns it before the gateway
+    /// answers); `None` lets the gateway assign one. A duplicate is refused.
+    pub client_order_id: Option<txtrader_plugin_api::model::ClientOrderId>,
 }
 
 /// Which executions to list.
@@ -245,6 +248,8 @@ pub enum Command {
         result: Box<Result<LoadedLibrary, LoadError>>,
         reply: Option<Reply<Result<AdapterView, String>>>,
     },
+    /// Publish a strategy's lifecycle event.
+    StrategyEvent { name: String, event: &'static str, detail: serde_json::Value },
     /// Attach to the event bus.
     Subscribe { capacity: usize, reply: Reply<(Subscription<Arc<Sequenced>>, u64)> },
 }
@@ -534,6 +539,11 @@ impl Gateway {
         if self.tx.blocking_send(Command::LibraryChanged { path }).is_err() {
             tracing::debug!("gateway stopped: library change not reported");
         }
+    }
+
+    /// Publishes a strategy's lifecycle event on the bus.
+    pub async fn strategy_event(&self, name: impl Into<String>, event: &'static str, detail: serde_json::Value) {
+        let _ = self.tx.send(Command::StrategyEvent { name: name.into(), event, detail }).await;
     }
 
     /// Stops the gateway, telling every client why first.

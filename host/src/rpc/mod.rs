@@ -28,6 +28,8 @@ use tokio::net::TcpListener;
 pub struct App {
     /// The gateway.
     pub gateway: Gateway,
+    /// The strategy manager.
+    pub strategies: crate::strategies::Strategies,
     /// Compat rendering settings.
     pub compat: Arc<CompatConfig>,
     /// The shutdown trigger.
@@ -47,6 +49,7 @@ impl App {
     pub fn base_ctx(&self) -> Ctx {
         Ctx {
             gateway: self.gateway.clone(),
+            strategies: self.strategies.clone(),
             compat: self.compat.clone(),
             shutdown: self.shutdown.clone(),
             started: self.started,
