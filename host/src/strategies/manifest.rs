@@ -313,7 +313,7 @@ mod tests {
         assert_eq!(m.config, r#"{"symbol":"IBM"}"#);
         assert_eq!(m.limits.memory_bytes, 16 << 20);
         assert_eq!(m.limits.order_burst, 5);
-        assert_eq!(m.limits.max_order_notional.to_string(), "25000.50");
+        assert_eq!(m.limits.max_order_notional.to_string(), "25000.5");
         assert!(m.limits.symbols.allows(&Symbol::new("IBM").expect("sym")));
         assert!(!m.limits.symbols.allows(&Symbol::new("AAPL").expect("sym")));
         assert_eq!(m.limits.fuel_per_callback, 50_000_000);
