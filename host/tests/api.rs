@@ -251,7 +251,7 @@ async fn leaf_routes_and_string_arguments() {
     assert!(h.get("/query_symbols?data=False").await.json().is_object());
     assert_eq!(h.get("/query_symbols").await.json(), json!(["IBM"]));
     let help = h.get("/help").await.json();
-    assert_eq!(help.as_object().map(|m| m.len()), Some(38), "35 original commands and 3 adapter commands");
+    assert_eq!(help.as_object().map(|m| m.len()), Some(42), "35 original commands, 3 adapter and 4 strategy commands");
     let version = h.get("/version").await.json();
     let keys: Vec<&String> = version.as_object().expect("dict").keys().collect();
     assert_eq!(keys, ["txtrader", "python", "flags", "revision"]);
