@@ -163,7 +163,8 @@ impl Engine {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex of a digest.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
         let _ = write!(s, "{b:02x}");

@@ -285,29 +285,23 @@ impl Replay {
         }
     }
 
-    /// Changes one of the guest's orders and tells it.
-    fn update(&mut self, id: &str, status: wit::OrderStatus, fill: Option<(Quantity, Price, String)>) -> Result<(), Fault> {
+    /// Changes one of the guest's orders and tells it; a fill is of the whole order, at `Price`.
+    fn update(&mut self, id: &str, status: wit::OrderStatus, fill: Option<(&crate::gateway::NewOrder, Price, String)>) -> Result<(), Fault> {
         let now = self.now();
         let ctx = self.inst.ctx();
         let Some(own) = ctx.view.orders.get_mut(id) else { return Ok(()) };
         own.order.status = status;
         own.done = matches!(status, wit::OrderStatus::Filled | wit::OrderStatus::Cancelled | wit::OrderStatus::Rejected | wit::OrderStatus::Expired);
         own.order.fill = None;
-        if let Some((q, p, exec)) = &fill {
+        if let Some((o, p, exec)) = &fill {
+            let q = o.quantity;
             own.order.filled = q.to_string();
             own.order.avg_price = Some(p.to_string());
             own.order.fill = Some(wit::Fill { exec_id: exec.clone(), quantity: q.to_string(), price: p.to_string(), time: now });
         }
         let order = own.order.clone();
-        if let Some((q, _, exec)) = &fill {
-            let r = &order.request;
-            if let (Ok(a), Ok(s)) = (txtrader_plugin_api::model::AccountId::new(r.account.clone()), Symbol::new(r.symbol.clone())) {
-                let side = match r.side {
-                    wit::Side::Buy => Side::Buy,
-                    wit::Side::Sell => Side::Sell,
-                };
-                ctx.view.apply_fill(exec, &a, &s, side, *q);
-            }
+        if let Some((o, _, exec)) = &fill {
+            ctx.view.apply_fill(exec, &o.account, &o.symbol, o.side, o.quantity);
         }
         self.inst.on_order(&order)?;
         self.settle()
@@ -360,7 +354,7 @@ impl Replay {
             let exec = format!("replay-{}", self.fills);
             let now = self.now();
             self.line(format!("fill {} {} {} {} @ {price}", time(now), r.id, r.order.side, r.order.quantity));
-            self.update(&r.id, wit::OrderStatus::Filled, Some((r.order.quantity, price, exec)))?;
+            self.update(&r.id, wit::OrderStatus::Filled, Some((&r.order, price, exec)))?;
         }
         Ok(())
     }
@@ -455,8 +449,7 @@ fn run(args: &Args) -> Result<String, Failure> {
     let positions: Vec<String> = r.inst.ctx().view.positions.iter().map(|((a, s), q)| format!("{a} {s} {q}")).collect();
     r.line(format!("positions {}", if positions.is_empty() { "flat".to_owned() } else { positions.join(", ") }));
     let digest = Sha256::digest(r.report.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    r.line(format!("decisions {hex}"));
+    r.line(format!("decisions {}", super::engine::hex(&digest)));
     match outcome {
         Ok(()) => Ok(r.report),
         Err(f) => {

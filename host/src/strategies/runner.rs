@@ -23,6 +23,7 @@ use super::instance::{Action, Clock, Ctx, Fault, Ids, Instance, OwnOrder, Stats,
 use super::manifest::{Limits, Manifest};
 use crate::gateway::bus::Delivery;
 use crate::gateway::market::Subscriber;
+use crate::gateway::oms::UpdateKind;
 use crate::gateway::{ExecutionView, Gateway, OrderView, SubmitError};
 use crate::shutdown::Shutdown;
 use indexmap::IndexMap;
@@ -198,6 +199,20 @@ struct Worker {
     input: std::sync::mpsc::Sender<Input>,
     thread: Option<std::thread::JoinHandle<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Stops its tasks and waits for its thread (which ends once its input is closed or it was
+    /// told to stop).
+    async fn finish(mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        drop(self.input);
+        if let Some(t) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
 }
 
 struct Entry {
@@ -476,19 +491,14 @@ impl Manager {
     /// Stops a running strategy: `on-stop`, then its instance and tasks go.
     async fn halt(&mut self, name: &str, state: State) {
         let Some(entry) = self.entries.get_mut(name) else { return };
-        let Some(mut worker) = entry.worker.take() else { return };
+        let Some(worker) = entry.worker.take() else { return };
         entry.state = state;
         let (done_tx, done_rx) = oneshot::channel();
         let grace = entry.manifest.limits.callback + STOP_GRACE;
         if worker.input.send(Input::Stop(done_tx)).is_ok() && tokio::time::timeout(grace, done_rx).await.is_err() {
             tracing::warn!(strategy = %name, "on-stop did not return in time");
         }
-        for t in worker.tasks.drain(..) {
-            t.abort();
-        }
-        if let Some(t) = worker.thread.take() {
-            let _ = tokio::task::spawn_blocking(move || t.join()).await;
-        }
+        worker.finish().await;
         self.gateway.remove_subscriber(Subscriber::Strategy(entry.subscriber)).await;
         tracing::info!(strategy = %name, "strategy stopped");
         self.gateway.strategy_event(name, "stopped", json!({"generation": entry.generation})).await;
@@ -499,13 +509,8 @@ impl Manager {
         if entry.generation != generation || entry.worker.is_none() {
             return; // an instance already replaced or stopped
         }
-        let mut worker = entry.worker.take().expect("checked");
-        for t in worker.tasks.drain(..) {
-            t.abort();
-        }
-        if let Some(t) = worker.thread.take() {
-            let _ = tokio::task::spawn_blocking(move || t.join()).await;
-        }
+        let worker = entry.worker.take().expect("checked");
+        worker.finish().await;
         let Some(fault) = fault else {
             entry.state = State::Stopped;
             return;
@@ -634,16 +639,11 @@ async fn launch(l: Launch) -> Result<Worker, String> {
         stats: l.stats.clone(),
         limits,
     }, sub));
-    let mut worker = Worker { input: input_tx, thread: Some(thread), tasks: vec![executor, forwarder] };
+    let worker = Worker { input: input_tx, thread: Some(thread), tasks: vec![executor, forwarder] };
     match started_rx.await {
         Ok(Ok(())) => Ok(worker),
         outcome => {
-            for t in worker.tasks.drain(..) {
-                t.abort();
-            }
-            if let Some(t) = worker.thread.take() {
-                let _ = tokio::task::spawn_blocking(move || t.join()).await;
-            }
+            worker.finish().await;
             l.gateway.remove_subscriber(Subscriber::Strategy(l.subscriber)).await;
             Err(match outcome {
                 Ok(Err(e)) => e,
@@ -810,11 +810,10 @@ fn order_change(ctx: &mut Ctx, view: &OrderView) -> Option<wit::Order> {
             w.fill = None; // the fill was reported already
         }
     }
-    if let Some(f) = &w.fill {
+    // the position moves with the domain fill the WIT one was made from
+    if let (Some(_), Some(UpdateKind::Filled { exec_id, quantity, .. })) = (&w.fill, view.order.history.last().map(|u| &u.kind)) {
         let r = &view.order.request;
-        if let Ok(Ok(q)) = f.quantity.parse::<rust_decimal::Decimal>().map(txtrader_plugin_api::model::Quantity::new) {
-            ctx.view.apply_fill(&f.exec_id, &r.account, &r.symbol, r.side, q);
-        }
+        ctx.view.apply_fill(exec_id.as_str(), &r.account, &r.symbol, r.side, *quantity);
     }
     ctx.view.orders.insert(w.id.clone(), OwnOrder { order: w.clone(), done: view.order.status.is_terminal() });
     Some(w)
