@@ -1,7 +1,7 @@
 //! Strategy benchmark: the cost of an event dispatched into a wasm strategy against the same
 //! strategy compiled natively, and the memory an idle instance takes.
 //!
-//! `cargo bench -p txtrader-host --bench strategies [-- EVENTS INSTANCES]`
+//! `cargo bench -p txtrader-host --bench strategies [-- EVENTS INSTANCES TICKS]`
 //!
 //! Builds the example strategies of `plugins/` for `wasm32-wasip2` (release, into
 //! `target/wasm`), then, in one process:
@@ -15,6 +15,14 @@
 //! - **idle instances**: INSTANCES (default 200) instances of `market-maker`, started and
 //!   subscribed, each with its own store; resident memory growth per instance and how many fit
 //!   in 1 GiB.
+//! - **tick to order**: the whole daemon (`txtrader_host::start`, sim quoting IBM every 10 ms).
+//!   The `tick-order` fixture, deployed through the live runner, places a market order on every
+//!   quote, its quantity naming the quote. An observer on the gateway bus stamps each quote when
+//!   it sees it and each order when its broker acknowledgement reaches the bus; the difference is
+//!   the tick-to-order latency (bus → forwarder → strategy thread → wasm → outbox → executor →
+//!   risk checks → sim → ack). The baseline is the same logic as a native task on the bus
+//!   calling `Gateway::submit`, observed the same way. TICKS (default 600) quotes per run, three
+//!   rounds alternating, median of each percentile.
 
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, VecDeque};
@@ -24,7 +32,15 @@ use std::time::Instant;
 use txtrader_host::strategies::engine::{Engine, Metering};
 use txtrader_host::strategies::instance::{Clock, Ctx, Ids, Instance, Stats};
 use txtrader_host::strategies::Manifest;
-use txtrader_plugin_api::model::{Bar, BarInterval, Price, Quantity, Symbol, UnixNanos};
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+use txtrader_host::gateway::bus::{Delivery, GatewayEvent};
+use txtrader_host::gateway::market::Subscriber;
+use txtrader_host::gateway::NewOrder;
+use txtrader_plugin_api::model::{
+    AccountId, Bar, BarInterval, ConnectionStatus, OrderOrigin, OrderType, Price, Quantity, Side, Symbol, TimeInForce,
+    UnixNanos,
+};
 
 const ACCT: &str = "REALTICKDEMO.REALTICK.DEMO31.TRADING";
 
@@ -144,10 +160,139 @@ fn rss_bytes() -> u64 {
     statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) * 4096
 }
 
+/// The quantity that names a quote (as the `tick-order` fixture computes it).
+fn quantity_for(ts: UnixNanos) -> u64 {
+    1 + (ts.0 / 1_000_000) % 400
+}
+
+/// The native baseline: a bus subscriber that, on every IBM quote, places the fixture's order.
+fn native_tick_order(gw: txtrader_host::gateway::Gateway) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let (mut bus, _) = gw.subscribe(1 << 16).await.expect("subscribe");
+        let ibm = Symbol::new("IBM").expect("symbol");
+        gw.add_symbol(ibm.clone(), Some(Subscriber::Session(u64::MAX))).await.expect("gateway").expect("symbol");
+        while let Some(d) = bus.recv().await {
+            let Delivery::Item(e) = d else { continue };
+            let GatewayEvent::Quote(q) = &e.event else { continue };
+            let Some(bid) = q.bid.filter(|_| q.symbol == ibm) else { continue };
+            let order = NewOrder {
+                account: AccountId::new(ACCT).expect("account"),
+                symbol: ibm.clone(),
+                side: Side::Buy,
+                quantity: Quantity::from_u64(quantity_for(q.ts_event)),
+                order_type: OrderType::Limit { limit_price: Price::new(bid.as_decimal() / Decimal::TWO).round_dp(2) },
+                time_in_force: TimeInForce::Ioc,
+                route: None,
+                staged_tag: None,
+                origin: OrderOrigin::Client,
+                client_order_id: None,
+            };
+            let gw = gw.clone();
+            tokio::spawn(async move { gw.submit(order).await.expect("acknowledged") });
+        }
+    })
+}
+
+/// Quote seen on the bus → the order it caused acknowledged on the bus, for `ticks` orders whose
+/// origin `ours` accepts (after 50 unmeasured).
+async fn observe(bus: &mut txtrader_host::gateway::bus::Subscription<Arc<txtrader_host::gateway::bus::Sequenced>>, ticks: usize, ours: impl Fn(&OrderOrigin) -> bool) -> Vec<Duration> {
+    let mut quotes: HashMap<u64, Instant> = HashMap::new();
+    let mut acked = HashSet::new();
+    let mut lat = Vec::with_capacity(ticks);
+    let (mut seen, mut unpaired) = (0, 0);
+    while lat.len() < ticks {
+        let d = tokio::time::timeout(Duration::from_secs(10), bus.recv()).await.expect("events keep coming").expect("bus");
+        let Delivery::Item(e) = d else { panic!("the observer fell behind") };
+        match &e.event {
+            GatewayEvent::Quote(q) if q.symbol.as_str() == "IBM" => {
+                quotes.insert(quantity_for(q.ts_event), Instant::now());
+            }
+            GatewayEvent::Order(v)
+                if v.order.broker_order_id.is_some()
+                    && ours(&v.order.request.origin)
+                    && acked.insert(v.order.request.client_order_id.clone()) =>
+            {
+                let key = v.order.request.quantity.as_decimal().try_into().unwrap_or(0u64);
+                let Some(at) = quotes.get(&key) else {
+                    // a quote the subscriber got as a snapshot when it subscribed, not on the bus
+                    unpaired += 1;
+                    assert!(unpaired <= 3, "{unpaired} orders name no quote seen on the bus");
+                    continue;
+                };
+                seen += 1;
+                if seen > 50 {
+                    lat.push(at.elapsed());
+                }
+            }
+            _ => {}
+        }
+    }
+    lat.sort();
+    lat
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+/// Tick-to-order through the whole daemon: the fixture in the live runner against the native
+/// baseline, `rounds` alternating runs of `ticks` orders each; answers median (p50, p99) in µs
+/// of each.
+fn tick_to_order(component: PathBuf, ticks: usize, rounds: usize) -> ((f64, f64), (f64, f64)) {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let env: std::collections::BTreeMap<String, String> = [
+            ("TXTRADER_HTTP_PORT", "0"),
+            ("TXTRADER_TCP_PORT", "0"),
+            ("TXTRADER_LOG_LEVEL", "WARN"),
+            ("TXTRADER_LOG_ORDER_UPDATES", "0"),
+            ("TXTRADER_LOG_EXECUTION_UPDATES", "0"),
+            ("TXTRADER_ENABLE_AUTO_RESET", "0"),
+            ("TXTRADER_SIM_FILL_DELAY_MS", "0"),
+            ("TXTRADER_SIM_TICK_MS", "10"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let config = txtrader_host::config::Config::from_map(&env, "bench").expect("config");
+        let running = txtrader_host::start(&config).await.expect("gateway starts");
+        running.gateway.wait_status(|s| s == ConnectionStatus::Up).await;
+        let gw = running.gateway.clone();
+        let (mut wasm, mut native) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            for strategy in if round % 2 == 0 { [true, false] } else { [false, true] } {
+                let (mut bus, _) = gw.subscribe(1 << 16).await.expect("subscribe");
+                let lat = if strategy {
+                    let name = format!("tick-order-{round}");
+                    let m = manifest(&name, component.clone(), serde_json::json!({"account": ACCT, "symbol": "IBM"}));
+                    running.strategies.deploy(m).await.expect("manager").expect("deployed");
+                    let lat = observe(&mut bus, ticks, |o| matches!(o, OrderOrigin::Strategy { name: n } if *n == name)).await;
+                    running.strategies.stop(name).await.expect("manager").expect("stopped");
+                    lat
+                } else {
+                    let task = native_tick_order(gw.clone());
+                    let lat = observe(&mut bus, ticks, |o| *o == OrderOrigin::Client).await;
+                    task.abort();
+                    gw.remove_subscriber(Subscriber::Session(u64::MAX)).await;
+                    lat
+                };
+                let us = |p: f64| pct(&lat, p).as_nanos() as f64 / 1000.0;
+                if strategy { &mut wasm } else { &mut native }.push((us(0.5), us(0.99)));
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        running.shutdown.trigger(txtrader_host::shutdown::ExitReason::Requested("bench done".into()));
+        running.wait().await;
+        let med = |v: &Vec<(f64, f64)>| (median(v.iter().map(|x| x.0).collect()), median(v.iter().map(|x| x.1).collect()));
+        (med(&wasm), med(&native))
+    })
+}
+
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let events = args.first().copied().unwrap_or(20_000);
     let instances = args.get(1).copied().unwrap_or(200);
+    let ticks = args.get(2).copied().unwrap_or(600);
     let dir = components();
     let engine = Engine::new(Metering::Epoch { tick: std::time::Duration::from_millis(2) }).expect("engine");
     let ma = manifest("ma-cross", dir.join("ma_cross.wasm"), serde_json::json!({"account": ACCT, "symbol": "IBM", "fast": 5, "slow": 20, "quantity": "100"}));
@@ -208,4 +353,12 @@ fn main() {
     println!("| idle instances | resident growth per instance | linear memory per instance | instances per GiB (resident) |");
     println!("|---:|---:|---:|---:|");
     println!("| {instances} | {} KiB | {} KiB | {} |", per / 1024, linear / 1024, (1u64 << 30) / per.max(1));
+
+    let ((wp50, wp99), (np50, np99)) = tick_to_order(dir.join("tick_order.wasm"), ticks, 3);
+    println!();
+    println!("tick to order (sim quote on the bus → order acknowledged on the bus), {ticks} orders per run, 3 runs, medians");
+    println!("| path | p50 µs | p99 µs | p50 vs native | p99 vs native |");
+    println!("|---|---:|---:|---:|---:|");
+    println!("| native task on the bus, `Gateway::submit` (baseline) | {np50:.0} | {np99:.0} | 1.00x | 1.00x |");
+    println!("| wasm strategy in the live runner | {wp50:.0} | {wp99:.0} | {:.2}x | {:.2}x |", wp50 / np50.max(0.001), wp99 / np99.max(0.001));
 }
