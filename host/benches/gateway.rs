@@ -104,6 +104,7 @@ fn main() {
             ("TXTRADER_LOG_ORDER_UPDATES", "0"),
             ("TXTRADER_LOG_EXECUTION_UPDATES", "0"),
             ("TXTRADER_ENABLE_AUTO_RESET", "0"),
+            ("TXTRADER_JOURNAL", "0"), // as before the journal; `--bench journal` measures it
         ]
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

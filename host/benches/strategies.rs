@@ -248,6 +248,7 @@ fn tick_to_order(component: PathBuf, ticks: usize, rounds: usize) -> ((f64, f64)
             ("TXTRADER_LOG_ORDER_UPDATES", "0"),
             ("TXTRADER_LOG_EXECUTION_UPDATES", "0"),
             ("TXTRADER_ENABLE_AUTO_RESET", "0"),
+            ("TXTRADER_JOURNAL", "0"), // as before the journal; `--bench journal` measures it
             ("TXTRADER_SIM_FILL_DELAY_MS", "0"),
             ("TXTRADER_SIM_TICK_MS", "10"),
         ]

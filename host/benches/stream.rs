@@ -170,6 +170,7 @@ fn main() {
             ("TXTRADER_LOG_ORDER_UPDATES", "0"),
             ("TXTRADER_LOG_EXECUTION_UPDATES", "0"),
             ("TXTRADER_ENABLE_AUTO_RESET", "0"),
+            ("TXTRADER_JOURNAL", "0"), // as before the journal; `--bench journal` measures it
             ("TXTRADER_SIM_FILL_DELAY_MS", "0"),
         ]
         .iter()

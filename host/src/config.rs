@@ -167,6 +167,12 @@ pub struct Config {
     /// The folder of strategy manifests and components (`TXTRADER_STRATEGY_DIR`), scanned at
     /// start and watched; `None`: strategies are deployed by command only.
     pub strategy_dir: Option<std::path::PathBuf>,
+    /// The data folder holding the journal (`TXTRADER_DATA_DIR`, default
+    /// `$XDG_DATA_HOME/txtrader` or `~/.local/share/txtrader`); `None` with `TXTRADER_JOURNAL=0`,
+    /// which runs without a journal: nothing survives a restart.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// At most this many journal records per commit (`TXTRADER_JOURNAL_BATCH`).
+    pub journal_batch: usize,
     /// Feature flags.
     pub flags: Flags,
     /// Restart daily at `local_reset_time`.
@@ -307,6 +313,23 @@ impl Config {
         }
         let adapter_dir = Some(r.string("ADAPTER_DIR", "")).filter(|s| !s.is_empty()).map(std::path::PathBuf::from);
         let strategy_dir = Some(r.string("STRATEGY_DIR", "")).filter(|s| !s.is_empty()).map(std::path::PathBuf::from);
+        // The journal lives in a folder the user owns: XDG's data home, else ~/.local/share.
+        let default_data = env
+            .get("XDG_DATA_HOME")
+            .filter(|v| !v.is_empty())
+            .map(|d| std::path::PathBuf::from(d).join("txtrader"))
+            .or_else(|| env.get("HOME").filter(|v| !v.is_empty()).map(|h| std::path::PathBuf::from(h).join(".local/share/txtrader")));
+        let data_dir_text = r.string("DATA_DIR", &default_data.as_ref().map(|d| d.display().to_string()).unwrap_or_default());
+        let journal = r.flag("JOURNAL", "1");
+        let data_dir = match (journal, data_dir_text.is_empty()) {
+            (false, _) => None,
+            (true, false) => Some(std::path::PathBuf::from(data_dir_text)),
+            (true, true) => {
+                r.errors.push("TXTRADER_DATA_DIR: not set, and there is no HOME or XDG_DATA_HOME to put the default in".into());
+                None
+            }
+        };
+        let journal_batch = r.int("JOURNAL_BATCH", "10000", 10_000usize);
         let _ = r.string("SUPPRESS_ERROR_CODES", "2100");
         let _ = r.string("GET_RETRIES", "8");
         let _ = r.string("GET_BACKOFF_FACTOR", "0.1");
@@ -431,6 +454,8 @@ impl Config {
             mode,
             adapter_dir,
             strategy_dir,
+            data_dir,
+            journal_batch,
             flags,
             auto_reset,
             local_reset_time,
@@ -467,13 +492,18 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// The variables given, on a machine with a home folder.
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        let mut env: BTreeMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        env.entry("HOME".into()).or_insert_with(|| "/home/box".into());
+        env
     }
 
     #[test]
     fn defaults_work_on_a_fresh_machine() {
-        let c = Config::from_map(&BTreeMap::new(), "box").expect("defaults");
+        let c = Config::from_map(&env(&[]), "box").expect("defaults");
+        assert_eq!(c.data_dir, Some(std::path::PathBuf::from("/home/box/.local/share/txtrader")));
+        assert_eq!(c.journal_batch, 10_000);
         assert_eq!(c.http_port, 50080);
         assert_eq!(c.tcp_port, 50090);
         assert_eq!(c.bind_address, IpAddr::from([127, 0, 0, 1]));
@@ -483,6 +513,18 @@ mod tests {
         assert!(c.stream.max_frame < 512 * 1024 * 1024, "far below the original's 512 MiB");
         assert!(!c.stream.disconnect_slow);
         assert!(!c.testing);
+    }
+
+    #[test]
+    fn the_data_folder_follows_xdg_and_can_be_named_or_turned_off() {
+        let xdg = Config::from_map(&env(&[("XDG_DATA_HOME", "/data")]), "box").expect("config");
+        assert_eq!(xdg.data_dir, Some(std::path::PathBuf::from("/data/txtrader")));
+        let named = Config::from_map(&env(&[("TXTRADER_DATA_DIR", "/srv/tx")]), "box").expect("config");
+        assert_eq!(named.data_dir, Some(std::path::PathBuf::from("/srv/tx")));
+        let off = Config::from_map(&BTreeMap::from([("TXTRADER_JOURNAL".to_owned(), "0".to_owned())]), "box").expect("config");
+        assert_eq!(off.data_dir, None);
+        let e = Config::from_map(&BTreeMap::new(), "box").expect_err("no home, no folder");
+        assert!(e.to_string().contains("TXTRADER_DATA_DIR"), "{e}");
     }
 
     #[test]

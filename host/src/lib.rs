@@ -17,6 +17,7 @@ pub mod adapters;
 pub mod compat;
 pub mod config;
 pub mod gateway;
+pub mod journal;
 pub mod rpc;
 pub mod shutdown;
 pub mod strategies;
@@ -47,6 +48,9 @@ pub enum StartError {
     /// The wasm engine for strategies could not be set up.
     #[error(transparent)]
     Strategies(#[from] strategies::EngineError),
+    /// The journal cannot be opened or read back.
+    #[error(transparent)]
+    Journal(#[from] journal::JournalError),
     /// A listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -101,7 +105,10 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     for e in &scan.refused {
         tracing::error!(%e, "adapter library refused");
     }
-    let specs = adapters::plan(&config.mode, &scan.libraries, &config.adapter_settings, config.api_timezone.name())?;
+    let mut specs = adapters::plan(&config.mode, &scan.libraries, &config.adapter_settings, config.api_timezone.name())?;
+    for s in &mut specs {
+        s.config.data_dir = config.data_dir.as_ref().map(|d| d.join("adapters").join(&s.name).display().to_string());
+    }
     for s in &specs {
         tracing::info!(adapter = %s.name, kind = %s.kind, version = %s.source.identity.version, source = %s.source.origin(), "adapter instance");
     }
@@ -112,7 +119,14 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         .into_iter()
         .map(|e| gateway::RejectedLibrary { path: e.path, errors: e.errors, at: txtrader_plugin_api::model::UnixNanos::now() })
         .collect();
-    let (gateway, core) = gateway::spawn(settings, shutdown.clone());
+    let recovered = match &config.data_dir {
+        Some(dir) => Some(recover(&journal::JournalSettings { dir: dir.clone(), max_batch: config.journal_batch }, config.stream.replay)?),
+        None => {
+            tracing::warn!("TXTRADER_JOURNAL=0: running without a journal; orders and executions do not survive a restart");
+            None
+        }
+    };
+    let (gateway, core) = gateway::spawn_recovered(settings, shutdown.clone(), recovered);
     let watcher = watch_folder(&adapter_dir, &gateway);
     let strategies = strategies::runner::spawn(gateway.clone(), shutdown.clone(), config.strategy_dir.clone())?;
 
@@ -188,4 +202,29 @@ impl Running {
         let _ = std::fs::remove_dir(&self.copy_dir);
         reason
     }
+}
+
+/// Reads the journal back, saying what it found.
+fn recover(settings: &journal::JournalSettings, keep_pushes: usize) -> Result<gateway::recovery::Recovered, StartError> {
+    let r = gateway::recovery::recover(settings, keep_pushes)?;
+    if let Some(bytes) = r.scan.torn_wal_bytes {
+        tracing::warn!(path = %settings.path().display(), bytes, "journal: the last write was torn (a crash or power loss mid-write); the incomplete commit is discarded");
+    }
+    if let Some((first, count, why)) = &r.scan.truncated {
+        tracing::warn!(path = %settings.path().display(), first, count, "journal: {count} damaged record(s) at the end, from record {first} ({why}), truncated; recovering up to record {}", r.scan.last);
+    }
+    if r.is_fresh() {
+        tracing::info!(path = %settings.path().display(), "journal: empty, starting fresh");
+    } else {
+        tracing::info!(
+            path = %settings.path().display(),
+            records = r.scan.records,
+            orders = r.oms.orders().count(),
+            executions = r.oms.executions().count(),
+            in_doubt = r.in_doubt.len(),
+            took_ms = r.took.as_millis(),
+            "journal: books recovered"
+        );
+    }
+    Ok(r)
 }

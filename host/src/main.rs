@@ -30,6 +30,31 @@ fn init_tracing(level: &str) {
         .init();
 }
 
+/// `txtraderd journal truncate SEQ`: drops record SEQ and everything after it (the way past a
+/// damaged record the gateway refuses to skip). Run with the gateway stopped.
+fn journal_command(config: &Config, args: &[String]) -> ExitCode {
+    let usage = "usage: txtraderd journal truncate SEQ   (drops record SEQ and every later one; TXTRADER_DATA_DIR names the journal)";
+    let (Some("truncate"), Some(Ok(seq)), None) = (args.first().map(String::as_str), args.get(1).map(|s| s.parse::<u64>()), args.get(2)) else {
+        eprintln!("{usage}");
+        return ExitCode::from(2);
+    };
+    let Some(dir) = &config.data_dir else {
+        eprintln!("txtraderd journal: TXTRADER_JOURNAL=0, no journal to work on");
+        return ExitCode::from(2);
+    };
+    let settings = txtrader_host::journal::JournalSettings { dir: dir.clone(), max_batch: config.journal_batch };
+    match txtrader_host::journal::truncate(&settings, seq) {
+        Ok(n) => {
+            println!("txtraderd journal: dropped {n} records from record {seq} on ({})", settings.path().display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("txtraderd journal: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("replay") {
@@ -42,6 +67,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.get(1).map(String::as_str) == Some("journal") {
+        return journal_command(&config, &args[2..]);
+    }
     init_tracing(&config.log.level);
     tracing::info!("txtraderd {} ({})", env!("CARGO_PKG_VERSION"), env!("TXTRADER_GIT_REVISION"));
     config.log_report();

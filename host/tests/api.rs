@@ -84,6 +84,7 @@ fn config(extra: &[(&str, &str)]) -> Config {
     let mut env: BTreeMap<String, String> = extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     env.insert("TXTRADER_HTTP_MAX_BODY".into(), "4096".into());
     env.insert("TXTRADER_LOG_HTTP_RESPONSES".into(), "0".into());
+    env.insert("TXTRADER_JOURNAL".into(), "0".into());
     Config::from_map(&env, "box").expect("config")
 }
 
@@ -103,6 +104,7 @@ async fn harness(make: Option<MakeLink>, extra: &[(&str, &str)]) -> Harness {
         instance: name.into(),
         settings: config.adapter_settings.get(name).cloned().unwrap_or_default(),
         timezone: "America/New_York".into(),
+        data_dir: None,
     };
     let mut specs = vec![AdapterSpec { name: "sim".into(), kind: "sim".into(), config: config_for("sim"), source }];
     // further instances: TXTRADER_MODE=sim,NAME=sim,...
@@ -251,7 +253,8 @@ async fn leaf_routes_and_string_arguments() {
     assert!(h.get("/query_symbols?data=False").await.json().is_object());
     assert_eq!(h.get("/query_symbols").await.json(), json!(["IBM"]));
     let help = h.get("/help").await.json();
-    assert_eq!(help.as_object().map(|m| m.len()), Some(42), "35 original commands, 3 adapter and 4 strategy commands");
+    assert_eq!(help.as_object().map(|m| m.len()), Some(43), "35 original commands, 3 adapter, 4 strategy and 1 journal command");
+    assert!(h.get("/query_journal").await.json().is_null(), "this harness runs without a journal");
     let version = h.get("/version").await.json();
     let keys: Vec<&String> = version.as_object().expect("dict").keys().collect();
     assert_eq!(keys, ["txtrader", "python", "flags", "revision"]);
@@ -517,7 +520,7 @@ async fn two_simulated_exchanges_each_with_its_accounts() {
 #[tokio::test]
 async fn a_directly_linked_adapter_trades_like_one_behind_the_abi() {
     let config = config(&[]);
-    let adapter = AdapterConfig { instance: "sim".into(), settings: Default::default(), timezone: "America/New_York".into() };
+    let adapter = AdapterConfig { instance: "sim".into(), settings: Default::default(), timezone: "America/New_York".into(), data_dir: None };
     let source = AdapterSource::linked::<txtrader_adapter_sim::SimAdapter>();
     assert_eq!(source.origin(), "built in");
     let spec = AdapterSpec { name: "sim".into(), kind: "sim".into(), config: adapter, source };
@@ -616,7 +619,7 @@ async fn a_replaced_generation_drains_before_it_is_shut_down() {
         Ok(Box::new(Slow { events, down: Arc::default(), broken_promises: b.clone() }))
     });
     let config = config(&[]);
-    let adapter = AdapterConfig { instance: "slow".into(), settings: Default::default(), timezone: "America/New_York".into() };
+    let adapter = AdapterConfig { instance: "slow".into(), settings: Default::default(), timezone: "America/New_York".into(), data_dir: None };
     let spec = AdapterSpec { name: "slow".into(), kind: "slow".into(), config: adapter, source };
     let settings = GatewaySettings::from_config(&config, Route { name: "DEMO".into(), params: None }, vec![spec]);
     let (gw, _core) = gateway::spawn(settings, Shutdown::new());

@@ -28,6 +28,8 @@ async fn gateway(extra: &[(&str, &str)]) -> Running {
         ("TXTRADER_LOG_ORDER_UPDATES", "0"),
         ("TXTRADER_LOG_EXECUTION_UPDATES", "0"),
         ("TXTRADER_ENABLE_AUTO_RESET", "0"),
+        // the journal is the daemon tests' business (tests/tests/journal.rs)
+        ("TXTRADER_JOURNAL", "0"),
     ]
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

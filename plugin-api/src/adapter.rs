@@ -17,8 +17,10 @@ use std::fmt;
 use std::sync::Arc;
 
 /// How an adapter is configured.
+///
+/// Fields are only ever added, each with `#[serde(default)]`; unknown fields are ignored, so an
+/// adapter built against an older plugin-api reads a newer host's configuration.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct AdapterConfig {
     /// The instance name (the adapter kind unless several instances run).
     pub instance: String,
@@ -28,6 +30,11 @@ pub struct AdapterConfig {
     pub settings: BTreeMap<String, String>,
     /// The feed time zone (`TXTRADER_API_TIMEZONE`), an IANA name.
     pub timezone: String,
+    /// A folder this instance may keep durable state of its own in
+    /// (`<TXTRADER_DATA_DIR>/adapters/<instance>`; the adapter creates it when it needs it).
+    /// `None` when the gateway runs without a journal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<String>,
 }
 
 /// Log severity for [`EventSink::log`].

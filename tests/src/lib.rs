@@ -59,6 +59,9 @@ pub struct Daemon {
     pub tcp_port: u16,
     /// Where its log goes.
     pub log: PathBuf,
+    /// Its own data folder (journal), unless the test named one with `TXTRADER_DATA_DIR`.
+    data: Option<tempfile::TempDir>,
+    listening: Option<mpsc::Receiver<(&'static str, String)>>,
 }
 
 impl Daemon {
@@ -68,6 +71,21 @@ impl Daemon {
     /// # Panics
     /// When it does not start within 60 s.
     pub fn start(name: &str, env: &[(&str, &str)]) -> Self {
+        let mut d = Self::spawn(name, env);
+        d.wait_listening();
+        d
+    }
+
+    /// Starts `txtraderd` without waiting for it to listen (for a start that must fail).
+    pub fn start_expecting_exit(name: &str, env: &[(&str, &str)]) -> Self {
+        Self::spawn(name, env)
+    }
+
+    fn spawn(name: &str, env: &[(&str, &str)]) -> Self {
+        // A journal of its own, so tests never share books (a test that restarts a daemon on
+        // the same books passes TXTRADER_DATA_DIR).
+        let data = (!env.iter().any(|(k, _)| *k == "TXTRADER_DATA_DIR"))
+            .then(|| tempfile::Builder::new().prefix(&format!("txtraderd-{name}-data-")).tempdir().expect("data folder"));
         let log = std::env::temp_dir().join(format!("txtraderd-{name}-{}.log", std::process::id()));
         let log_file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
         let mut cmd = Command::new(txtraderd());
@@ -77,6 +95,7 @@ impl Daemon {
             .env("TXTRADER_TCP_PORT", "0")
             .env("TXTRADER_BIND_ADDRESS", "127.0.0.1")
             .env("TXTRADER_LOG_LEVEL", "INFO")
+            .envs(data.iter().map(|d| ("TXTRADER_DATA_DIR", d.path().as_os_str())))
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file));
@@ -92,16 +111,30 @@ impl Daemon {
                 }
             }
         });
-        let (mut http_port, mut tcp_port) = (0u16, 0u16);
-        while http_port == 0 || tcp_port == 0 {
+        Self { child, http_port: 0, tcp_port: 0, log, data, listening: Some(rx) }
+    }
+
+    fn wait_listening(&mut self) {
+        let Some(rx) = self.listening.take() else { return };
+        while self.http_port == 0 || self.tcp_port == 0 {
             let (kind, addr) = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
-                let _ = child.kill();
-                panic!("txtraderd did not start; log:\n{}", std::fs::read_to_string(&log).unwrap_or_default())
+                let _ = self.child.kill();
+                panic!("txtraderd did not start; log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default())
             });
             let port = addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
-            if kind == "http" { http_port = port } else { tcp_port = port }
+            if kind == "http" { self.http_port = port } else { self.tcp_port = port }
         }
-        Self { child, http_port, tcp_port, log }
+    }
+
+    /// Its data folder, when the harness made one.
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data.as_ref().map(tempfile::TempDir::path)
+    }
+
+    /// Kills it with SIGKILL (a crash: nothing is flushed, no handler runs) and reaps it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Waits for the process to exit by itself.

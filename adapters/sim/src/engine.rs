@@ -97,6 +97,8 @@ pub struct Exchange {
     permid_prefix: String,
     /// After an export: no ticks, no fills, no requests until an import.
     frozen: bool,
+    /// The books changed since the last [`Exchange::take_dirty`].
+    dirty: bool,
     out: Vec<AdapterEvent>,
 }
 
@@ -141,12 +143,21 @@ impl Exchange {
             cancel_rejects: 0,
             permid_prefix,
             frozen: false,
+            dirty: false,
             out: Vec::new(),
         }
     }
 
     /// Everything needed to continue elsewhere; the exchange freezes.
     fn export(&mut self) -> String {
+        let text = self.state_text();
+        self.frozen = true;
+        text
+    }
+
+    /// The exchange's whole state as text (what [`Exchange::restore`] reads), without
+    /// freezing it: written to the exchange's own file so it survives a restart.
+    pub fn state_text(&mut self) -> String {
         let state = ExchangeState {
             format: 1,
             permid_prefix: self.permid_prefix.clone(),
@@ -164,8 +175,30 @@ impl Exchange {
         self.orders = state.orders;
         self.executions = state.executions;
         self.markets = state.markets;
-        self.frozen = true;
         text
+    }
+
+    /// Whether the books changed since the last call (orders, fills, cash, a hand-over).
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// Whether the exchange handed its state over (and stopped).
+    pub fn is_frozen(&self) -> bool {
+        self.frozen
+    }
+
+    /// How many orders the exchange knows.
+    pub fn order_count(&self) -> usize {
+        self.orders.len()
+    }
+
+    /// Continues from an exported state, replacing whatever this exchange held.
+    ///
+    /// # Errors
+    /// The text is not an exchange state this build reads.
+    pub fn restore(&mut self, text: &str) -> Result<(), String> {
+        self.import(text)
     }
 
     /// Continues from an exported state, replacing whatever this exchange held.
@@ -211,7 +244,11 @@ impl Exchange {
                 self.reply(id, ReplyBody::State { state });
             }
             RequestBody::ImportState { state } => match self.import(&state) {
-                Ok(()) => self.reply(id, ReplyBody::Done),
+                Ok(()) => {
+                    // the handed-over books are this exchange's now: saved before the answer
+                    self.dirty = true;
+                    self.reply(id, ReplyBody::Done);
+                }
                 Err(e) => self.fail(id, ErrorCode::InvalidRequest, e),
             },
             RequestBody::Hello(hello) => {
@@ -398,6 +435,7 @@ impl Exchange {
 
     /// Reports an order event and applies it to the exchange's own order.
     fn order_event(&mut self, seq: u64, kind: OrderEventKind, now: UnixNanos) {
+        self.dirty = true;
         let Some(o) = self.orders.get_mut(&seq) else { return };
         let trigger = match &kind {
             OrderEventKind::Acknowledged => Some(OrderTrigger::Acknowledge),

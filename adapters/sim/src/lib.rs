@@ -21,7 +21,9 @@ mod rng;
 
 use config::SimConfig;
 use engine::Exchange;
+use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -54,10 +56,11 @@ impl Adapter for SimAdapter {
 
     fn create(config: AdapterConfig, host: Host) -> Result<Self, AdapterError> {
         let sim = SimConfig::from_settings(&config.settings, &config.timezone).map_err(AdapterError::Config)?;
+        let store = config.data_dir.as_ref().map(|d| StateFile(PathBuf::from(d).join(STATE_FILE)));
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name(format!("{}-exchange", config.instance))
-            .spawn(move || run(sim, rx, host))
+            .spawn(move || run(sim, store, rx, host))
             .map_err(|e| AdapterError::Failed(format!("cannot start the exchange thread: {e}")))?;
         Ok(Self { tx: Some(tx), thread: Some(thread) })
     }
@@ -92,8 +95,42 @@ fn next_boundary(now: UnixNanos, tick: Duration) -> UnixNanos {
     UnixNanos((now.0 / t + 1) * t)
 }
 
-fn run(config: SimConfig, rx: mpsc::Receiver<Msg>, host: Host) {
-    let result = catch_unwind(AssertUnwindSafe(|| event_loop(config, &rx, &host)));
+/// The exchange's own file inside the instance's data folder.
+pub const STATE_FILE: &str = "exchange.json";
+
+/// Where the exchange keeps its books, so a restarted gateway finds the broker as it left it
+/// (and reconciles against it, as against a real broker).
+#[derive(Debug)]
+struct StateFile(PathBuf);
+
+impl StateFile {
+    /// The saved state, if any.
+    fn load(&self) -> Result<Option<String>, String> {
+        match std::fs::read_to_string(&self.0) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("cannot read {}: {e}", self.0.display())),
+        }
+    }
+
+    /// Replaces the file atomically and durably: a temporary file, fsynced, renamed over it,
+    /// and the folder fsynced.
+    fn save(&self, text: &str) -> std::io::Result<()> {
+        let dir = self.0.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        // Each writer its own temporary file: during a hot swap two generations (two copies of
+        // this library, each with its own statics) share the folder; their `StateFile`s differ.
+        let tmp = self.0.with_extension(format!("json.{}-{:x}.tmp", std::process::id(), std::ptr::from_ref(self) as usize));
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &self.0)?;
+        std::fs::File::open(dir)?.sync_all()
+    }
+}
+
+fn run(config: SimConfig, store: Option<StateFile>, rx: mpsc::Receiver<Msg>, host: Host) {
+    let result = catch_unwind(AssertUnwindSafe(|| event_loop(config, store.as_ref(), &rx, &host)));
     if let Err(panic) = result {
         let what = panic
             .downcast_ref::<&str>()
@@ -106,26 +143,57 @@ fn run(config: SimConfig, rx: mpsc::Receiver<Msg>, host: Host) {
     }
 }
 
-fn event_loop(config: SimConfig, rx: &mpsc::Receiver<Msg>, host: &Host) {
+fn event_loop(config: SimConfig, store: Option<&StateFile>, rx: &mpsc::Receiver<Msg>, host: &Host) {
     let tick = config.tick;
     let mut exchange = Exchange::new(config, UnixNanos::now());
+    if let Some(store) = store {
+        let restored = store.load().and_then(|text| text.map(|t| exchange.restore(&t)).transpose());
+        match restored {
+            Ok(Some(())) => host.log(LogLevel::Info, &format!("exchange state restored from {}: {} orders", store.0.display(), exchange.order_count())),
+            Ok(None) => {}
+            Err(e) => {
+                // A broker that lost its books must not open as if it had none.
+                let reason = format!("the exchange's state file is unusable ({e}); move {} aside to start with empty books", store.0.display());
+                host.log(LogLevel::Error, &reason);
+                host.emit(&AdapterEvent::Link(LinkState::Failed { reason }));
+                return;
+            }
+        }
+    }
     host.log(LogLevel::Info, "simulated exchange open");
-    let emit = |events: Vec<AdapterEvent>| events.iter().for_each(|e| host.emit(e));
+    // Like a real broker: what changed the books is on disk before anyone hears of it.
+    let emit = |exchange: &mut Exchange, events: Vec<AdapterEvent>| {
+        let books_changed = exchange.take_dirty();
+        if let Some(store) = store.filter(|_| books_changed && !exchange.is_frozen()) {
+            if let Err(e) = store.save(&exchange.state_text()) {
+                let reason = format!("cannot save the exchange state to {}: {e}", store.0.display());
+                host.log(LogLevel::Error, &reason);
+                host.emit(&AdapterEvent::Link(LinkState::Failed { reason }));
+                return false;
+            }
+        }
+        events.iter().for_each(|e| host.emit(e));
+        true
+    };
     let mut next_tick = next_boundary(UnixNanos::now(), tick);
     loop {
         let now = UnixNanos::now();
         let deadline = exchange.next_activation().map_or(next_tick, |a| a.min(next_tick));
         let wait = Duration::from_nanos(deadline.0.saturating_sub(now.0));
-        match rx.recv_timeout(wait) {
-            Ok(Msg::Request(request)) => emit(exchange.handle(*request, UnixNanos::now())),
+        let events = match rx.recv_timeout(wait) {
+            Ok(Msg::Request(request)) => exchange.handle(*request, UnixNanos::now()),
             Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
-            Err(RecvTimeoutError::Timeout) => {}
-        }
+            Err(RecvTimeoutError::Timeout) => Vec::new(),
+        };
         let now = UnixNanos::now();
-        emit(exchange.run_due(now));
+        let mut events = events;
+        events.extend(exchange.run_due(now));
         if now >= next_tick {
-            emit(exchange.tick(now));
+            events.extend(exchange.tick(now));
             next_tick = next_boundary(now, tick);
+        }
+        if !emit(&mut exchange, events) {
+            return;
         }
     }
     host.log(LogLevel::Info, "simulated exchange closed");

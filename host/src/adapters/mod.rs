@@ -252,6 +252,7 @@ pub fn plan(
                 instance: m.name.clone(),
                 settings: settings.get(&m.name).cloned().unwrap_or_default(),
                 timezone: timezone.to_owned(),
+                data_dir: None,
             };
             Ok(AdapterSpec { name: m.name.clone(), kind: m.kind.clone(), config, source })
         })

@@ -131,6 +131,7 @@ commands! {
     query_bars, false, "query_bars('symbol', bar_period, 'start', 'end')\n              => [['YYYY-MM-DD', 'HH:MM:SS', open, high, low, close, volume], ...]\n\n        Return array of bars for an active symbol; period is minutes or D/W/M, start and end are '.', '-N', 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM:SS'\n        ";
     query_execution, false, "query_execution('id') => {'fieldname': data, ...}\n\n        Return dict containing execution report data fields\n        ";
     query_executions, false, "query_executions() => {'exec_id': {'field': data, ...}, ...}\n\n        Return dict keyed by execution id containing dicts of execution report data fields\n        ";
+    query_journal, true, "query_journal() => {'path': ..., 'bytes': ..., 'records': ..., 'first': ..., 'last': ..., 'durable': ..., ...}\n\n        Return the journal's file, size on disk, records kept and how far they are on disk (null when running without a journal)\n        ";
     query_order, false, "query_order('id') => {'fieldname': data, ...}\n\n        Return dict containing order/ticket status fields for given order id\n        ";
     query_order_executions, false, "query_order_executions('id') => {'exec_id': {'field': data, ...}, ...}\n\n        Return dict keyed by execution id containing dicts of execution report data fields given order_id\n        ";
     query_orders, false, "query_orders() => {'order_id': {'field': data, ...}, ...}\n\n        Return dict keyed by order id containing dicts of order data fields\n        ";
@@ -472,6 +473,10 @@ async fn query_order_executions(ctx: Ctx, args: Args) -> Result<Value, CommandEr
 
 // ----- adapters (operator commands)
 
+async fn query_journal(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
+    Ok(ctx.gateway.journal().await?.map_or(Value::Null, |j| serde_json::to_value(j).unwrap_or(Value::Null)))
+}
+
 async fn query_adapters(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
     let (views, rejected) = ctx.gateway.adapters().await?;
     Ok(json!({
@@ -593,14 +598,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_original_35_commands_and_7_operator_commands_sorted_and_documented() {
-        assert_eq!(COMMANDS.len(), 42);
+    fn the_original_35_commands_and_8_operator_commands_sorted_and_documented() {
+        assert_eq!(COMMANDS.len(), 43);
         assert!(COMMANDS.windows(2).all(|w| w[0].name < w[1].name), "sorted for binary search and help");
         assert!(COMMANDS.iter().all(|c| !c.doc.is_empty()));
         let before: Vec<&str> = COMMANDS.iter().filter(|c| c.before_init).map(|c| c.name).collect();
         assert_eq!(
             before,
-            ["help", "query_adapters", "query_strategies", "reload_adapter", "shutdown", "status", "stop_strategy", "unload_adapter", "uptime", "version"]
+            [
+                "help",
+                "query_adapters",
+                "query_journal",
+                "query_strategies",
+                "reload_adapter",
+                "shutdown",
+                "status",
+                "stop_strategy",
+                "unload_adapter",
+                "uptime",
+                "version"
+            ]
         );
         assert!(find("market_order").is_some());
         assert!(find("create_staged_order_ticket").is_none());

@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::config::Config;
-use crate::gateway::oms::Oms;
+use crate::gateway::oms::{Booked, Oms};
+use crate::journal::Entry;
 use chrono::NaiveTime;
 use std::collections::BTreeMap;
 use txtrader_plugin_api::model::{
@@ -12,7 +13,8 @@ use txtrader_plugin_api::model::{
 use txtrader_plugin_api::wire::{Fill, OrderEvent, OrderEventKind};
 
 fn cfg(extra: &[(&str, &str)]) -> CompatConfig {
-    let env: BTreeMap<String, String> = extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let mut env: BTreeMap<String, String> = extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    env.insert("TXTRADER_JOURNAL".into(), "0".into());
     CompatConfig::from_config(&Config::from_map(&env, "box").expect("config"))
 }
 
@@ -80,8 +82,8 @@ fn view(oms: &Oms) -> OrderView {
 fn an_order_through_its_life() {
     let c = cfg(&[]);
     let mut oms = Oms::new();
-    oms.submit(request(false, 1000), UnixNanos(1_700_000_000_000_000_000)).expect("new");
-    oms.apply(&event(1, OrderEventKind::Acknowledged));
+    assert_eq!(oms.book(&Entry::Submitted { request: request(false, 1000), at: UnixNanos(1_700_000_000_000_000_000) }), Booked::Submitted(true));
+    oms.book(&Entry::OrderEvent(event(1, OrderEventKind::Acknowledged)));
     let o = order(&view(&oms), &c);
     let keys: Vec<&String> = o.as_object().expect("dict").keys().collect();
     assert_eq!(
@@ -97,8 +99,8 @@ fn an_order_through_its_life() {
     assert_eq!(o["updates"][0]["fields"]["quantity"], 1000);
     assert!(o["updates"][0]["time"].is_f64());
 
-    oms.apply(&event(2, OrderEventKind::Accepted));
-    oms.apply(&fill(3, 250, 10_001));
+    oms.book(&Entry::OrderEvent(event(2, OrderEventKind::Accepted)));
+    oms.book(&Entry::OrderEvent(fill(3, 250, 10_001)));
     let o = order(&view(&oms), &c);
     assert_eq!(o["status"], "Pending");
     assert_eq!((o["filled"].clone(), o["remaining"].clone()), (json!(250), json!(750)));
@@ -106,7 +108,7 @@ fn an_order_through_its_life() {
     assert_eq!(o["raw"]["TYPE"], "ExchangeTradeOrder");
     assert_eq!(o["quantity"], 250, "as in the original, quantity follows the last row's VOLUME");
 
-    oms.apply(&fill(4, 750, 10_005));
+    oms.book(&Entry::OrderEvent(fill(4, 750, 10_005)));
     let o = order(&view(&oms), &c);
     assert_eq!(o["status"], "Filled");
     assert_eq!(o["raw"]["TYPE"], "UserSubmitOrder", "a completed order row closes the fills");
@@ -124,7 +126,7 @@ fn an_order_through_its_life() {
 fn the_push_type_is_the_rendered_raw_type_at_every_step() {
     let c = cfg(&[]);
     let mut oms = Oms::new();
-    oms.submit(request(false, 1000), UnixNanos(1)).expect("new");
+    assert_eq!(oms.book(&Entry::Submitted { request: request(false, 1000), at: UnixNanos(1) }), Booked::Submitted(true));
     let steps = [
         event(1, OrderEventKind::Acknowledged),
         event(2, OrderEventKind::Accepted),
@@ -133,7 +135,7 @@ fn the_push_type_is_the_rendered_raw_type_at_every_step() {
         fill(5, 600, 101),
     ];
     for e in steps {
-        oms.apply(&e);
+        oms.book(&Entry::OrderEvent(e.clone()));
         let v = view(&oms);
         assert_eq!(Value::from(order_last_type(&v, &c)), order(&v, &c)["raw"]["TYPE"], "after {e:?}");
     }
@@ -143,20 +145,20 @@ fn the_push_type_is_the_rendered_raw_type_at_every_step() {
 fn tickets_and_rejections() {
     let c = cfg(&[]);
     let mut oms = Oms::new();
-    oms.submit(request(true, 10), UnixNanos(1)).expect("new");
-    oms.apply(&event(1, OrderEventKind::Staged));
+    assert_eq!(oms.book(&Entry::Submitted { request: request(true, 10), at: UnixNanos(1) }), Booked::Submitted(true));
+    oms.book(&Entry::OrderEvent(event(1, OrderEventKind::Staged)));
     let o = order(&view(&oms), &c);
     assert_eq!((o["class"].clone(), o["type"].clone(), o["status"].clone()), (json!("ticket"), json!("UserSubmitStagedOrder"), json!("Submitted")));
     assert_eq!(o["raw"]["ORDER_TAG"], "TAG");
-    oms.apply(&event(2, OrderEventKind::Cancelled { reason: Some("User cancel".into()) }));
+    oms.book(&Entry::OrderEvent(event(2, OrderEventKind::Cancelled { reason: Some("User cancel".into()) })));
     let o = order(&view(&oms), &c);
     assert_eq!(o["status"], "Error");
     assert_eq!(o["raw"]["REASON"], "User cancel");
     assert_eq!(o["raw"]["TYPE"], "ClerkReject");
 
     let mut oms = Oms::new();
-    oms.submit(request(false, 10), UnixNanos(1)).expect("new");
-    oms.apply(&event(1, OrderEventKind::Rejected { reason: "Invalid symbol".into() }));
+    assert_eq!(oms.book(&Entry::Submitted { request: request(false, 10), at: UnixNanos(1) }), Booked::Submitted(true));
+    oms.book(&Entry::OrderEvent(event(1, OrderEventKind::Rejected { reason: "Invalid symbol".into() })));
     let o = order(&view(&oms), &c);
     assert_eq!(o["status"], "Error");
     assert_eq!(o["raw"]["CURRENT_STATUS"], "DELETED");
@@ -166,9 +168,9 @@ fn tickets_and_rejections() {
 #[test]
 fn executions_have_exactly_23_keys_in_order() {
     let mut oms = Oms::new();
-    oms.submit(request(false, 100), UnixNanos(1)).expect("new");
-    oms.apply(&event(1, OrderEventKind::Accepted));
-    let crate::gateway::oms::Outcome::Applied { execution: Some(x), .. } = oms.apply(&fill(2, 75, 12_508)) else {
+    assert_eq!(oms.book(&Entry::Submitted { request: request(false, 100), at: UnixNanos(1) }), Booked::Submitted(true));
+    oms.book(&Entry::OrderEvent(event(1, OrderEventKind::Accepted)));
+    let Booked::Event(crate::gateway::oms::Outcome::Applied { execution: Some(x), .. }) = oms.book(&Entry::OrderEvent(fill(2, 75, 12_508))) else {
         panic!("fill applied")
     };
     let v = ExecutionView { execution: x, order: Some(request(false, 100)), instrument: Some(instrument()) };

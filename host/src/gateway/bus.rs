@@ -200,16 +200,21 @@ impl<T: Clone> FanOut<T> {
 }
 
 /// The gateway's bus: numbers events and fans them out. Owned by the gateway core.
+///
+/// Numbering and publishing are two steps, so the core can number an event when it happens
+/// (and journal the number) and publish it once the journal has it; it publishes in number
+/// order.
 #[derive(Debug)]
 pub struct Bus {
-    next_seq: u64,
+    numbered: u64,
+    last: u64,
     out: FanOut<Arc<Sequenced>>,
     published: tokio::sync::watch::Sender<u64>,
 }
 
 impl Default for Bus {
     fn default() -> Self {
-        Self { next_seq: 0, out: FanOut::default(), published: tokio::sync::watch::Sender::new(0) }
+        Self::starting_after(0)
     }
 }
 
@@ -217,6 +222,11 @@ impl Bus {
     /// An empty bus; the first event gets sequence number 1.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A bus whose first event gets `seq + 1` (after a restart).
+    pub fn starting_after(seq: u64) -> Self {
+        Self { numbered: seq, last: seq, out: FanOut::default(), published: tokio::sync::watch::Sender::new(seq) }
     }
 
     /// Watches the sequence number of the last published event.
@@ -231,17 +241,29 @@ impl Bus {
 
     /// The sequence number of the last event published.
     pub fn last_seq(&self) -> u64 {
-        self.next_seq
+        self.last
     }
 
-    /// Numbers and delivers an event. Never waits.
-    pub fn publish(&mut self, event: GatewayEvent) -> u64 {
-        self.next_seq += 1;
-        let seq = self.next_seq;
+    /// Gives the next event its sequence number.
+    pub fn number(&mut self) -> u64 {
+        self.numbered += 1;
+        self.numbered
+    }
+
+    /// Delivers an event numbered with [`Bus::number`]; events must come in number order.
+    pub fn publish_numbered(&mut self, seq: u64, event: GatewayEvent) {
+        debug_assert!(seq > self.last, "bus event {seq} after {}", self.last);
+        self.last = seq;
         if !self.out.is_empty() {
             self.out.send(seq, &Arc::new(Sequenced { seq, event }));
         }
         self.published.send_replace(seq);
+    }
+
+    /// Numbers and delivers an event. Never waits.
+    pub fn publish(&mut self, event: GatewayEvent) -> u64 {
+        let seq = self.number();
+        self.publish_numbered(seq, event);
         seq
     }
 

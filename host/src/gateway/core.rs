@@ -25,9 +25,11 @@
 //! `Initializing` (connected, loading snapshots) → `Up` once every instance serves; after that it
 //! follows the first instance, `Disconnected` while it is faulted or has lost its broker.
 
-use super::bus::{Bus, GatewayEvent};
+use super::bus::{Bus, GatewayEvent, Sequenced};
 use super::market::{Market, Removed, Subscriber, SymbolView};
-use super::oms::{Oms, Outcome, Refusal};
+use super::oms::{Booked, Oms, Outcome, Refusal};
+use super::recovery::Recovered;
+use crate::journal::{Entry, Journal, Published};
 use super::{
     AdapterView, CancelOutcome, Command, ExecFilter, ExecutionView, GatewayError, GatewaySettings, NewOrder,
     OrderView, Positions, RejectedLibrary, SubmitError,
@@ -202,7 +204,29 @@ pub(super) struct Core {
     reset_armed: bool,
     last_minute: Option<u64>,
     last_snapshot_request: HashMap<usize, Instant>,
+    /// The durable journal (none: `TXTRADER_JOURNAL=0`).
+    journal: Option<Journal>,
+    /// Outputs waiting for the journal: each runs once the records appended before it are on
+    /// disk, in order. See [`Core::after_journal`].
+    held: VecDeque<(u64, Deferred)>,
+    /// Bus sequence numbers up to this are reserved in the journal.
+    seq_reserved: u64,
+    /// Published events read back from the journal, for the stream hub's `resume`.
+    recovered_pushes: Option<(Vec<Arc<Sequenced>>, u64)>,
+    /// Orders placed before a restart that the broker had not acknowledged: how many
+    /// reconciling snapshots did not know them yet.
+    in_doubt: HashMap<ClientOrderId, u32>,
 }
+
+/// Work that waits for the journal.
+type Deferred = Box<dyn FnOnce(&mut Core) + Send>;
+
+/// Sequence numbers reserved in the journal at a time.
+const SEQ_BLOCK: u64 = 100_000;
+
+/// Reconciling snapshots that may miss an order placed before a restart before it is rejected
+/// as never received.
+const IN_DOUBT_CHECKS: u32 = 3;
 
 impl Core {
     pub(super) fn new(
@@ -211,8 +235,9 @@ impl Core {
         clock_tx: watch::Sender<Option<UnixNanos>>,
         shutdown: Shutdown,
         commands_tx: mpsc::Sender<Command>,
+        recovered: Option<Recovered>,
     ) -> Self {
-        let route = settings.route.clone();
+        let mut route = settings.route.clone();
         let keep_bars = settings.flags.symbol_barchart;
         let rejected = settings.rejected.clone();
         let slots = settings
@@ -234,6 +259,19 @@ impl Core {
             })
             .collect();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (mut oms, mut current_account, mut exchanges, mut bus) = (Oms::new(), None, IndexMap::new(), Bus::new());
+        let (mut journal, mut seq_reserved, mut recovered_pushes, mut in_doubt) = (None, 0, None, HashMap::new());
+        if let Some(r) = recovered {
+            oms = r.oms;
+            route = r.route.unwrap_or(route);
+            current_account = r.current_account;
+            exchanges = r.exchanges;
+            bus = Bus::starting_after(r.seq_reserved);
+            seq_reserved = r.seq_reserved;
+            recovered_pushes = Some((r.pushes.into_iter().collect(), r.pushes_evicted_through));
+            in_doubt = r.in_doubt.into_iter().map(|c| (c, 0)).collect();
+            journal = Some(r.journal);
+        }
         Self {
             settings,
             status_tx,
@@ -244,24 +282,29 @@ impl Core {
             events_rx: Some(events_rx),
             slots,
             account_slot: HashMap::new(),
-            oms: Oms::new(),
+            oms,
             market: Market::new(keep_bars),
-            bus: Bus::new(),
+            bus,
             next_request: 0,
             pending: HashMap::new(),
             subscribing: HashMap::new(),
             lookups: HashSet::new(),
             order_waiters: HashMap::new(),
             accounts: Vec::new(),
-            current_account: None,
+            current_account,
             route,
-            exchanges: IndexMap::new(),
+            exchanges,
             rejected,
             ever_up: false,
             disconnected_since: None,
             reset_armed: false,
             last_minute: None,
             last_snapshot_request: HashMap::new(),
+            journal,
+            held: VecDeque::new(),
+            seq_reserved,
+            recovered_pushes,
+            in_doubt,
         }
     }
 
@@ -284,12 +327,27 @@ impl Core {
         let shutdown = self.shutdown.clone();
         let stopping = shutdown.wait();
         tokio::pin!(stopping);
+        let mut durable = self.journal.as_ref().map(Journal::watch);
+        let journaled = durable.is_some();
         loop {
             tokio::select! {
                 biased;
                 reason = &mut stopping => {
                     tracing::info!(?reason, "gateway core stopping");
                     break;
+                }
+                changed = async { durable.as_mut()?.changed().await.ok() }, if journaled => {
+                    if changed.is_none() {
+                        self.shutdown.trigger(ExitReason::Fatal("the journal writer stopped".into()));
+                        break;
+                    }
+                    let failed = durable.as_ref().and_then(|d| d.borrow().failed.clone());
+                    if let Some(why) = failed {
+                        // Nothing may be acknowledged that is not on disk: stop.
+                        self.shutdown.trigger(ExitReason::Fatal(format!("journal: {why}")));
+                        break;
+                    }
+                    self.release();
                 }
                 Some(event) = events.recv() => self.on_adapter_event(event),
                 command = commands.recv() => match command {
@@ -298,8 +356,15 @@ impl Core {
                 },
                 _ = tick.tick() => self.on_second(),
             }
+            if let Some(j) = self.journal.as_mut() {
+                j.flush();
+            }
         }
         self.set_status(ConnectionStatus::Shutdown);
+        if let Some(j) = self.journal.as_mut() {
+            j.close();
+        }
+        self.release();
         for slot in &mut self.slots {
             if let Some(mut swap) = slot.swap.take() {
                 swap.new.link.shutdown();
@@ -324,7 +389,7 @@ impl Core {
         });
         if changed {
             tracing::info!("connection-status-changed: {status}");
-            self.bus.publish(GatewayEvent::Status(status));
+            self.publish(GatewayEvent::Status(status));
         }
     }
 
@@ -363,14 +428,81 @@ impl Core {
         self.set_status(status);
     }
 
+    /// Books one change: applied to the OMS and appended to the journal.
+    fn record(&mut self, entry: Entry) -> Booked {
+        let booked = self.oms.book(&entry);
+        if let Some(j) = self.journal.as_mut() {
+            j.append(entry);
+        }
+        booked
+    }
+
+    /// Runs `f` once everything journaled so far is on disk, after every output held before
+    /// it: the output gate. Replies, bus events and requests to brokers all pass here, so no
+    /// one hears of a change the journal could still lose. Without pending records (and
+    /// without a journal) `f` runs at once.
+    fn after_journal(&mut self, f: impl FnOnce(&mut Self) + Send + 'static) {
+        let Some(j) = self.journal.as_ref() else { return f(self) };
+        let (appended, durable) = (j.appended(), j.durable());
+        if self.held.is_empty() && appended <= durable {
+            f(self);
+        } else {
+            self.held.push_back((appended, Box::new(f)));
+        }
+    }
+
+    /// Runs the held outputs whose records are now on disk.
+    fn release(&mut self) {
+        loop {
+            let durable = self.journal.as_ref().map_or(u64::MAX, Journal::durable);
+            match self.held.front() {
+                Some((pos, _)) if *pos <= durable => {
+                    if let Some((_, f)) = self.held.pop_front() {
+                        f(self);
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// Answers a caller through the output gate.
+    fn answer<T: Send + 'static>(&mut self, reply: oneshot::Sender<T>, value: T) {
+        self.after_journal(move |_| {
+            let _ = reply.send(value);
+        });
+    }
+
+    /// Numbers an event now, journals order and execution events (for `resume`), and
+    /// publishes it through the output gate.
+    fn publish(&mut self, event: GatewayEvent) {
+        let seq = self.bus.number();
+        if let Some(j) = self.journal.as_mut() {
+            if seq > self.seq_reserved {
+                self.seq_reserved = seq + SEQ_BLOCK;
+                j.append(Entry::SeqReserved { through: self.seq_reserved });
+            }
+            match &event {
+                GatewayEvent::Order(v) => {
+                    j.append(Entry::Published { seq, event: Published::Order(v.clone()) });
+                }
+                GatewayEvent::Execution(v) => {
+                    j.append(Entry::Published { seq, event: Published::Execution(v.clone()) });
+                }
+                _ => {}
+            }
+        }
+        self.after_journal(move |c| c.bus.publish_numbered(seq, event));
+    }
+
     fn alert(&mut self, source: &str, message: String) {
         tracing::warn!(source, "ALERT: {message}");
-        self.bus.publish(GatewayEvent::Error { source: source.to_owned(), message });
+        self.publish(GatewayEvent::Error { source: source.to_owned(), message });
     }
 
     fn adapter_event(&mut self, name: &str, event: &'static str, detail: serde_json::Value) {
         tracing::info!(adapter = name, event, %detail, "adapter lifecycle");
-        self.bus.publish(GatewayEvent::Adapter { name: name.to_owned(), event, detail });
+        self.publish(GatewayEvent::Adapter { name: name.to_owned(), event, detail });
     }
 
     fn next_id(&mut self) -> RequestId {
@@ -511,7 +643,7 @@ impl Core {
 
     fn publish_order(&mut self, id: &ClientOrderId) {
         if let Some(view) = self.order_view(id) {
-            self.bus.publish(GatewayEvent::Order(Arc::new(view)));
+            self.publish(GatewayEvent::Order(Arc::new(view)));
         }
     }
 
@@ -558,7 +690,7 @@ impl Core {
         self.account_slot = map;
         if all != self.accounts {
             self.accounts = all.clone();
-            self.bus.publish(GatewayEvent::Accounts(all));
+            self.publish(GatewayEvent::Accounts(all));
         }
     }
 
@@ -615,13 +747,13 @@ impl Core {
             AdapterEvent::Order(ev) => self.on_order_event(slot, ev),
             AdapterEvent::Quote(q) => {
                 if self.market.on_quote(&q) {
-                    self.bus.publish(GatewayEvent::Quote(q));
+                    self.publish(GatewayEvent::Quote(q));
                 }
             }
             AdapterEvent::Trade(t) => {
                 if self.market.on_trade(&t) {
                     let stats = self.market.stats(&t.symbol).cloned();
-                    self.bus.publish(GatewayEvent::Trade { trade: t, stats });
+                    self.publish(GatewayEvent::Trade { trade: t, stats });
                 }
             }
             AdapterEvent::Stats(s) => {
@@ -629,7 +761,7 @@ impl Core {
             }
             AdapterEvent::Bar(b) => {
                 if self.market.on_bar(&b) {
-                    self.bus.publish(GatewayEvent::Bar(b));
+                    self.publish(GatewayEvent::Bar(b));
                 }
             }
             AdapterEvent::Clock { time } => {
@@ -783,7 +915,7 @@ impl Core {
                 tracing::info!(%symbol, reason, "symbol invalid");
                 if let Some(s) = self.subscribing.remove(&symbol) {
                     for (_, reply) in s.waiters {
-                        let _ = reply.send(Ok(None));
+                        self.answer(reply, Ok(None));
                     }
                 }
             }
@@ -797,10 +929,10 @@ impl Core {
                 self.lookups.remove(&symbol);
             }
             (PendingKind::Bars { reply }, ReplyBody::Bars { bars }) => {
-                let _ = reply.send(Ok(bars));
+                self.answer(reply, Ok(bars));
             }
             (PendingKind::Account { reply }, ReplyBody::Account { summary }) => {
-                let _ = reply.send(Ok(summary));
+                self.answer(reply, Ok(summary));
             }
             (kind, body) => {
                 let msg = format!("unexpected reply to {} request: {body:?}", pending.label);
@@ -812,28 +944,70 @@ impl Core {
 
     fn load_snapshot(&mut self, slot: usize, snapshot: BrokerSnapshot, reconcile: bool) {
         let now = UnixNanos::now();
-        let out = self.oms.load_snapshot(&snapshot, now);
-        for id in out.new_orders.iter().chain(&out.restated) {
-            if let Some(o) = self.oms.get(id) {
-                let symbol = o.request.symbol.clone();
+        let name = self.slots[slot].spec.name.clone();
+        let before: HashMap<ClientOrderId, (OrderStatus, txtrader_plugin_api::model::Quantity)> = if reconcile {
+            self.oms.orders().filter(|o| o.status.is_open()).map(|o| (o.request.client_order_id.clone(), (o.status, o.filled))).collect()
+        } else {
+            HashMap::new()
+        };
+        let reason = "unknown to the broker at reconciliation (it acknowledged the order once)".to_owned();
+        let entry = Entry::Snapshot { snapshot: snapshot.clone(), reconcile, reason, at: now };
+        let Booked::Snapshot(out) = self.record(entry) else { return };
+        for id in out.new_orders.iter().chain(&out.restated).chain(&out.gone) {
+            if let Some(symbol) = self.oms.get(id).map(|o| o.request.symbol.clone()) {
                 self.lookup_instrument(&symbol);
+            }
+            if let Some(o) = self.oms.get(id) {
+                // Every correction in the log, with what the books said before.
+                match before.get(id) {
+                    Some((status, filled)) => tracing::warn!(
+                        adapter = %name, order = %o.key(), "reconciliation: order was {status} with {filled} filled; the broker says {} with {} filled", o.status, o.filled
+                    ),
+                    None if reconcile => tracing::warn!(adapter = %name, order = %o.key(), "reconciliation: order first seen at the broker, {}", o.status),
+                    None => {}
+                }
             }
             self.publish_order(id);
         }
-        let name = self.slots[slot].spec.name.clone();
-        if reconcile {
-            let gone = self.oms.resolve_unknown_to_broker(&snapshot, "unknown to the broker after an adapter generation change", now);
-            for id in &gone {
-                self.publish_order(id);
+        for exec_id in &out.new_executions {
+            if let Some(exec) = self.oms.execution(exec_id.as_str()).cloned() {
+                if reconcile {
+                    tracing::warn!(adapter = %name, exec = %exec.exec_id, order = %exec.broker_order_id, "reconciliation: execution first seen at the broker, {} {} {} @ {}", exec.side, exec.quantity, exec.symbol, exec.price);
+                }
+                let view = self.execution_view(&exec);
+                self.publish(GatewayEvent::Execution(Arc::new(view)));
             }
-            if !gone.is_empty() || !out.restated.is_empty() || !out.new_orders.is_empty() {
+        }
+        // A cancel that was in flight when the gateway stopped may never have reached the
+        // broker: ask again (a second cancel of a cancelled order is refused harmlessly).
+        for id in &out.cancel_again {
+            let Some(o) = self.oms.get(id) else { continue };
+            let Some(broker) = o.broker_order_id.clone() else { continue };
+            tracing::warn!(adapter = %name, order = %broker, "reconciliation: cancel still pending at the broker; sending it again");
+            let body = RequestBody::CancelOrder { client_order_id: Some(id.clone()), broker_order_id: broker };
+            self.after_journal(move |c| {
+                if let Err(e) = c.send_to(slot, body.clone(), None) {
+                    c.fail_order_request(&AdapterRequest { id: RequestId(0), body }, &e);
+                }
+            });
+        }
+        let mut doubts_resolved = 0;
+        if reconcile && !self.in_doubt.is_empty() {
+            doubts_resolved = self.check_in_doubt(&snapshot, &name);
+        }
+        if reconcile {
+            let corrections = out.gone.len() + out.restated.len() + out.new_orders.len() + out.new_executions.len() + doubts_resolved;
+            if corrections > 0 {
                 self.alert(
                     &name,
                     format!(
-                        "reconciliation: {} orders restated, {} first seen, {} unknown to the broker and cancelled",
+                        "reconciliation: {} orders restated, {} first seen, {} unknown to the broker and cancelled, {} executions first seen, {} cancels sent again, {} unacknowledged orders rejected",
                         out.restated.len(),
                         out.new_orders.len(),
-                        gone.len()
+                        out.gone.len(),
+                        out.new_executions.len(),
+                        out.cancel_again.len(),
+                        doubts_resolved
                     ),
                 );
             }
@@ -851,6 +1025,39 @@ impl Core {
             }
         }
         self.recompute_status();
+    }
+
+    /// Orders placed before a restart that the broker had not acknowledged: found in its
+    /// snapshot, they were matched by their gateway id already; missing from
+    /// [`IN_DOUBT_CHECKS`] reconciling snapshots of the broker that trades their account, they
+    /// never reached it and are rejected. Answers how many were rejected.
+    fn check_in_doubt(&mut self, snapshot: &txtrader_plugin_api::wire::BrokerSnapshot, name: &str) -> usize {
+        let ids: Vec<ClientOrderId> = self.in_doubt.keys().cloned().collect();
+        let mut rejected = 0;
+        for id in ids {
+            let Some(o) = self.oms.get(&id) else {
+                self.in_doubt.remove(&id);
+                continue;
+            };
+            if o.broker_order_id.is_some() || !o.status.is_open() {
+                self.in_doubt.remove(&id);
+                continue;
+            }
+            if !snapshot.accounts.contains(&o.request.account) {
+                continue;
+            }
+            let checks = self.in_doubt.entry(id.clone()).or_insert(0);
+            *checks += 1;
+            if *checks >= IN_DOUBT_CHECKS {
+                self.in_doubt.remove(&id);
+                let reason = format!("not acknowledged before the gateway restarted and unknown to the broker after {IN_DOUBT_CHECKS} checks");
+                tracing::warn!(adapter = %name, order = %id, "reconciliation: {reason}; rejected");
+                self.record(Entry::OrderNotSent { order: id.clone(), reason, at: UnixNanos::now() });
+                self.publish_order(&id);
+                rejected += 1;
+            }
+        }
+        rejected
     }
 
     fn on_failed(&mut self, id: RequestId, error: WireError) {
@@ -880,7 +1087,7 @@ impl Core {
             PendingKind::Subscribe { symbol } => {
                 if let Some(s) = self.subscribing.remove(&symbol) {
                     for (_, reply) in s.waiters {
-                        let _ = reply.send(Err(error.clone()));
+                        self.answer(reply, Err(error.clone()));
                     }
                 }
             }
@@ -890,10 +1097,10 @@ impl Core {
                 self.lookups.remove(&symbol);
             }
             PendingKind::Bars { reply } => {
-                let _ = reply.send(Err(error));
+                self.answer(reply, Err(error));
             }
             PendingKind::Account { reply } => {
-                let _ = reply.send(Err(error));
+                self.answer(reply, Err(error));
             }
         }
     }
@@ -907,7 +1114,7 @@ impl Core {
         }
         let view = self.market.view(symbol);
         for (_, reply) in sub.waiters {
-            let _ = reply.send(Ok(view.clone()));
+            self.answer(reply, Ok(view.clone()));
         }
     }
 
@@ -927,7 +1134,9 @@ impl Core {
         if self.settings.log.api_messages {
             tracing::info!(?event, "order event");
         }
-        match self.oms.apply(&event) {
+        let event_id = event.event_id.clone();
+        let Booked::Event(outcome) = self.record(Entry::OrderEvent(event)) else { return };
+        match outcome {
             Outcome::Applied { order, first_broker_event, execution } => {
                 let Some(view) = self.order_view(&order) else { return };
                 if self.settings.log.order_updates {
@@ -936,17 +1145,17 @@ impl Core {
                         view.order.history.last().map_or("?", |u| kind_name(&u.kind)),
                         view.order.status,
                         view.order.key(),
-                        event.event_id
+                        event_id
                     );
                 }
                 // Published before the caller is answered: a stream command's reply must follow
                 // the pushes it caused, and the session reads the published sequence number as
                 // soon as the answer arrives.
                 let view = Arc::new(view);
-                self.bus.publish(GatewayEvent::Order(view.clone()));
+                self.publish(GatewayEvent::Order(view.clone()));
                 if first_broker_event {
                     if let Some(w) = self.order_waiters.remove(&order) {
-                        let _ = w.reply.send(Ok(OrderView::clone(&view)));
+                        self.answer(w.reply, Ok(OrderView::clone(&view)));
                     }
                 }
                 if let Some(exec) = execution {
@@ -963,14 +1172,14 @@ impl Core {
                         );
                     }
                     let view = self.execution_view(&exec);
-                    self.bus.publish(GatewayEvent::Execution(Arc::new(view)));
+                    self.publish(GatewayEvent::Execution(Arc::new(view)));
                 }
             }
             Outcome::Duplicate => {
                 if self.settings.log.order_update_dups {
-                    tracing::info!(event_id = %event.event_id, "duplicate order event ignored");
+                    tracing::info!(event_id = %event_id, "duplicate order event ignored");
                 } else {
-                    tracing::debug!(event_id = %event.event_id, "duplicate order event ignored");
+                    tracing::debug!(event_id = %event_id, "duplicate order event ignored");
                 }
             }
             Outcome::Refused(Refusal::Invalid { order, source: InvalidTransition { from, trigger: OrderTrigger::RejectCancel } })
@@ -983,15 +1192,15 @@ impl Core {
                 // Never merge two orders: the new one fails with the reason, the old one stays.
                 let reason = format!("the broker gave this order the id {broker}, which order {owner} already has");
                 self.alert("OMS", format!("order {client}: {reason}"));
-                self.oms.order_not_sent(&client, reason, UnixNanos::now());
+                self.record(Entry::OrderNotSent { order: client.clone(), reason, at: UnixNanos::now() });
                 self.publish_order(&client);
                 if let (Some(w), Some(view)) = (self.order_waiters.remove(&client), self.order_view(&client)) {
-                    let _ = w.reply.send(Ok(view));
+                    self.answer(w.reply, Ok(view));
                 }
             }
             Outcome::Refused(refusal) => {
-                tracing::warn!(event_id = %event.event_id, %refusal, "order event refused");
-                self.alert("OMS", format!("order event {} refused: {refusal}", event.event_id));
+                tracing::warn!(event_id = %event_id, %refusal, "order event refused");
+                self.alert("OMS", format!("order event {} refused: {refusal}", event_id));
                 let recent = self.last_snapshot_request.get(&slot).is_some_and(|t| t.elapsed() < Duration::from_secs(5));
                 if matches!(refusal, Refusal::UnknownOrder(_)) && !recent {
                     // An order placed elsewhere: learn it from the broker.
@@ -1009,7 +1218,7 @@ impl Core {
         let minute = time.as_secs() / 60;
         if self.last_minute != Some(minute) {
             self.last_minute = Some(minute);
-            self.bus.publish(GatewayEvent::Time(time));
+            self.publish(GatewayEvent::Time(time));
         }
     }
 
@@ -1223,14 +1432,14 @@ impl Core {
         match &request.body {
             RequestBody::SubmitOrder(o) => {
                 let id = o.client_order_id.clone();
-                self.oms.order_not_sent(&id, format!("adapter refused the order: {why}"), now);
+                self.record(Entry::OrderNotSent { order: id.clone(), reason: format!("adapter refused the order: {why}"), at: now });
                 self.publish_order(&id);
                 if let (Some(w), Some(view)) = (self.order_waiters.remove(&id), self.order_view(&id)) {
-                    let _ = w.reply.send(Ok(view));
+                    self.answer(w.reply, Ok(view));
                 }
             }
             RequestBody::CancelOrder { client_order_id: Some(id), .. } => {
-                self.oms.cancel_not_sent(id, format!("adapter refused the cancel: {why}"), now);
+                self.record(Entry::CancelNotSent { order: id.clone(), reason: format!("adapter refused the cancel: {why}"), at: now });
                 self.publish_order(id);
             }
             _ => {}
@@ -1335,7 +1544,7 @@ impl Core {
                 if removed == Removed::Unsubscribed {
                     self.unsubscribe(symbol);
                 }
-                let _ = reply.send(removed != Removed::NotActive);
+                self.answer(reply, removed != Removed::NotActive);
             }
             Command::RemoveSubscriber { subscriber } => {
                 for symbol in self.market.unsubscribe_everywhere(subscriber) {
@@ -1343,14 +1552,14 @@ impl Core {
                 }
             }
             Command::Symbols { reply } => {
-                let _ = reply.send(self.market.views());
+                self.answer(reply, self.market.views());
             }
             Command::Symbol { symbol, reply } => {
-                let _ = reply.send(self.market.view(&symbol));
+                self.answer(reply, self.market.view(&symbol));
             }
             Command::Bars { symbol, interval, start, end, reply } => {
                 if !self.market.is_active(&symbol) {
-                    let _ = reply.send(Err(GatewayError::NotActive(symbol)));
+                    self.answer(reply, Err(GatewayError::NotActive(symbol)));
                     return;
                 }
                 let timeout = self.settings.timeouts.barchart;
@@ -1358,38 +1567,42 @@ impl Core {
                 let _ = self.send_to(slot, RequestBody::Bars { symbol, interval, start, end }, Some(("bars", timeout, PendingKind::Bars { reply })));
             }
             Command::Accounts { reply } => {
-                let _ = reply.send(self.accounts.clone());
+                self.answer(reply, self.accounts.clone());
             }
             Command::SetAccount { account, reply } => {
                 let known = self.accounts.contains(&account);
                 if known {
                     self.current_account = Some(account.clone());
-                    self.bus.publish(GatewayEvent::CurrentAccount(account));
+                    self.record(Entry::CurrentAccount(account.clone()));
+                    self.publish(GatewayEvent::CurrentAccount(account));
                 } else {
                     self.alert("RTX", format!("set_account(): account {account} not found"));
                 }
-                let _ = reply.send(known);
+                self.answer(reply, known);
             }
             Command::AccountSummary { account, reply } => {
                 if self.status() != ConnectionStatus::Up {
-                    let _ = reply.send(Err(GatewayError::NotInitialized));
+                    self.answer(reply, Err(GatewayError::NotInitialized));
                     return;
                 }
                 let Some(&slot) = self.account_slot.get(&account) else {
-                    let _ = reply.send(Ok(None));
+                    self.answer(reply, Ok(None));
                     return;
                 };
                 let timeout = self.settings.timeouts.account;
                 let _ = self.send_to(slot, RequestBody::Account { account }, Some(("account", timeout, PendingKind::Account { reply })));
             }
             Command::Positions { reply } => {
-                let _ = reply.send(self.positions());
+                self.answer(reply, self.positions());
             }
             Command::Submit { order, reply } => self.submit(*order, reply),
-            Command::Cancel { id, reply } => {
-                let outcome = self.cancel(&id);
-                let _ = reply.send(outcome);
-            }
+            Command::Cancel { id, reply } => match self.cancel(&id) {
+                Ok((slot, body)) => self.after_journal(move |c| {
+                    let outcome = c.send_cancel(slot, body);
+                    let _ = reply.send(outcome);
+                }),
+                Err(outcome) => self.answer(reply, outcome),
+            },
             Command::GlobalCancel { reply } => {
                 let open: Vec<String> = self
                     .oms
@@ -1399,18 +1612,21 @@ impl Core {
                     .filter(|o| o.broker_order_id.is_some())
                     .map(|o| o.key().to_owned())
                     .collect();
-                let sent = open.iter().filter(|id| self.cancel(id) == CancelOutcome::Sent).count();
-                tracing::info!(sent, "global cancel");
-                let _ = reply.send(sent);
+                let prepared: Vec<(usize, RequestBody)> = open.iter().filter_map(|id| self.cancel(id).ok()).collect();
+                self.after_journal(move |c| {
+                    let sent = prepared.into_iter().filter(|(slot, body)| c.send_cancel(*slot, body.clone()) == CancelOutcome::Sent).count();
+                    tracing::info!(sent, "global cancel");
+                    let _ = reply.send(sent);
+                });
             }
             Command::Order { id, reply } => {
                 let view = self.oms.find(&id).map(|o| o.request.client_order_id.clone()).and_then(|c| self.order_view(&c));
-                let _ = reply.send(view);
+                self.answer(reply, view);
             }
             Command::Orders { class, reply } => {
                 let ids: Vec<ClientOrderId> =
                     self.oms.orders().filter(|o| o.class() == class).map(|o| o.request.client_order_id.clone()).collect();
-                let _ = reply.send(ids.iter().filter_map(|c| self.order_view(c)).collect());
+                self.answer(reply, ids.iter().filter_map(|c| self.order_view(c)).collect());
             }
             Command::Executions { filter, reply } => {
                 let views = match &filter {
@@ -1428,16 +1644,18 @@ impl Core {
                         None => Vec::new(),
                     },
                 };
-                let _ = reply.send(views);
+                self.answer(reply, views);
             }
             Command::GetRoute { reply } => {
-                let _ = reply.send(self.route.clone());
+                self.answer(reply, self.route.clone());
             }
             Command::SetRoute { route, reply } => {
+                self.record(Entry::Route(route.clone()));
                 self.route = route;
-                let _ = reply.send(self.route.clone());
+                self.answer(reply, self.route.clone());
             }
             Command::SetPrimaryExchange { symbol, exchange, reply } => {
+                self.record(Entry::PrimaryExchange { symbol: symbol.clone(), exchange: exchange.clone() });
                 match exchange {
                     Some(e) => {
                         self.exchanges.insert(symbol, e);
@@ -1446,20 +1664,20 @@ impl Core {
                         self.exchanges.shift_remove(&symbol);
                     }
                 }
-                let _ = reply.send(self.exchanges.clone());
+                self.answer(reply, self.exchanges.clone());
             }
             Command::Alert { source, message } => self.alert(&source, message),
             Command::StrategyEvent { name, event, detail } => {
-                self.bus.publish(GatewayEvent::Strategy { name, event, detail });
+                self.publish(GatewayEvent::Strategy { name, event, detail });
             }
             Command::ForceShutdown { reason } => self.force_shutdown(reason),
             Command::Adapters { reply } => {
                 let views = (0..self.slots.len()).map(|i| self.view(i)).collect();
-                let _ = reply.send((views, self.rejected.clone()));
+                self.answer(reply, (views, self.rejected.clone()));
             }
             Command::ReloadAdapter { name, reply } => {
                 let Some(slot) = self.slot_named(&name) else {
-                    let _ = reply.send(Err(format!("no adapter instance named {name:?}")));
+                    self.answer(reply, Err(format!("no adapter instance named {name:?}")));
                     return;
                 };
                 match self.slots[slot].spec.source.path.clone() {
@@ -1477,13 +1695,28 @@ impl Core {
                     Some(slot) if self.slots[slot].state == SlotState::Stopped => Err(format!("adapter {name} is not running")),
                     Some(slot) => Ok(self.unload(slot)),
                 };
-                let _ = reply.send(answer);
+                self.answer(reply, answer);
             }
             Command::LibraryChanged { path } => {
                 tracing::info!(path = %path.display(), "adapter library changed");
                 self.load_library_async(path, None);
             }
             Command::LibraryLoaded { path, result, reply } => self.on_library_loaded(path, *result, reply),
+            Command::TakeRecovered { reply } => {
+                let _ = reply.send(self.recovered_pushes.take().unwrap_or_default());
+            }
+            Command::Journal { reply } => {
+                let Some(j) = self.journal.as_ref() else {
+                    let _ = reply.send(None);
+                    return;
+                };
+                let (appended, durable, held) = (j.appended(), j.durable(), self.held.len());
+                let info = j.info();
+                tokio::task::spawn_blocking(move || {
+                    let info = info.recv().ok().and_then(Result::ok).unwrap_or_default();
+                    let _ = reply.send(Some(super::JournalStatus { info, appended, durable, held }));
+                });
+            }
             Command::Subscribe { capacity, reply } => {
                 let _ = reply.send((self.bus.subscribe(capacity), self.bus.last_seq()));
             }
@@ -1493,7 +1726,7 @@ impl Core {
     fn add_symbol(&mut self, symbol: Symbol, subscriber: Option<Subscriber>, reply: SymbolReply) {
         if self.market.is_active(&symbol) {
             self.market.subscribe(&symbol, subscriber);
-            let _ = reply.send(Ok(self.market.view(&symbol)));
+            self.answer(reply, Ok(self.market.view(&symbol)));
             return;
         }
         if let Some(s) = self.subscribing.get_mut(&symbol) {
@@ -1522,22 +1755,22 @@ impl Core {
 
     fn submit(&mut self, new: NewOrder, reply: Reply<Result<OrderView, SubmitError>>) {
         if self.status() != ConnectionStatus::Up {
-            let _ = reply.send(Err(SubmitError::Gateway(GatewayError::NotInitialized)));
+            self.answer(reply, Err(SubmitError::Gateway(GatewayError::NotInitialized)));
             return;
         }
         let Some(&slot) = self.account_slot.get(&new.account) else {
-            let _ = reply.send(Err(SubmitError::UnknownAccount(new.account)));
+            self.answer(reply, Err(SubmitError::UnknownAccount(new.account)));
             return;
         };
         for (name, price) in [("limit price", new.order_type.limit_price()), ("stop price", new.order_type.stop_price())] {
             if let Some(p) = price.filter(|p| !p.is_positive()) {
-                let _ = reply.send(Err(SubmitError::Invalid(format!("{name} must be positive, got {p}"))));
+                self.answer(reply, Err(SubmitError::Invalid(format!("{name} must be positive, got {p}"))));
                 return;
             }
         }
         let chosen = new.client_order_id.clone().map(Ok);
         let Ok(client_order_id) = chosen.unwrap_or_else(|| ClientOrderId::new(new_client_order_id())) else {
-            let _ = reply.send(Err(SubmitError::Invalid("cannot create an order id".into())));
+            self.answer(reply, Err(SubmitError::Invalid("cannot create an order id".into())));
             return;
         };
         let request = OrderRequest {
@@ -1553,45 +1786,53 @@ impl Core {
             staged_tag: new.staged_tag,
             origin: new.origin,
         };
-        if self.oms.submit(request.clone(), UnixNanos::now()).is_err() {
-            let _ = reply.send(Err(SubmitError::Invalid("duplicate order id".into())));
+        if self.oms.get(&client_order_id).is_some() {
+            self.answer(reply, Err(SubmitError::Invalid("duplicate order id".into())));
             return;
         }
+        self.record(Entry::Submitted { request: request.clone(), at: UnixNanos::now() });
         self.lookup_instrument(&request.symbol);
         let deadline = Instant::now() + self.settings.timeouts.order;
         self.order_waiters.insert(client_order_id.clone(), OrderWaiter { deadline, reply });
-        if let Err(e) = self.send_to(slot, RequestBody::SubmitOrder(request.clone()), None) {
-            self.fail_order_request(&AdapterRequest { id: RequestId(0), body: RequestBody::SubmitOrder(request) }, &e);
-        }
+        // Written ahead: the broker hears of the order only once the journal has it.
+        self.after_journal(move |c| {
+            if let Err(e) = c.send_to(slot, RequestBody::SubmitOrder(request.clone()), None) {
+                c.fail_order_request(&AdapterRequest { id: RequestId(0), body: RequestBody::SubmitOrder(request) }, &e);
+            }
+        });
     }
 
-    fn cancel(&mut self, id: &str) -> CancelOutcome {
-        let Some(order) = self.oms.find(id) else { return CancelOutcome::NotFound };
+    /// Books a cancel request and prepares the request to the broker, or answers why not.
+    fn cancel(&mut self, id: &str) -> Result<(usize, RequestBody), CancelOutcome> {
+        let Some(order) = self.oms.find(id) else { return Err(CancelOutcome::NotFound) };
         let client = order.request.client_order_id.clone();
         let status = order.status;
         let account = order.request.account.clone();
-        let Some(broker) = order.broker_order_id.clone() else { return CancelOutcome::NotAcknowledged };
+        let Some(broker) = order.broker_order_id.clone() else { return Err(CancelOutcome::NotAcknowledged) };
         match status {
-            OrderStatus::Cancelled => return CancelOutcome::AlreadyCancelled,
-            s if s.is_terminal() => return CancelOutcome::NotLive(s),
+            OrderStatus::Cancelled => return Err(CancelOutcome::AlreadyCancelled),
+            s if s.is_terminal() => return Err(CancelOutcome::NotLive(s)),
             _ => {}
         }
         let Some(&slot) = self.account_slot.get(&account) else {
-            return CancelOutcome::Failed(format!("no adapter trades account {account}"));
+            return Err(CancelOutcome::Failed(format!("no adapter trades account {account}")));
         };
-        if let Err(e) = self.oms.request_cancel(&client, UnixNanos::now()) {
-            return CancelOutcome::NotLive(e.from);
+        if let Booked::CancelRequested(Err(e)) = self.record(Entry::CancelRequested { order: client.clone(), at: UnixNanos::now() }) {
+            return Err(CancelOutcome::NotLive(e.from));
         }
-        let body = RequestBody::CancelOrder { client_order_id: Some(client.clone()), broker_order_id: broker };
-        let outcome = match self.send_to(slot, body.clone(), None) {
+        self.publish_order(&client);
+        Ok((slot, RequestBody::CancelOrder { client_order_id: Some(client), broker_order_id: broker }))
+    }
+
+    /// Sends a prepared cancel (once the journal has the request).
+    fn send_cancel(&mut self, slot: usize, body: RequestBody) -> CancelOutcome {
+        match self.send_to(slot, body.clone(), None) {
             Ok(()) => CancelOutcome::Sent,
             Err(e) => {
                 self.fail_order_request(&AdapterRequest { id: RequestId(0), body }, &e);
                 CancelOutcome::Failed(e)
             }
-        };
-        self.publish_order(&client);
-        outcome
+        }
     }
 
     // ----- the one-second timer
@@ -1611,7 +1852,7 @@ impl Core {
             if let Some(w) = self.order_waiters.remove(&id) {
                 if !w.reply.is_closed() {
                     self.alert("RTX", format!("API_Callback<{id} order> callback expired"));
-                    let _ = w.reply.send(Err(SubmitError::Gateway(GatewayError::Timeout("order acknowledgement"))));
+                    self.answer(w.reply, Err(SubmitError::Gateway(GatewayError::Timeout("order acknowledgement"))));
                 }
             }
         }
@@ -1631,6 +1872,13 @@ impl Core {
             // A snapshot that failed is asked for again.
             if self.slots[slot].state == SlotState::Starting {
                 self.maybe_snapshot(slot);
+            }
+            // Orders in doubt since a restart: ask the broker again every 2 s until each is
+            // found or rejected.
+            let owns_doubt = self.in_doubt.keys().any(|c| self.oms.get(c).is_some_and(|o| self.account_slot.get(&o.request.account) == Some(&slot)));
+            let asked_lately = self.last_snapshot_request.get(&slot).is_some_and(|t| t.elapsed() < Duration::from_secs(2));
+            if owns_doubt && self.slots[slot].state == SlotState::Ready && !asked_lately {
+                self.request_snapshot(slot, true);
             }
         }
         if let (Some(since), Some(limit)) = (self.disconnected_since, self.settings.disconnect_shutdown) {

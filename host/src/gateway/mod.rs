@@ -17,6 +17,7 @@ pub mod bus;
 mod core;
 pub mod market;
 pub mod oms;
+pub mod recovery;
 
 use crate::adapters::{AdapterSpec, loader::LoadedLibrary, loader::LoadError};
 use crate::config::{Config, Flags, LogSettings, Timeouts};
@@ -36,7 +37,7 @@ use txtrader_plugin_api::model::{
 };
 
 /// An order as clients see it: the OMS record plus the instrument facts.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OrderView {
     /// The order.
     pub order: Order,
@@ -45,7 +46,7 @@ pub struct OrderView {
 }
 
 /// An execution as clients see it, with the order it belongs to.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ExecutionView {
     /// The execution.
     pub execution: Execution,
@@ -252,6 +253,26 @@ pub enum Command {
     StrategyEvent { name: String, event: &'static str, detail: serde_json::Value },
     /// Attach to the event bus.
     Subscribe { capacity: usize, reply: Reply<(Subscription<Arc<Sequenced>>, u64)> },
+    /// The order and execution events published before the last restart, read back from the
+    /// journal (oldest first), and the sequence number through which older ones are not kept.
+    /// Answered once: the stream hub takes them for `resume`.
+    TakeRecovered { reply: Reply<(Vec<Arc<Sequenced>>, u64)> },
+    /// The journal's size and position (`None`: running without a journal).
+    Journal { reply: Reply<Option<JournalStatus>> },
+}
+
+/// The journal as the `journal` command reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct JournalStatus {
+    /// File, size and records kept.
+    #[serde(flatten)]
+    pub info: crate::journal::JournalInfo,
+    /// The last record appended.
+    pub appended: u64,
+    /// The last record on disk.
+    pub durable: u64,
+    /// Outputs (replies, events, broker requests) waiting for the journal.
+    pub held: usize,
 }
 
 /// What the core needs from the configuration.
@@ -309,10 +330,20 @@ pub struct Gateway {
 /// Starts the gateway core; it creates the adapter instances. The core stops when `shutdown`
 /// triggers.
 pub fn spawn(settings: GatewaySettings, shutdown: Shutdown) -> (Gateway, tokio::task::JoinHandle<()>) {
+    spawn_recovered(settings, shutdown, None)
+}
+
+/// Starts the gateway core on the books read back from the journal, journaling every change
+/// from then on (none: no journal).
+pub fn spawn_recovered(
+    settings: GatewaySettings,
+    shutdown: Shutdown,
+    recovered: Option<recovery::Recovered>,
+) -> (Gateway, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(4096);
     let (status_tx, status) = watch::channel(ConnectionStatus::Startup);
     let (clock_tx, clock) = watch::channel(None);
-    let core = core::Core::new(settings, status_tx, clock_tx, shutdown, tx.clone());
+    let core = core::Core::new(settings, status_tx, clock_tx, shutdown, tx.clone(), recovered);
     let published = core.watch_published();
     let task = tokio::spawn(core.run(rx));
     (Gateway { tx, status, clock, published }, task)
@@ -558,5 +589,21 @@ impl Gateway {
     /// Only when the gateway is shutting down.
     pub async fn subscribe(&self, capacity: usize) -> Result<(Subscription<Arc<Sequenced>>, u64), GatewayError> {
         self.call(|reply| Command::Subscribe { capacity, reply }).await
+    }
+
+    /// Takes the events published before the last restart (see [`Command::TakeRecovered`]).
+    ///
+    /// # Errors
+    /// Only when the gateway is shutting down.
+    pub async fn take_recovered(&self) -> Result<(Vec<Arc<Sequenced>>, u64), GatewayError> {
+        self.call(|reply| Command::TakeRecovered { reply }).await
+    }
+
+    /// The journal's status.
+    ///
+    /// # Errors
+    /// Only when the gateway is shutting down.
+    pub async fn journal(&self) -> Result<Option<JournalStatus>, GatewayError> {
+        self.call(|reply| Command::Journal { reply }).await
     }
 }

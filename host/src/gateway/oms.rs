@@ -11,15 +11,17 @@
 use indexmap::IndexMap;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use crate::journal::Entry;
 use txtrader_plugin_api::model::{
-    AccountId, BrokerOrderId, ClientOrderId, Execution, ExecutionId, InvalidTransition, OrderClass,
+    AccountId, BrokerOrderId, CancelResume, ClientOrderId, Execution, ExecutionId, InvalidTransition, OrderClass,
     OrderOrigin, OrderRequest, OrderStatus, OrderTrigger, Price, Quantity, SignedQuantity, Symbol,
     UnixNanos,
 };
 use txtrader_plugin_api::wire::{BrokerSnapshot, OrderEvent, OrderEventKind};
 
 /// What one update of an order was.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum UpdateKind {
     /// The broker acknowledged the order.
     Acknowledged,
@@ -62,7 +64,7 @@ pub enum UpdateKind {
 }
 
 /// One entry of an order's history, with the order's state right after it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OrderUpdate {
     /// The broker's event id, or a local id for gateway-side updates.
     pub id: String,
@@ -81,7 +83,7 @@ pub struct OrderUpdate {
 }
 
 /// An order as the gateway knows it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Order {
     /// What was asked.
     pub request: OrderRequest,
@@ -215,6 +217,29 @@ pub struct SnapshotOutcome {
     pub restated: Vec<ClientOrderId>,
     /// Executions first seen in the snapshot.
     pub new_executions: Vec<ExecutionId>,
+    /// Orders with a cancel in flight that the broker still reports open: they stay pending
+    /// cancel, and the cancel should be sent again (it may never have reached the broker).
+    pub cancel_again: Vec<ClientOrderId>,
+    /// With reconciliation: open orders the broker acknowledged once but no longer knows,
+    /// now cancelled.
+    pub gone: Vec<ClientOrderId>,
+}
+
+/// What booking one journal entry did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Booked {
+    /// A new order: `false` when its gateway id was already taken (nothing changed).
+    Submitted(bool),
+    /// A broker event.
+    Event(Outcome),
+    /// A cancel request.
+    CancelRequested(Result<(), InvalidTransition>),
+    /// An order or cancel that never reached the broker was resolved.
+    Resolved,
+    /// A snapshot merged.
+    Snapshot(SnapshotOutcome),
+    /// Not about the books.
+    NotOms,
 }
 
 /// The books.
@@ -236,11 +261,41 @@ impl Oms {
         Self::default()
     }
 
+    /// Books one journal entry: the only way the gateway changes the books, live and when
+    /// replaying the journal, so both end in the same state.
+    pub fn book(&mut self, entry: &Entry) -> Booked {
+        match entry {
+            Entry::Submitted { request, at } => Booked::Submitted(self.submit(request.clone(), *at).is_ok()),
+            Entry::OrderEvent(event) => Booked::Event(self.apply(event)),
+            Entry::CancelRequested { order, at } => Booked::CancelRequested(self.request_cancel(order, *at)),
+            Entry::CancelNotSent { order, reason, at } => {
+                self.cancel_not_sent(order, reason.clone(), *at);
+                Booked::Resolved
+            }
+            Entry::OrderNotSent { order, reason, at } => {
+                self.order_not_sent(order, reason.clone(), *at);
+                Booked::Resolved
+            }
+            Entry::Snapshot { snapshot, reconcile, reason, at } => {
+                let mut out = self.load_snapshot(snapshot, *at);
+                if *reconcile {
+                    out.gone = self.resolve_unknown_to_broker(snapshot, reason, *at);
+                }
+                Booked::Snapshot(out)
+            }
+            Entry::Published { .. }
+            | Entry::SeqReserved { .. }
+            | Entry::Route(_)
+            | Entry::CurrentAccount(_)
+            | Entry::PrimaryExchange { .. } => Booked::NotOms,
+        }
+    }
+
     /// Records a new order the gateway is about to send.
     ///
     /// # Errors
     /// The order is returned back when its gateway id is already taken.
-    pub fn submit(&mut self, request: OrderRequest, now: UnixNanos) -> Result<&Order, Box<OrderRequest>> {
+    fn submit(&mut self, request: OrderRequest, now: UnixNanos) -> Result<&Order, Box<OrderRequest>> {
         if self.orders.contains_key(&request.client_order_id) {
             return Err(Box::new(request));
         }
@@ -260,7 +315,7 @@ impl Oms {
     }
 
     /// Applies one broker event.
-    pub fn apply(&mut self, event: &OrderEvent) -> Outcome {
+    fn apply(&mut self, event: &OrderEvent) -> Outcome {
         let client_id = match self.resolve(event) {
             Ok(id) => id,
             Err(r) => return Outcome::Refused(r),
@@ -395,7 +450,7 @@ impl Oms {
     ///
     /// # Errors
     /// The refused transition, when the order cannot be cancelled in its status.
-    pub fn request_cancel(&mut self, id: &ClientOrderId, now: UnixNanos) -> Result<(), InvalidTransition> {
+    fn request_cancel(&mut self, id: &ClientOrderId, now: UnixNanos) -> Result<(), InvalidTransition> {
         let update_id = self.local_id(id);
         let Some(order) = self.orders.get_mut(id) else { return Ok(()) };
         order.status = order.status.transition(OrderTrigger::RequestCancel)?;
@@ -404,7 +459,7 @@ impl Oms {
     }
 
     /// The adapter refused to even take a cancel: the order resumes.
-    pub fn cancel_not_sent(&mut self, id: &ClientOrderId, reason: String, now: UnixNanos) {
+    fn cancel_not_sent(&mut self, id: &ClientOrderId, reason: String, now: UnixNanos) {
         let update_id = self.local_id(id);
         if let Some(order) = self.orders.get_mut(id) {
             if let Ok(next) = order.status.transition(OrderTrigger::RejectCancel) {
@@ -415,7 +470,7 @@ impl Oms {
     }
 
     /// The adapter refused to even take a new order: it is rejected.
-    pub fn order_not_sent(&mut self, id: &ClientOrderId, reason: String, now: UnixNanos) {
+    fn order_not_sent(&mut self, id: &ClientOrderId, reason: String, now: UnixNanos) {
         let update_id = self.local_id(id);
         if let Some(order) = self.orders.get_mut(id) {
             if let Ok(next) = order.status.transition(OrderTrigger::Reject) {
@@ -429,7 +484,7 @@ impl Oms {
     /// Merges one broker's view: the positions of its accounts are the broker's; orders and
     /// executions the gateway did not know are added (origin: broker); known orders whose state
     /// differs are restated. Other brokers' accounts are untouched.
-    pub fn load_snapshot(&mut self, snapshot: &BrokerSnapshot, now: UnixNanos) -> SnapshotOutcome {
+    fn load_snapshot(&mut self, snapshot: &BrokerSnapshot, now: UnixNanos) -> SnapshotOutcome {
         let mut out = SnapshotOutcome::default();
         self.positions.retain(|(account, _), _| !snapshot.accounts.contains(account));
         self.positions.extend(snapshot.positions.iter().map(|p| ((p.account.clone(), p.symbol.clone()), p.quantity)));
@@ -444,8 +499,24 @@ impl Oms {
                     let Some(order) = self.orders.get_mut(&id) else { continue };
                     self.by_broker.insert(snap.broker_order_id.clone(), id.clone());
                     order.broker_order_id.get_or_insert_with(|| snap.broker_order_id.clone());
-                    if order.status != snap.status || order.filled != snap.filled_quantity {
-                        order.status = snap.status;
+                    let resume = match snap.status {
+                        OrderStatus::Initialized => Some(CancelResume::Initialized),
+                        OrderStatus::Submitted => Some(CancelResume::Submitted),
+                        OrderStatus::Held => Some(CancelResume::Held),
+                        OrderStatus::Working => Some(CancelResume::Working),
+                        OrderStatus::PartiallyFilled => Some(CancelResume::PartiallyFilled),
+                        _ => None,
+                    };
+                    let status = match (order.status, resume) {
+                        // A cancel in flight stays in flight until the broker says otherwise.
+                        (OrderStatus::PendingCancel { .. }, Some(resume)) => {
+                            out.cancel_again.push(id.clone());
+                            OrderStatus::PendingCancel { resume }
+                        }
+                        _ => snap.status,
+                    };
+                    if order.status != status || order.filled != snap.filled_quantity {
+                        order.status = status;
                         order.filled = snap.filled_quantity;
                         order.fill_value = snap.avg_price.map_or(Decimal::ZERO, |p| p.as_decimal() * snap.filled_quantity.as_decimal());
                         order.reason.clone_from(&snap.reason);
@@ -488,7 +559,7 @@ impl Oms {
     /// After a new adapter generation reported its state: open orders of its accounts that the
     /// broker acknowledged once but no longer knows are cancelled, with the reason. Orders not
     /// acknowledged yet are left alone (the broker will still answer them).
-    pub fn resolve_unknown_to_broker(&mut self, snapshot: &BrokerSnapshot, reason: &str, now: UnixNanos) -> Vec<ClientOrderId> {
+    fn resolve_unknown_to_broker(&mut self, snapshot: &BrokerSnapshot, reason: &str, now: UnixNanos) -> Vec<ClientOrderId> {
         let known: HashSet<&BrokerOrderId> = snapshot.orders.iter().map(|o| &o.broker_order_id).collect();
         let gone: Vec<ClientOrderId> = self
             .orders

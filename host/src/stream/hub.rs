@@ -97,18 +97,23 @@ struct State {
 /// `None` when the gateway is already shutting down.
 pub async fn start(gateway: Gateway, compat: CompatConfig, replay_capacity: usize, log_client_messages: bool) -> Option<Hub> {
     let (mut bus, last_seq) = gateway.subscribe(1 << 16).await.ok()?;
+    // What was published before a restart, read back from the journal: `resume` reaches it.
+    let (recovered, recovered_evicted) = gateway.take_recovered().await.ok()?;
     let (tx, mut rx) = mpsc::channel(1024);
     let mut state = State {
         renderer: PushRenderer::new(compat),
         out: FanOut::default(),
         replay: VecDeque::new(),
         replay_capacity,
-        evicted_through: last_seq,
+        evicted_through: if recovered.is_empty() { last_seq } else { recovered_evicted },
         last_seq,
         barriers: Vec::new(),
         gateway,
         log_client_messages,
     };
+    for e in recovered {
+        state.keep_for_replay(&e);
+    }
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -164,6 +169,28 @@ impl State {
         }
     }
 
+    /// Keeps a push for `resume`, dropping the oldest beyond the capacity.
+    fn keep(&mut self, push: Arc<Push>) {
+        if self.replay_capacity == 0 {
+            self.evicted_through = push.seq;
+            return;
+        }
+        self.replay.push_back(push);
+        while self.replay.len() > self.replay_capacity {
+            if let Some(old) = self.replay.pop_front() {
+                self.evicted_through = old.seq;
+            }
+        }
+    }
+
+    /// Renders an event published before a restart into the replay buffer (not to sessions).
+    fn keep_for_replay(&mut self, e: &crate::gateway::bus::Sequenced) {
+        let rendered = self.renderer.render(&e.event);
+        if rendered.replayable && !rendered.lines.is_empty() {
+            self.keep(Arc::new(Push { seq: e.seq, lines: rendered.lines }));
+        }
+    }
+
     fn fan_out(&mut self, d: Delivery<Arc<crate::gateway::bus::Sequenced>>) {
         match d {
             Delivery::Item(e) => {
@@ -178,13 +205,8 @@ impl State {
                     }
                 }
                 let push = Arc::new(Push { seq: e.seq, lines: rendered.lines });
-                if rendered.replayable && self.replay_capacity > 0 {
-                    self.replay.push_back(push.clone());
-                    while self.replay.len() > self.replay_capacity {
-                        if let Some(old) = self.replay.pop_front() {
-                            self.evicted_through = old.seq;
-                        }
-                    }
+                if rendered.replayable {
+                    self.keep(push.clone());
                 }
                 self.out.send(e.seq, &push);
             }

@@ -68,6 +68,7 @@ fn config(settings: &[&str]) -> Vec<u8> {
         instance: "echo".into(),
         settings: settings.iter().map(|k| ((*k).to_owned(), "1".to_owned())).collect(),
         timezone: "UTC".into(),
+        data_dir: None,
     };
     adapter::encode_config(&c)
 }

@@ -1,0 +1,124 @@
+//! Recovery: the books rebuilt from the journal before the gateway core starts.
+//!
+//! Every journal entry is booked through [`Oms::book`], the function the live core changes its
+//! books with, so the orders (with their whole update history), tickets, executions, positions,
+//! id mappings and strategy origins come back as they were. Settings the operator changed at
+//! run time (route, current account, primary exchanges) come back too. The bus continues above
+//! the highest sequence number ever reserved, and the newest published order and execution
+//! events are kept so the stream's `resume` reaches back across the restart.
+//!
+//! What recovery cannot know is what the broker did meanwhile: that is reconciliation's job
+//! once each adapter reports its state (see the core's snapshot handling). Orders placed but
+//! never acknowledged are listed as *in doubt* for it.
+
+use super::bus::{GatewayEvent, Sequenced};
+use super::oms::Oms;
+use crate::journal::{Entry, Journal, JournalError, JournalSettings, Published, Scan};
+use indexmap::IndexMap;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use txtrader_plugin_api::model::{AccountId, ClientOrderId, OrderStatus, Route, Symbol};
+
+/// The state read back from the journal, handed to the core.
+#[derive(Debug)]
+pub struct Recovered {
+    /// The open journal, appending after the last good record.
+    pub journal: Journal,
+    /// The books.
+    pub oms: Oms,
+    /// The default route, if it was changed.
+    pub route: Option<Route>,
+    /// The current account, if it was set.
+    pub current_account: Option<AccountId>,
+    /// Primary exchanges set.
+    pub exchanges: IndexMap<Symbol, String>,
+    /// The bus continues above this.
+    pub seq_reserved: u64,
+    /// The newest published order and execution events, oldest first.
+    pub pushes: VecDeque<Arc<Sequenced>>,
+    /// Pushes older than the kept ones, up to this sequence number, are not kept.
+    pub pushes_evicted_through: u64,
+    /// Orders placed but not acknowledged by the broker when the gateway stopped.
+    pub in_doubt: Vec<ClientOrderId>,
+    /// What reading the journal found.
+    pub scan: Scan,
+    /// How long reading took.
+    pub took: Duration,
+}
+
+impl Recovered {
+    /// True when the journal held nothing.
+    pub fn is_fresh(&self) -> bool {
+        self.scan.records == 0
+    }
+}
+
+/// Opens the journal and replays it, keeping at most `keep_pushes` published events.
+///
+/// # Errors
+/// As [`Journal::open`].
+pub fn recover(settings: &JournalSettings, keep_pushes: usize) -> Result<Recovered, JournalError> {
+    let started = Instant::now();
+    let mut oms = Oms::new();
+    let (mut route, mut current_account, mut exchanges) = (None, None, IndexMap::new());
+    let (mut seq_reserved, mut evicted) = (0u64, 0u64);
+    let mut pushes: VecDeque<Arc<Sequenced>> = VecDeque::new();
+    let (journal, scan) = Journal::open(settings, |_, entry| {
+        oms.book(&entry);
+        match entry {
+            Entry::Published { seq, event } => {
+                seq_reserved = seq_reserved.max(seq);
+                let event = match event {
+                    Published::Order(v) => GatewayEvent::Order(v),
+                    Published::Execution(v) => GatewayEvent::Execution(v),
+                };
+                if keep_pushes > 0 {
+                    pushes.push_back(Arc::new(Sequenced { seq, event }));
+                    while pushes.len() > keep_pushes {
+                        if let Some(old) = pushes.pop_front() {
+                            evicted = old.seq;
+                        }
+                    }
+                } else {
+                    evicted = seq;
+                }
+            }
+            Entry::SeqReserved { through } => seq_reserved = seq_reserved.max(through),
+            Entry::Route(r) => route = Some(r),
+            Entry::CurrentAccount(a) => current_account = Some(a),
+            Entry::PrimaryExchange { symbol, exchange } => match exchange {
+                Some(e) => {
+                    exchanges.insert(symbol, e);
+                }
+                None => {
+                    exchanges.shift_remove(&symbol);
+                }
+            },
+            Entry::Submitted { .. }
+            | Entry::OrderEvent(_)
+            | Entry::CancelRequested { .. }
+            | Entry::CancelNotSent { .. }
+            | Entry::OrderNotSent { .. }
+            | Entry::Snapshot { .. } => {}
+        }
+    })?;
+    let in_doubt = oms
+        .orders()
+        .filter(|o| o.broker_order_id.is_none() && o.status == OrderStatus::Initialized)
+        .map(|o| o.request.client_order_id.clone())
+        .collect();
+    Ok(Recovered {
+        journal,
+        oms,
+        route,
+        current_account,
+        exchanges,
+        seq_reserved,
+        pushes,
+        pushes_evicted_through: evicted,
+        in_doubt,
+        scan,
+        took: started.elapsed(),
+    })
+}

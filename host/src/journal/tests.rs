@@ -1,0 +1,159 @@
+use super::*;
+use std::time::Duration;
+use txtrader_plugin_api::model::{AccountId, Route};
+
+fn settings(dir: &Path) -> JournalSettings {
+    JournalSettings { dir: dir.to_owned(), max_batch: 10_000 }
+}
+
+fn entry(n: u64) -> Entry {
+    Entry::Route(Route { name: format!("R{n}"), params: None })
+}
+
+fn open(dir: &Path) -> (Journal, Scan, Vec<(u64, Entry)>) {
+    let mut seen = Vec::new();
+    let (j, scan) = Journal::open(&settings(dir), |seq, e| seen.push((seq, e))).expect("opens");
+    (j, scan, seen)
+}
+
+fn wait_durable(j: &Journal, through: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while j.durable() < through {
+        assert!(std::time::Instant::now() < deadline, "durable {} of {through}", j.durable());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn write(dir: &Path, n: u64) {
+    let (mut j, _, _) = open(dir);
+    for i in 1..=n {
+        j.append(entry(i));
+        if i % 3 == 0 {
+            j.flush();
+        }
+    }
+    j.flush();
+    wait_durable(&j, n);
+    j.close();
+}
+
+fn raw(dir: &Path) -> Connection {
+    Connection::open(dir.join(FILE_NAME)).expect("raw")
+}
+
+#[test]
+fn a_missing_folder_starts_empty_and_entries_come_back_in_order() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("a/b");
+    let (j, scan, seen) = open(&dir);
+    assert_eq!((scan.records, scan.last, seen.len()), (0, 0, 0));
+    drop(j);
+    write(&dir, 25);
+    let (mut j, scan, seen) = open(&dir);
+    assert_eq!((scan.records, scan.last), (25, 25));
+    assert!(scan.truncated.is_none());
+    assert_eq!(seen, (1..=25).map(|i| (i, entry(i))).collect::<Vec<_>>());
+    // numbering continues
+    assert_eq!(j.append(entry(26)), 26);
+    j.flush();
+    wait_durable(&j, 26);
+    let info = j.info().recv().expect("answer").expect("info");
+    assert_eq!((info.records, info.first, info.last), (26, 1, 26));
+    assert!(info.bytes > 0);
+}
+
+#[test]
+fn a_damaged_last_record_is_truncated_with_the_reason() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    write(tmp.path(), 10);
+    raw(tmp.path()).execute("UPDATE records SET body = replace(body, 'R10', 'R99') WHERE seq = 10", []).expect("damage");
+    let (j, scan, seen) = open(tmp.path());
+    assert_eq!(seen.len(), 9);
+    assert_eq!(scan.truncated, Some((10, 1, "checksum mismatch".to_owned())));
+    assert_eq!(j.info().recv().expect("answer").expect("info").records, 9, "the damaged record is gone from disk");
+    drop(j);
+    let (_, scan, seen) = open(tmp.path());
+    assert_eq!((seen.len(), scan.truncated), (9, None));
+}
+
+#[test]
+fn a_damaged_record_with_good_ones_after_it_stops_the_start() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    write(tmp.path(), 10);
+    raw(tmp.path()).execute("UPDATE records SET body = '{\"route\":' WHERE seq = 5", []).expect("damage");
+    let e = Journal::open(&settings(tmp.path()), |_, _| {}).expect_err("refused");
+    match &e {
+        JournalError::Corrupt { seq, after, .. } => assert_eq!((*seq, *after), (5, 5)),
+        other => panic!("{other}"),
+    }
+    assert!(e.to_string().contains("txtraderd journal truncate 5"), "{e}");
+    // nothing was dropped by the refusal; the operator's truncate then lets it start
+    assert_eq!(raw(tmp.path()).query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0)).expect("n"), 10);
+    assert_eq!(truncate(&settings(tmp.path()), 5).expect("truncate"), 6);
+    let (_, scan, _) = open(tmp.path());
+    assert_eq!(scan.last, 4);
+}
+
+#[test]
+fn a_missing_record_is_damage_too() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    write(tmp.path(), 10);
+    raw(tmp.path()).execute("DELETE FROM records WHERE seq = 4", []).expect("delete");
+    match Journal::open(&settings(tmp.path()), |_, _| {}) {
+        Err(JournalError::Corrupt { seq: 5, why, after: 5, .. }) => assert_eq!(why, "records 4 to 4 are missing"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_torn_wal_is_reported_and_the_last_whole_commit_is_kept() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (live, image) = (tmp.path().join("live"), tmp.path().join("image"));
+    let (mut j, _, _) = open(&live);
+    for i in 1..=5 {
+        j.append(entry(i));
+    }
+    j.flush();
+    wait_durable(&j, 5);
+    j.append(Entry::CurrentAccount(AccountId::new("A.B.C.D").expect("acct")));
+    j.flush();
+    wait_durable(&j, 6);
+    // The files as a power cut would leave them: copied while the journal is open, the last
+    // commit's final frame cut short.
+    std::fs::create_dir_all(&image).expect("dir");
+    std::fs::copy(live.join(FILE_NAME), image.join(FILE_NAME)).expect("db");
+    let wal = std::fs::read(live.join(format!("{FILE_NAME}-wal"))).expect("wal exists while open");
+    std::fs::write(image.join(format!("{FILE_NAME}-wal")), &wal[..wal.len() - 100]).expect("torn wal");
+    let (_, scan, seen) = open(&image);
+    assert!(scan.torn_wal_bytes.is_some(), "torn write reported");
+    assert_eq!(seen, (1..=5).map(|i| (i, entry(i))).collect::<Vec<_>>(), "the torn commit is gone, the one before kept");
+}
+
+#[test]
+fn a_second_process_on_the_same_journal_is_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (_j, _, _) = open(tmp.path());
+    match Journal::open(&settings(tmp.path()), |_, _| {}) {
+        Err(JournalError::Locked { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_newer_format_is_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    write(tmp.path(), 1);
+    raw(tmp.path()).execute("UPDATE meta SET value = '9' WHERE key = 'format'", []).expect("format");
+    match Journal::open(&settings(tmp.path()), |_, _| {}) {
+        Err(JournalError::Format { found: 9, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn not_a_database_is_a_clear_error() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::write(tmp.path().join(FILE_NAME), b"this is not a database, just some text that is long enough").expect("junk");
+    let e = Journal::open(&settings(tmp.path()), |_, _| {}).expect_err("refused");
+    assert!(e.to_string().contains("journal.sqlite"), "{e}");
+}

@@ -1,0 +1,278 @@
+//! Nothing lost: the real `txtraderd` journals its books and the simulated exchange keeps its
+//! own; a restart (clean or `kill -9`) recovers every order and execution with the same ids,
+//! and reconciliation reports what the broker did that the gateway's books do not show.
+
+use serde_json::{json, Map, Value};
+use std::path::Path;
+use std::time::Duration;
+use txtrader_tests::{txtraderd, Daemon, Http, StreamRecorder};
+
+const ACCT: &str = "REALTICKDEMO.REALTICK.DEMO32.TRADING";
+
+fn start(name: &str, data: &Path) -> (Daemon, Http) {
+    let d = Daemon::start(name, &[("TXTRADER_DATA_DIR", data.to_str().expect("utf-8")), ("TXTRADER_SIM_FILL_DELAY_MS", "50")]);
+    let http = Http::new(d.http_port);
+    http.wait_status("Up");
+    (d, http)
+}
+
+fn stop(mut d: Daemon, http: &Http) {
+    http.ok("shutdown", &json!({"message": "journal test"}));
+    assert!(d.wait_exit(Duration::from_secs(30)).is_some(), "txtraderd did not stop");
+}
+
+/// The books as clients see them, without what legitimately differs across a restart (the
+/// instrument facts in `raw`, which come back once the symbol is looked up again).
+fn books(http: &Http) -> Value {
+    let orders: Map<String, Value> = http
+        .ok("query_orders", &json!({}))
+        .as_object()
+        .expect("orders")
+        .iter()
+        .map(|(id, o)| {
+            let updates: Vec<Value> = o["updates"].as_array().expect("updates").iter().map(|u| u["type"].clone()).collect();
+            let keep = json!({
+                "permid": o["permid"], "status": o["status"], "quantity": o["quantity"], "filled": o["filled"],
+                "symbol": o["symbol"], "account": o["account"], "origin": o["origin"], "updates": updates,
+            });
+            (id.clone(), keep)
+        })
+        .collect();
+    let executions: Map<String, Value> = http
+        .ok("query_executions", &json!({}))
+        .as_object()
+        .expect("executions")
+        .iter()
+        .map(|(id, x)| (id.clone(), json!({"order": x["ORIGINAL_ORDER_ID"], "qty": x["VOLUME"], "price": x["PRICE"], "side": x["BUYORSELL"]})))
+        .collect();
+    json!({"orders": orders, "executions": executions, "positions": http.ok("query_positions", &json!({}))})
+}
+
+fn permid(v: &Value) -> String {
+    v["permid"].as_str().expect("permid").to_owned()
+}
+
+/// Positions must equal the sum of the executions, per account and symbol.
+fn assert_positions_are_executions(b: &Value) {
+    let mut sums: std::collections::BTreeMap<(String, String), i64> = Default::default();
+    let orders = b["orders"].as_object().expect("orders");
+    for x in b["executions"].as_object().expect("executions").values() {
+        let o = &orders[x["order"].as_str().expect("order id")];
+        let q = x["qty"].as_i64().expect("qty");
+        let signed = if x["side"] == "Sell" { -q } else { q };
+        *sums.entry((o["account"].as_str().expect("a").to_owned(), o["symbol"].as_str().expect("s").to_owned())).or_default() += signed;
+    }
+    for ((account, symbol), q) in sums {
+        assert_eq!(b["positions"][&account][&symbol].as_i64().unwrap_or(0), q, "{account} {symbol}: {b:#}");
+    }
+}
+
+#[test]
+fn books_survive_a_clean_restart_and_a_kill_9_with_the_same_ids() {
+    let data = tempfile::tempdir().expect("data");
+    let (d, http) = start("journal-restart-a", data.path());
+    let filled = http.ok("market_order", &json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": 100}));
+    let resting = http.ok("limit_order", &json!({"account": ACCT, "route": "DEMO", "symbol": "MSFT", "quantity": 10, "limit_price": 1.05}));
+    let cancelled = http.ok("limit_order", &json!({"account": ACCT, "route": "DEMO", "symbol": "AAPL", "quantity": -20, "limit_price": 9999}));
+    http.wait_order(&permid(&filled), &["Filled"]);
+    http.wait_order(&permid(&resting), &["Pending"]);
+    http.wait_order(&permid(&cancelled), &["Pending"]);
+    http.ok("cancel_order", &json!({"id": permid(&cancelled)}));
+    http.wait_order(&permid(&cancelled), &["Cancelled"]);
+    http.ok("set_primary_exchange", &json!({"symbol": "IBM", "exchange": "NYSE"}));
+    let before = books(&http);
+    assert_eq!(before["orders"].as_object().map(Map::len), Some(3));
+    assert_positions_are_executions(&before);
+    stop(d, &http);
+
+    // A clean restart: the same books, and the exchange still holds the resting order.
+    let (mut d, http) = start("journal-restart-b", data.path());
+    let after = books(&http);
+    assert_eq!(after, before, "books after a clean restart");
+    let exchanges = http.ok("set_primary_exchange", &json!({"symbol": "MSFT", "exchange": "NASDAQ"}));
+    assert_eq!(exchanges["IBM"], "NYSE", "the primary exchange set before the restart: {exchanges}");
+    assert!(d.log_text().contains("journal: books recovered"), "recovery is logged");
+    // The resting order is still live at the exchange: it can be cancelled.
+    http.ok("cancel_order", &json!({"id": permid(&resting)}));
+    http.wait_order(&permid(&resting), &["Cancelled"]);
+    let more = http.ok("market_order", &json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": -40}));
+    http.wait_order(&permid(&more), &["Filled"]);
+    let before = books(&http);
+    assert_positions_are_executions(&before);
+    d.kill9();
+
+    // A crash: what any client saw acknowledged is back, exactly once.
+    let (d, http) = start("journal-restart-c", data.path());
+    let after = books(&http);
+    assert_eq!(after, before, "books after kill -9");
+    assert_eq!(after["positions"][ACCT]["IBM"], 60);
+    // and the gateway keeps trading
+    let next = http.ok("market_order", &json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": 1}));
+    http.wait_order(&permid(&next), &["Filled"]);
+    let j = http.ok("query_journal", &json!({}));
+    assert!(j["records"].as_u64() > Some(10) && j["bytes"].as_u64() > Some(0), "{j}");
+    stop(d, &http);
+}
+
+#[test]
+fn the_stream_resumes_across_a_restart() {
+    let data = tempfile::tempdir().expect("data");
+    let (d, http) = start("journal-resume-a", data.path());
+    let s = StreamRecorder::connect(d.tcp_port, r#"{"order-notification":1,"execution-notification":1,"sequence":1}"#);
+    let o = http.ok("market_order", &json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": 10}));
+    http.wait_order(&permid(&o), &["Filled"]);
+    let first = s.wait_for(Duration::from_secs(10), |l| l.starts_with('@') && l.contains(".order."));
+    let seq: u64 = first[1..].split(' ').next().and_then(|n| n.parse().ok()).expect("sequence number");
+    s.wait_for(Duration::from_secs(10), |l| l.contains(".execution."));
+    let seen: Vec<String> = s.lines().into_iter().filter(|l| l.starts_with('@')).collect();
+    drop(s);
+    stop(d, &http);
+
+    let (d, http) = start("journal-resume-b", data.path());
+    let mut s = StreamRecorder::connect(d.tcp_port, r#"{"order-notification":1,"execution-notification":1,"sequence":1}"#);
+    s.send(&format!("resume {}", seq - 1));
+    s.wait_for(Duration::from_secs(10), |l| l.starts_with(".resumed:"));
+    let replayed: Vec<String> = s.lines().into_iter().filter(|l| l.starts_with('@')).collect();
+    // every order and execution push the first session saw is replayed, with its number
+    for line in seen.iter().filter(|l| l.contains(".order.") || l.contains(".execution.")) {
+        assert!(replayed.contains(line), "{line} replayed after the restart; got {replayed:#?}");
+    }
+    // and numbering continues above them
+    let o = http.ok("market_order", &json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": 1}));
+    http.wait_order(&permid(&o), &["Filled"]);
+    let live = s.wait_for(Duration::from_secs(10), |l| l.starts_with('@') && l.contains(&permid(&o)));
+    let live_seq: u64 = live[1..].split(' ').next().and_then(|n| n.parse().ok()).expect("seq");
+    assert!(live_seq > seq, "{live_seq} after {seq}");
+    stop(d, &http);
+}
+
+#[test]
+fn a_damaged_journal_stops_the_start_and_the_operator_truncates_it() {
+    let data = tempfile::tempdir().expect("data");
+    let (d, http) = start("journal-damaged-a", data.path());
+    let o = http.ok("market_order", &json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": 10}));
+    http.wait_order(&permid(&o), &["Filled"]);
+    stop(d, &http);
+    let db = data.path().join("journal.sqlite");
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    assert_eq!(conn.execute("UPDATE records SET crc = crc + 1 WHERE seq = 3", []).expect("damage"), 1);
+    drop(conn);
+    let mut d = Daemon::start_expecting_exit("journal-damaged-b", &[("TXTRADER_DATA_DIR", data.path().to_str().expect("utf-8"))]);
+    let status = d.wait_exit(Duration::from_secs(30)).expect("it stops by itself");
+    assert!(!status.success());
+    let log = d.log_text();
+    assert!(log.contains("record 3 is damaged (checksum mismatch)") && log.contains("txtraderd journal truncate 3"), "{log}");
+
+    let out = std::process::Command::new(txtraderd())
+        .args(["journal", "truncate", "3"])
+        .env("TXTRADER_DATA_DIR", data.path())
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("dropped"), "{}", String::from_utf8_lossy(&out.stdout));
+    let (d, http) = start("journal-damaged-c", data.path());
+    assert!(d.log_text().contains("books recovered") || d.log_text().contains("starting fresh"));
+    stop(d, &http);
+}
+
+fn copy_journal(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("dir");
+    for name in ["journal.sqlite", "journal.sqlite-wal"] {
+        let _ = std::fs::remove_file(to.join(name));
+        if from.join(name).exists() {
+            std::fs::copy(from.join(name), to.join(name)).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn reconciliation_reports_what_the_broker_did_that_the_books_do_not_show() {
+    let data = tempfile::tempdir().expect("data");
+    let (d, http) = start("journal-recon-a", data.path());
+    let l1 = permid(&http.ok("limit_order", &json!({"account": ACCT, "route": "DEMO", "symbol": "MSFT", "quantity": 10, "limit_price": 1.05})));
+    let l2 = permid(&http.ok("limit_order", &json!({"account": ACCT, "route": "DEMO", "symbol": "AAPL", "quantity": 5, "limit_price": 1.05})));
+    http.wait_order(&l1, &["Pending"]);
+    http.wait_order(&l2, &["Pending"]);
+    stop(d, &http);
+    // The gateway's books as they were here...
+    let saved = data.path().join("saved");
+    copy_journal(data.path(), &saved);
+
+    // ...then the broker moves on: one order cancelled, one new order filled.
+    let (d, http) = start("journal-recon-b", data.path());
+    http.ok("cancel_order", &json!({"id": l1}));
+    http.wait_order(&l1, &["Cancelled"]);
+    let m = permid(&http.ok("market_order", &json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": 100})));
+    http.wait_order(&m, &["Filled"]);
+    stop(d, &http);
+    // ...while the gateway's books forget it (as if it had been down meanwhile).
+    copy_journal(&saved, data.path());
+
+    let (d, http) = start("journal-recon-c", data.path());
+    let b = books(&http);
+    assert_eq!(b["orders"][&l1]["status"], "Cancelled", "{b:#}");
+    assert_eq!(b["orders"][&l2]["status"], "Pending", "untouched: {b:#}");
+    assert_eq!(b["orders"][&m]["status"], "Filled", "{b:#}");
+    assert_eq!(b["orders"][&m]["origin"], "realtick", "first seen at the broker (the original's name for it): {b:#}");
+    assert_eq!(b["positions"][ACCT]["IBM"], 100);
+    assert_eq!(b["executions"].as_object().map(Map::len), Some(1), "{b:#}");
+    assert_positions_are_executions(&b);
+    // Every correction is in the log and on the stream (reachable with resume).
+    let log = d.log_text();
+    assert!(log.contains("reconciliation: order was Working with 0 filled; the broker says Cancelled"), "{log}");
+    assert!(log.contains("reconciliation: order first seen at the broker, Filled"), "{log}");
+    assert!(log.contains("reconciliation: execution first seen at the broker"), "{log}");
+    let mut s = StreamRecorder::connect(d.tcp_port, r#"{"order-notification":1,"execution-notification":1,"sequence":1}"#);
+    s.send("resume 0");
+    s.wait_for(Duration::from_secs(10), |l| l.starts_with(".resumed:"));
+    let lines = s.lines();
+    assert!(lines.iter().any(|l| l.contains(&l1) && l.contains("Cancelled")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains(".execution.")), "{lines:#?}");
+    stop(d, &http);
+}
+
+/// The journal with everything after the first `submitted` record of `order` dropped, as if
+/// the gateway crashed right after writing it.
+fn cut_after_submit(data: &Path) {
+    let conn = rusqlite::Connection::open(data.join("journal.sqlite")).expect("open");
+    let seq: i64 = conn
+        .query_row("SELECT seq FROM records WHERE kind = 'submitted' ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
+        .expect("a submitted record");
+    drop(conn);
+    let out = std::process::Command::new(txtraderd())
+        .args(["journal", "truncate", &(seq + 1).to_string()])
+        .env("TXTRADER_DATA_DIR", data)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn an_order_in_doubt_after_a_crash_is_found_at_the_broker_or_rejected_after_retries() {
+    for broker_has_it in [true, false] {
+        let data = tempfile::tempdir().expect("data");
+        let (d, http) = start("journal-doubt-a", data.path());
+        let o = http.ok("limit_order", &json!({"account": ACCT, "route": "DEMO", "symbol": "MSFT", "quantity": 10, "limit_price": 1.05}));
+        let broker_id = permid(&o);
+        http.wait_order(&broker_id, &["Pending"]);
+        stop(d, &http);
+        cut_after_submit(data.path());
+        if !broker_has_it {
+            std::fs::remove_file(data.path().join("adapters/sim/exchange.json")).expect("the exchange's own file");
+        }
+        let (d, http) = start("journal-doubt-b", data.path());
+        let orders = http.ok("query_orders", &json!({}));
+        if broker_has_it {
+            // matched by the gateway's id: acknowledged, with the broker's id, still working
+            assert_eq!(orders[&broker_id]["status"], "Pending", "{orders:#}");
+        } else {
+            let (id, order) = orders.as_object().and_then(|m| m.iter().next()).expect("the order in doubt");
+            assert_ne!(id, &broker_id);
+            assert_eq!(order["status"], "Initialized", "in doubt until the broker is asked again: {order}");
+            let id = id.clone();
+            let rejected = http.wait_order(&id, &["Error"]);
+            assert!(rejected["raw"]["REASON"].as_str().unwrap_or("").contains("unknown to the broker after 3 checks"), "{rejected}");
+        }
+        stop(d, &http);
+    }
+}
