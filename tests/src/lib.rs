@@ -243,6 +243,14 @@ impl Http {
         (status, body)
     }
 
+    /// Like [`Http::call`], but `None` when the gateway does not answer (it was killed).
+    pub fn try_call(&self, command: &str, args: &serde_json::Value) -> Option<(u16, serde_json::Value)> {
+        let resp = self.agent.post(format!("{}/{command}", self.base)).header("Authorization", &self.auth).send_json(args).ok()?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().read_json().ok()?;
+        Some((status, body))
+    }
+
     /// Like [`Http::call`], insisting on `200`.
     ///
     /// # Panics

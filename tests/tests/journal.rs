@@ -276,3 +276,115 @@ fn an_order_in_doubt_after_a_crash_is_found_at_the_broker_or_rejected_after_retr
         stop(d, &http);
     }
 }
+
+/// What the clients saw acknowledged: orders by id with the last status an answer showed,
+/// and executions by id with their order.
+#[derive(Default)]
+struct Seen {
+    orders: std::collections::BTreeMap<String, String>,
+    executions: std::collections::BTreeMap<String, String>,
+}
+
+/// One client: places market and limit orders and cancels its resting ones, recording every
+/// answer, until the gateway stops answering.
+fn trade(port: u16, client: u64, seed: u64, seen: &std::sync::Mutex<Seen>) {
+    let http = Http::new(port);
+    let mut rng = seed ^ (client << 32) | 1;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut resting: Vec<String> = Vec::new();
+    loop {
+        let pick = next() % 10;
+        let (command, args) = match pick {
+            0..=4 => {
+                let symbol = ["IBM", "MSFT"][usize::from(pick % 2 == 0)];
+                let quantity = if next() % 2 == 0 { 10 } else { -10 };
+                ("market_order", json!({"account": ACCT, "route": "DEMO", "symbol": symbol, "quantity": quantity}))
+            }
+            5..=7 => ("limit_order", json!({"account": ACCT, "route": "DEMO", "symbol": "AAPL", "quantity": 5, "limit_price": 1.05})),
+            _ => match resting.pop() {
+                Some(id) => ("cancel_order", json!({"id": id})),
+                None => ("query_executions", json!({})),
+            },
+        };
+        let Some((status, body)) = http.try_call(command, &args) else { return };
+        if status != 200 {
+            continue;
+        }
+        let mut seen = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match command {
+            "market_order" | "limit_order" => {
+                let (Some(id), Some(st)) = (body["permid"].as_str(), body["status"].as_str()) else { continue };
+                seen.orders.insert(id.to_owned(), st.to_owned());
+                if command == "limit_order" {
+                    resting.push(id.to_owned());
+                }
+            }
+            "query_executions" => {
+                for (id, x) in body.as_object().into_iter().flatten() {
+                    seen.executions.insert(id.clone(), x["ORIGINAL_ORDER_ID"].as_str().unwrap_or("").to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Every order and execution a client saw acknowledged is on the books exactly once, in a
+/// state at least as far along as the client saw; positions are the sum of the executions.
+fn check(http: &Http, seen: &Seen, round: usize) {
+    let all = http.ok("query_orders", &json!({}));
+    let orders = all.as_object().expect("orders");
+    let mut by_client_id: std::collections::BTreeMap<&str, usize> = Default::default();
+    for o in orders.values() {
+        *by_client_id.entry(o["raw"]["CLIENT_ORDER_ID"].as_str().unwrap_or("")).or_default() += 1;
+    }
+    assert!(by_client_id.values().all(|n| *n == 1), "round {round}: an order booked twice: {by_client_id:?}");
+    for (id, status) in &seen.orders {
+        let o = orders.get(id).unwrap_or_else(|| panic!("round {round}: acknowledged order {id} lost"));
+        let now = o["status"].as_str().unwrap_or("");
+        let terminal = ["Filled", "Cancelled", "Error"];
+        assert!(!terminal.contains(&status.as_str()) || now == status, "round {round}: {id} was {status}, now {now}");
+        assert_ne!(now, "Initialized", "round {round}: acknowledged order {id} not acknowledged any more");
+    }
+    let executions = http.ok("query_executions", &json!({}));
+    for (id, order) in &seen.executions {
+        let x = executions.get(id).unwrap_or_else(|| panic!("round {round}: execution {id} lost"));
+        assert_eq!(x["ORIGINAL_ORDER_ID"].as_str(), Some(order.as_str()), "round {round}: execution {id} moved");
+    }
+    assert_positions_are_executions(&books(http));
+}
+
+#[test]
+fn kill_9_at_random_moments_loses_no_acknowledged_order_or_execution() {
+    let rounds: usize = std::env::var("TXTRADER_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(12);
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1;
+    println!("crash loop: {rounds} rounds, seed {seed}");
+    let data = tempfile::tempdir().expect("data");
+    let seen = std::sync::Mutex::new(Seen::default());
+    let mut rng = seed;
+    for round in 0..rounds {
+        let (mut d, http) = start("journal-crash", data.path());
+        check(&http, &seen.lock().expect("seen"), round);
+        let port = d.http_port;
+        std::thread::scope(|s| {
+            for client in 0..3 {
+                let seen = &seen;
+                s.spawn(move || trade(port, client, seed.wrapping_add(round as u64), seen));
+            }
+            rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            std::thread::sleep(Duration::from_millis(150 + (rng >> 33) % 1200));
+            d.kill9();
+        });
+    }
+    let (d, http) = start("journal-crash-final", data.path());
+    let seen = seen.into_inner().expect("seen");
+    check(&http, &seen, rounds);
+    assert!(seen.orders.len() > rounds * 3, "the clients traded: {} orders acknowledged", seen.orders.len());
+    println!("crash loop: {} orders and {} executions acknowledged, all recovered", seen.orders.len(), seen.executions.len());
+    stop(d, &http);
+}

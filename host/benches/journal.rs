@@ -1,0 +1,180 @@
+//! Journal benchmark: what durability costs the order path, and how long recovery takes.
+//!
+//! `cargo bench -p txtrader-host --bench journal [-- ORDERS RECOVER]`
+//!
+//! Runs the whole daemon in-process (`txtrader_host::start`, the built-in sim, fill delay 0)
+//! with the journal off (the baseline) and on (SQLite, group commit, in a temporary folder on
+//! the same disk as the build), three rounds alternating. Each run places ORDERS (default 2000)
+//! market orders one after another (latency: `Gateway::submit` until the broker's first answer
+//! reaches the caller: with the journal on, the order is on disk before it goes to the broker,
+//! and the acknowledgement before it reaches the caller), then 16 concurrent callers order for
+//! 2 s (throughput: group commit gathers their records).
+//!
+//! Recovery: RECOVER (default 100 000) market orders are placed and filled with the journal on,
+//! the daemon stops, and the journal is read back (`gateway::recovery::recover`, the start-up
+//! path: every record checked and booked) three times; the median is reported.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use txtrader_host::config::Config;
+use txtrader_host::gateway::{Gateway, NewOrder};
+use txtrader_host::journal::JournalSettings;
+use txtrader_plugin_api::model::{AccountId, ConnectionStatus, OrderOrigin, OrderType, Quantity, Side, Symbol, TimeInForce};
+
+const ACCT: &str = "REALTICKDEMO.REALTICK.DEMO32.TRADING";
+
+fn config(data: Option<&Path>) -> Config {
+    let mut env: BTreeMap<String, String> = [
+        ("TXTRADER_HTTP_PORT", "0"),
+        ("TXTRADER_TCP_PORT", "0"),
+        ("TXTRADER_LOG_LEVEL", "WARN"),
+        ("TXTRADER_LOG_ORDER_UPDATES", "0"),
+        ("TXTRADER_LOG_EXECUTION_UPDATES", "0"),
+        ("TXTRADER_ENABLE_AUTO_RESET", "0"),
+        ("TXTRADER_SIM_FILL_DELAY_MS", "0"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    match data {
+        Some(d) => env.insert("TXTRADER_DATA_DIR".into(), d.display().to_string()),
+        None => env.insert("TXTRADER_JOURNAL".into(), "0".into()),
+    };
+    Config::from_map(&env, "bench").expect("config")
+}
+
+fn order(i: usize) -> NewOrder {
+    NewOrder {
+        account: AccountId::new(ACCT).expect("acct"),
+        symbol: Symbol::new(["IBM", "MSFT", "AAPL"][i % 3]).expect("sym"),
+        side: if i.is_multiple_of(2) { Side::Buy } else { Side::Sell },
+        quantity: Quantity::from_u64(10),
+        order_type: OrderType::Market,
+        time_in_force: TimeInForce::Day,
+        route: None,
+        staged_tag: None,
+        origin: OrderOrigin::Client,
+        client_order_id: None,
+    }
+}
+
+async fn round_trip(gw: &Gateway, i: usize) -> Duration {
+    let t0 = Instant::now();
+    let view = gw.submit(order(i)).await.expect("answered");
+    assert!(view.order.broker_order_id.is_some(), "acknowledged");
+    t0.elapsed()
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+/// Orders placed by `callers` concurrent callers until `until`; answers how many.
+async fn flood(gw: &Gateway, callers: usize, until: Instant, limit: usize) -> usize {
+    let placed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..callers)
+        .map(|t| {
+            let (gw, placed) = (gw.clone(), placed.clone());
+            tokio::spawn(async move {
+                let mut n = 0;
+                while Instant::now() < until && placed.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < limit {
+                    round_trip(&gw, t * 1_000_000 + n).await;
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut done = 0;
+    for t in tasks {
+        done += t.await.expect("caller");
+    }
+    done
+}
+
+/// (p50, p99, orders/s) of one run.
+async fn measure(data: Option<&Path>, orders: usize) -> (Duration, Duration, f64) {
+    let running = txtrader_host::start(&config(data)).await.expect("starts");
+    running.gateway.wait_status(|s| s == ConnectionStatus::Up).await;
+    let gw = running.gateway.clone();
+    for i in 0..200 {
+        round_trip(&gw, i).await;
+    }
+    let mut lat = Vec::with_capacity(orders);
+    for i in 0..orders {
+        lat.push(round_trip(&gw, i).await);
+    }
+    lat.sort();
+    let start = Instant::now();
+    let done = flood(&gw, 16, start + Duration::from_secs(2), usize::MAX).await;
+    let rate = done as f64 / start.elapsed().as_secs_f64();
+    running.shutdown.trigger(txtrader_host::shutdown::ExitReason::Requested("bench".into()));
+    running.wait().await;
+    (pct(&lat, 0.5), pct(&lat, 0.99), rate)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let orders = args.first().copied().unwrap_or(2000);
+    let recover_orders = args.get(1).copied().unwrap_or(100_000);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let base = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"), Into::into);
+    std::fs::create_dir_all(&base).expect("target dir");
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    for round in 0..3 {
+        for journal in if round % 2 == 0 { [false, true] } else { [true, false] } {
+            let dir = tempfile::Builder::new().prefix("bench-journal-").tempdir_in(&base).expect("tmp");
+            let r = rt.block_on(measure(journal.then_some(dir.path()), orders));
+            if journal { &mut on } else { &mut off }.push(r);
+        }
+    }
+    let summary = |v: &Vec<(Duration, Duration, f64)>| {
+        (
+            median(v.iter().map(|r| r.0.as_secs_f64() * 1e6).collect()),
+            median(v.iter().map(|r| r.1.as_secs_f64() * 1e6).collect()),
+            median(v.iter().map(|r| r.2).collect()),
+        )
+    };
+    let (off50, off99, off_rate) = summary(&off);
+    let (on50, on99, on_rate) = summary(&on);
+    println!("{orders} sequential market orders per run, then 16 callers for 2 s; 3 runs alternating, medians; {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!("| journal | ack p50 µs | ack p99 µs | orders/s (16 callers) | p99 vs off | orders/s vs off |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    println!("| off (baseline) | {off50:.0} | {off99:.0} | {off_rate:.0} | 1.00x | 1.00x |");
+    println!("| on (SQLite, group commit) | {on50:.0} | {on99:.0} | {on_rate:.0} | {:.2}x | {:.2}x |", on99 / off99.max(0.001), on_rate / off_rate.max(0.001));
+
+    // Recovery of RECOVER journaled orders.
+    let dir = tempfile::Builder::new().prefix("bench-recovery-").tempdir_in(&base).expect("tmp");
+    let placed = rt.block_on(async {
+        let running = txtrader_host::start(&config(Some(dir.path()))).await.expect("starts");
+        running.gateway.wait_status(|s| s == ConnectionStatus::Up).await;
+        let t = Instant::now();
+        let n = flood(&running.gateway, 32, Instant::now() + Duration::from_secs(3600), recover_orders).await;
+        println!();
+        println!("placed {n} orders for the recovery run in {:.1} s", t.elapsed().as_secs_f64());
+        running.shutdown.trigger(txtrader_host::shutdown::ExitReason::Requested("bench".into()));
+        running.wait().await;
+        n
+    });
+    let settings = JournalSettings { dir: dir.path().to_owned(), max_batch: 10_000 };
+    let mut took = Vec::new();
+    let (mut records, mut bytes) = (0, 0);
+    for _ in 0..3 {
+        let r = txtrader_host::gateway::recovery::recover(&settings, 20_000).expect("recovers");
+        assert!(r.oms.orders().count() >= placed, "every order recovered");
+        records = r.scan.records;
+        took.push(r.took.as_secs_f64());
+        drop(r);
+        bytes = std::fs::metadata(settings.path()).map_or(0, |m| m.len());
+    }
+    let t = median(took);
+    println!("| orders | journal records | journal size | recovery (median of 3) | orders/s recovered |");
+    println!("|---:|---:|---:|---:|---:|");
+    println!("| {placed} | {records} | {:.0} MiB | {t:.2} s | {:.0} |", bytes as f64 / f64::from(1 << 20), placed as f64 / t);
+}
