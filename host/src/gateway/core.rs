@@ -946,12 +946,14 @@ impl Core {
         let now = UnixNanos::now();
         let name = self.slots[slot].spec.name.clone();
         let before: HashMap<ClientOrderId, (OrderStatus, txtrader_plugin_api::model::Quantity)> = if reconcile {
-            self.oms.orders().filter(|o| o.status.is_open()).map(|o| (o.request.client_order_id.clone(), (o.status, o.filled))).collect()
+            self.oms.orders().map(|o| (o.request.client_order_id.clone(), (o.status, o.filled))).collect()
         } else {
             HashMap::new()
         };
         let reason = "unknown to the broker at reconciliation (it acknowledged the order once)".to_owned();
-        let entry = Entry::Snapshot { snapshot: snapshot.clone(), reconcile, reason, at: now };
+        let plan = self.oms.plan_snapshot(&snapshot, reconcile);
+        let cancel_again = plan.cancel_again;
+        let entry = Entry::Snapshot { changes: plan.changes, gone: plan.gone, reason, at: now };
         let Booked::Snapshot(out) = self.record(entry) else { return };
         for id in out.new_orders.iter().chain(&out.restated).chain(&out.gone) {
             if let Some(symbol) = self.oms.get(id).map(|o| o.request.symbol.clone()) {
@@ -960,11 +962,11 @@ impl Core {
             if let Some(o) = self.oms.get(id) {
                 // Every correction in the log, with what the books said before.
                 match before.get(id) {
-                    Some((status, filled)) => tracing::warn!(
+                    Some((status, filled)) if reconcile => tracing::warn!(
                         adapter = %name, order = %o.key(), "reconciliation: order was {status} with {filled} filled; the broker says {} with {} filled", o.status, o.filled
                     ),
                     None if reconcile => tracing::warn!(adapter = %name, order = %o.key(), "reconciliation: order first seen at the broker, {}", o.status),
-                    None => {}
+                    _ => {}
                 }
             }
             self.publish_order(id);
@@ -980,7 +982,7 @@ impl Core {
         }
         // A cancel that was in flight when the gateway stopped may never have reached the
         // broker: ask again (a second cancel of a cancelled order is refused harmlessly).
-        for id in &out.cancel_again {
+        for id in &cancel_again {
             let Some(o) = self.oms.get(id) else { continue };
             let Some(broker) = o.broker_order_id.clone() else { continue };
             tracing::warn!(adapter = %name, order = %broker, "reconciliation: cancel still pending at the broker; sending it again");
@@ -1006,7 +1008,7 @@ impl Core {
                         out.new_orders.len(),
                         out.gone.len(),
                         out.new_executions.len(),
-                        out.cancel_again.len(),
+                        cancel_again.len(),
                         doubts_resolved
                     ),
                 );

@@ -217,12 +217,20 @@ pub struct SnapshotOutcome {
     pub restated: Vec<ClientOrderId>,
     /// Executions first seen in the snapshot.
     pub new_executions: Vec<ExecutionId>,
+    /// Open orders the broker acknowledged once but no longer knows, now cancelled.
+    pub gone: Vec<ClientOrderId>,
+}
+
+/// What merging a broker snapshot would change (see [`Oms::plan_snapshot`]).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct SnapshotPlan {
+    /// The snapshot cut down to what differs from the books.
+    pub changes: BrokerSnapshot,
+    /// Open orders the broker acknowledged once but no longer knows.
+    pub gone: Vec<ClientOrderId>,
     /// Orders with a cancel in flight that the broker still reports open: they stay pending
     /// cancel, and the cancel should be sent again (it may never have reached the broker).
     pub cancel_again: Vec<ClientOrderId>,
-    /// With reconciliation: open orders the broker acknowledged once but no longer knows,
-    /// now cancelled.
-    pub gone: Vec<ClientOrderId>,
 }
 
 /// What booking one journal entry did.
@@ -276,11 +284,10 @@ impl Oms {
                 self.order_not_sent(order, reason.clone(), *at);
                 Booked::Resolved
             }
-            Entry::Snapshot { snapshot, reconcile, reason, at } => {
-                let mut out = self.load_snapshot(snapshot, *at);
-                if *reconcile {
-                    out.gone = self.resolve_unknown_to_broker(snapshot, reason, *at);
-                }
+            Entry::Snapshot { changes, gone, reason, at } => {
+                let mut out = self.load_snapshot(changes, *at);
+                self.cancel_gone(gone, reason, *at);
+                out.gone.clone_from(gone);
                 Booked::Snapshot(out)
             }
             Entry::Published { .. }
@@ -481,6 +488,73 @@ impl Oms {
         }
     }
 
+    /// The status an order of ours takes from the broker's snapshot: the broker's, except that
+    /// a cancel in flight stays in flight while the broker still reports the order open (with
+    /// the broker's view of where it would resume).
+    fn status_from_broker(ours: OrderStatus, broker: OrderStatus) -> OrderStatus {
+        let resume = match broker {
+            OrderStatus::Initialized => Some(CancelResume::Initialized),
+            OrderStatus::Submitted => Some(CancelResume::Submitted),
+            OrderStatus::Held => Some(CancelResume::Held),
+            OrderStatus::Working => Some(CancelResume::Working),
+            OrderStatus::PartiallyFilled => Some(CancelResume::PartiallyFilled),
+            _ => None,
+        };
+        match (ours, resume) {
+            (OrderStatus::PendingCancel { .. }, Some(resume)) => OrderStatus::PendingCancel { resume },
+            _ => broker,
+        }
+    }
+
+    fn known_order(&self, snap: &txtrader_plugin_api::wire::OrderSnapshot) -> Option<&ClientOrderId> {
+        self.by_broker.get(&snap.broker_order_id).or_else(|| self.orders.get_key_value(&snap.request.client_order_id).map(|(k, _)| k))
+    }
+
+    /// What merging a broker snapshot would change, changing nothing: the snapshot cut down to
+    /// what differs from the books (orders new or different, executions new; accounts and
+    /// positions whole), so the journal keeps only that; with `reconcile`, the open orders of
+    /// its accounts the broker acknowledged once but no longer knows; and the orders with a
+    /// cancel in flight that the broker still reports open (the cancel is sent again).
+    pub fn plan_snapshot(&self, snapshot: &BrokerSnapshot, reconcile: bool) -> SnapshotPlan {
+        let mut plan = SnapshotPlan {
+            changes: BrokerSnapshot {
+                accounts: snapshot.accounts.clone(),
+                balances: Vec::new(),
+                positions: snapshot.positions.clone(),
+                orders: Vec::new(),
+                executions: snapshot.executions.iter().filter(|x| !self.executions.contains_key(&x.exec_id)).cloned().collect(),
+            },
+            gone: Vec::new(),
+            cancel_again: Vec::new(),
+        };
+        for snap in &snapshot.orders {
+            let differs = match self.known_order(snap).and_then(|id| self.orders.get(id)) {
+                None => true,
+                Some(o) => {
+                    let status = Self::status_from_broker(o.status, snap.status);
+                    if matches!((o.status, status), (OrderStatus::PendingCancel { .. }, OrderStatus::PendingCancel { .. })) {
+                        plan.cancel_again.push(o.request.client_order_id.clone());
+                    }
+                    o.broker_order_id.as_ref() != Some(&snap.broker_order_id) || o.status != status || o.filled != snap.filled_quantity
+                }
+            };
+            if differs {
+                plan.changes.orders.push(snap.clone());
+            }
+        }
+        if reconcile {
+            let known: HashSet<&BrokerOrderId> = snapshot.orders.iter().map(|o| &o.broker_order_id).collect();
+            plan.gone = self
+                .orders
+                .values()
+                .filter(|o| o.status.is_open() && snapshot.accounts.contains(&o.request.account))
+                .filter(|o| o.broker_order_id.as_ref().is_some_and(|b| !known.contains(b)))
+                .map(|o| o.request.client_order_id.clone())
+                .collect();
+        }
+        plan
+    }
+
     /// Merges one broker's view: the positions of its accounts are the broker's; orders and
     /// executions the gateway did not know are added (origin: broker); known orders whose state
     /// differs are restated. Other brokers' accounts are untouched.
@@ -499,22 +573,7 @@ impl Oms {
                     let Some(order) = self.orders.get_mut(&id) else { continue };
                     self.by_broker.insert(snap.broker_order_id.clone(), id.clone());
                     order.broker_order_id.get_or_insert_with(|| snap.broker_order_id.clone());
-                    let resume = match snap.status {
-                        OrderStatus::Initialized => Some(CancelResume::Initialized),
-                        OrderStatus::Submitted => Some(CancelResume::Submitted),
-                        OrderStatus::Held => Some(CancelResume::Held),
-                        OrderStatus::Working => Some(CancelResume::Working),
-                        OrderStatus::PartiallyFilled => Some(CancelResume::PartiallyFilled),
-                        _ => None,
-                    };
-                    let status = match (order.status, resume) {
-                        // A cancel in flight stays in flight until the broker says otherwise.
-                        (OrderStatus::PendingCancel { .. }, Some(resume)) => {
-                            out.cancel_again.push(id.clone());
-                            OrderStatus::PendingCancel { resume }
-                        }
-                        _ => snap.status,
-                    };
+                    let status = Self::status_from_broker(order.status, snap.status);
                     if order.status != status || order.filled != snap.filled_quantity {
                         order.status = status;
                         order.filled = snap.filled_quantity;
@@ -556,19 +615,10 @@ impl Oms {
         out
     }
 
-    /// After a new adapter generation reported its state: open orders of its accounts that the
-    /// broker acknowledged once but no longer knows are cancelled, with the reason. Orders not
-    /// acknowledged yet are left alone (the broker will still answer them).
-    fn resolve_unknown_to_broker(&mut self, snapshot: &BrokerSnapshot, reason: &str, now: UnixNanos) -> Vec<ClientOrderId> {
-        let known: HashSet<&BrokerOrderId> = snapshot.orders.iter().map(|o| &o.broker_order_id).collect();
-        let gone: Vec<ClientOrderId> = self
-            .orders
-            .values()
-            .filter(|o| o.status.is_open() && snapshot.accounts.contains(&o.request.account))
-            .filter(|o| o.broker_order_id.as_ref().is_some_and(|b| !known.contains(b)))
-            .map(|o| o.request.client_order_id.clone())
-            .collect();
-        for id in &gone {
+    /// Cancels, with the reason, open orders the broker acknowledged once but no longer knows
+    /// (as [`Oms::plan_snapshot`] found them).
+    fn cancel_gone(&mut self, gone: &[ClientOrderId], reason: &str, now: UnixNanos) {
+        for id in gone {
             let update_id = self.local_id(id);
             if let Some(o) = self.orders.get_mut(id) {
                 if let Ok(next) = o.status.transition(OrderTrigger::Cancel) {
@@ -578,7 +628,6 @@ impl Oms {
                 }
             }
         }
-        gone
     }
 
     /// An order by the id clients use (broker id) or by the gateway's id.

@@ -3,7 +3,7 @@
 use super::*;
 use proptest::prelude::*;
 use txtrader_plugin_api::model::{CancelResume, OrderType, Side, TimeInForce};
-use txtrader_plugin_api::wire::Fill;
+use txtrader_plugin_api::wire::{Fill, OrderSnapshot};
 
 fn request(id: &str, qty: u64) -> OrderRequest {
     OrderRequest {
@@ -203,12 +203,61 @@ fn orders_the_broker_forgot_are_resolved_explicitly() {
     }
     oms.apply(&ev("a-1", "a", Some("acked"), OrderEventKind::Accepted));
     let snap = BrokerSnapshot { accounts: vec![AccountId::new("A.B.C.D").expect("a")], ..BrokerSnapshot::default() };
-    let gone = oms.resolve_unknown_to_broker(&snap, "unknown to the restarted adapter", UnixNanos(9));
-    assert_eq!(gone, vec![ClientOrderId::new("acked").expect("id")]);
+    let plan = oms.plan_snapshot(&snap, true);
+    assert_eq!(plan.gone, vec![ClientOrderId::new("acked").expect("id")]);
+    let entry = Entry::Snapshot { changes: plan.changes, gone: plan.gone, reason: "unknown to the restarted adapter".into(), at: UnixNanos(9) };
+    let Booked::Snapshot(out) = oms.book(&entry) else { panic!("a snapshot") };
+    assert_eq!(out.gone, vec![ClientOrderId::new("acked").expect("id")]);
     let o = oms.find("a").expect("order");
     assert_eq!(o.status, OrderStatus::Cancelled);
     assert_eq!(o.reason.as_deref(), Some("unknown to the restarted adapter"));
     assert_eq!(oms.find("unacked").expect("order").status, OrderStatus::Initialized, "not acknowledged: left alone");
+    // without reconciliation nothing is resolved
+    assert!(oms.plan_snapshot(&snap, false).gone.is_empty());
+}
+
+#[test]
+fn a_snapshot_is_journaled_as_what_it_changes_and_a_pending_cancel_stays_pending() {
+    let mut oms = Oms::new();
+    for id in ["same", "moved", "cancelling"] {
+        oms.submit(request(id, 10), UnixNanos(0)).expect("new");
+    }
+    let broker = |c: &str| match c {
+        "same" => "s",
+        "moved" => "m",
+        _ => "c",
+    };
+    for id in ["same", "moved", "cancelling"] {
+        oms.apply(&ev(&format!("{id}-1"), broker(id), Some(id), OrderEventKind::Accepted));
+    }
+    oms.request_cancel(&ClientOrderId::new("cancelling").expect("id"), UnixNanos(1)).expect("cancel asked");
+    let snap_of = |id: &str, status: OrderStatus, filled: u64| OrderSnapshot {
+        request: request(id, 10),
+        broker_order_id: BrokerOrderId::new(broker(id)).expect("b"),
+        status,
+        filled_quantity: Quantity::from_u64(filled),
+        avg_price: (filled > 0).then(|| Price::from_cents(100)),
+        reason: None,
+        ts_event: UnixNanos(2),
+    };
+    let snap = BrokerSnapshot {
+        accounts: vec![AccountId::new("A.B.C.D").expect("a")],
+        orders: vec![
+            snap_of("same", OrderStatus::Working, 0),
+            snap_of("moved", OrderStatus::PartiallyFilled, 4),
+            snap_of("cancelling", OrderStatus::Working, 0),
+        ],
+        ..BrokerSnapshot::default()
+    };
+    let plan = oms.plan_snapshot(&snap, true);
+    let kept: Vec<&str> = plan.changes.orders.iter().map(|o| o.request.client_order_id.as_str()).collect();
+    assert_eq!(kept, ["moved"], "only what differs is journaled");
+    assert_eq!(plan.cancel_again, vec![ClientOrderId::new("cancelling").expect("id")]);
+    assert!(plan.gone.is_empty());
+    oms.book(&Entry::Snapshot { changes: plan.changes, gone: plan.gone, reason: String::new(), at: UnixNanos(3) });
+    assert_eq!(oms.find("m").expect("moved").status, OrderStatus::PartiallyFilled);
+    assert_eq!(oms.find("m").expect("moved").filled, Quantity::from_u64(4));
+    assert_eq!(oms.find("c").expect("cancelling").status, OrderStatus::PendingCancel { resume: CancelResume::Working }, "stays pending cancel");
 }
 
 // ----- properties

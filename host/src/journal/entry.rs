@@ -53,14 +53,15 @@ pub enum Entry {
         /// When.
         at: UnixNanos,
     },
-    /// A broker snapshot merged into the books; with `reconcile`, open orders the broker
-    /// acknowledged once but no longer knows are cancelled with `reason`.
+    /// A broker snapshot merged into the books: only what differed from them (new or changed
+    /// orders, new executions; accounts and positions whole), and the open orders the broker
+    /// acknowledged once but no longer knows, cancelled with `reason`.
     Snapshot {
-        /// The broker's state.
-        snapshot: BrokerSnapshot,
-        /// Whether unknown orders are resolved.
-        reconcile: bool,
-        /// The reason given to orders resolved.
+        /// What the broker's state changes.
+        changes: BrokerSnapshot,
+        /// Orders cancelled as unknown to the broker.
+        gone: Vec<ClientOrderId>,
+        /// The reason given to them.
         reason: String,
         /// When.
         at: UnixNanos,
