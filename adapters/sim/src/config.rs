@@ -46,6 +46,9 @@ pub struct SimConfig {
     pub tick: Duration,
     /// Maintenance margin rate, for excess equity and buying power.
     pub maintenance_margin: Decimal,
+    /// Keep the book in the instance's data folder, saved before every change is reported
+    /// (`TXTRADER_SIM_DURABLE`, default on; the whole book is rewritten each time).
+    pub durable: bool,
 }
 
 impl SimConfig {
@@ -67,6 +70,7 @@ impl SimConfig {
             "fill_delay_ms",
             "tick_ms",
             "maintenance_margin",
+            "durable",
         ];
         for key in settings.keys() {
             if !known.contains(&key.as_str()) {
@@ -143,6 +147,7 @@ impl SimConfig {
                     Err(e) => Err(e.to_string()),
                 }
             });
+        let durable = p.parse("DURABLE", &get("durable", "1"), true, parse_flag);
 
         if !p.errors.is_empty() {
             return Err(p.errors);
@@ -161,6 +166,7 @@ impl SimConfig {
             fill_delay,
             tick,
             maintenance_margin,
+            durable,
         })
     }
 

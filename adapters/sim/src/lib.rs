@@ -56,7 +56,7 @@ impl Adapter for SimAdapter {
 
     fn create(config: AdapterConfig, host: Host) -> Result<Self, AdapterError> {
         let sim = SimConfig::from_settings(&config.settings, &config.timezone).map_err(AdapterError::Config)?;
-        let store = config.data_dir.as_ref().map(|d| StateFile(PathBuf::from(d).join(STATE_FILE)));
+        let store = config.data_dir.as_ref().filter(|_| sim.durable).map(|d| StateFile(PathBuf::from(d).join(STATE_FILE)));
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name(format!("{}-exchange", config.instance))
