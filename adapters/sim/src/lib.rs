@@ -29,7 +29,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use txtrader_plugin_api::adapter::{Adapter, AdapterConfig, AdapterError, Host, LogLevel};
 use txtrader_plugin_api::model::{LinkState, UnixNanos};
-use txtrader_plugin_api::wire::{AdapterEvent, AdapterRequest};
+use txtrader_plugin_api::wire::{AdapterEvent, AdapterRequest, RequestBody};
 
 enum Msg {
     Request(Box<AdapterRequest>),
@@ -146,10 +146,17 @@ fn run(config: SimConfig, store: Option<StateFile>, rx: mpsc::Receiver<Msg>, hos
 fn event_loop(config: SimConfig, store: Option<&StateFile>, rx: &mpsc::Receiver<Msg>, host: &Host) {
     let tick = config.tick;
     let mut exchange = Exchange::new(config, UnixNanos::now());
+    // A book restored from disk stays still (no ticks, no matching) until the host's first
+    // request beyond the greeting: a generation started for a hot swap is about to get the
+    // running one's book handed over and must not trade on its stale copy meanwhile.
+    let mut dormant = false;
     if let Some(store) = store {
         let restored = store.load().and_then(|text| text.map(|t| exchange.restore(&t)).transpose());
         match restored {
-            Ok(Some(())) => host.log(LogLevel::Info, &format!("exchange state restored from {}: {} orders", store.0.display(), exchange.order_count())),
+            Ok(Some(())) => {
+                dormant = true;
+                host.log(LogLevel::Info, &format!("exchange state restored from {}: {} orders", store.0.display(), exchange.order_count()));
+            }
             Ok(None) => {}
             Err(e) => {
                 // A broker that lost its books must not open as if it had none.
@@ -179,18 +186,23 @@ fn event_loop(config: SimConfig, store: Option<&StateFile>, rx: &mpsc::Receiver<
     loop {
         let now = UnixNanos::now();
         let deadline = exchange.next_activation().map_or(next_tick, |a| a.min(next_tick));
-        let wait = Duration::from_nanos(deadline.0.saturating_sub(now.0));
+        let wait = if dormant { Duration::from_secs(3600) } else { Duration::from_nanos(deadline.0.saturating_sub(now.0)) };
         let events = match rx.recv_timeout(wait) {
-            Ok(Msg::Request(request)) => exchange.handle(*request, UnixNanos::now()),
+            Ok(Msg::Request(request)) => {
+                dormant &= matches!(request.body, RequestBody::Hello(_));
+                exchange.handle(*request, UnixNanos::now())
+            }
             Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => Vec::new(),
         };
         let now = UnixNanos::now();
         let mut events = events;
-        events.extend(exchange.run_due(now));
-        if now >= next_tick {
-            events.extend(exchange.tick(now));
-            next_tick = next_boundary(now, tick);
+        if !dormant {
+            events.extend(exchange.run_due(now));
+            if now >= next_tick {
+                events.extend(exchange.tick(now));
+                next_tick = next_boundary(now, tick);
+            }
         }
         if !emit(&mut exchange, events) {
             return;
