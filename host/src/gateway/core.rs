@@ -945,13 +945,16 @@ impl Core {
     fn load_snapshot(&mut self, slot: usize, snapshot: BrokerSnapshot, reconcile: bool) {
         let now = UnixNanos::now();
         let name = self.slots[slot].spec.name.clone();
+        let plan = self.oms.plan_snapshot(&snapshot, reconcile);
+        // What the books said of the orders the snapshot changes, for the log.
         let before: HashMap<ClientOrderId, (OrderStatus, txtrader_plugin_api::model::Quantity)> = if reconcile {
-            self.oms.orders().map(|o| (o.request.client_order_id.clone(), (o.status, o.filled))).collect()
+            let restated = plan.changes.orders.iter().filter_map(|s| self.oms.find(s.broker_order_id.as_str()).or_else(|| self.oms.get(&s.request.client_order_id)));
+            let gone = plan.gone.iter().filter_map(|c| self.oms.get(c));
+            restated.chain(gone).map(|o| (o.request.client_order_id.clone(), (o.status, o.filled))).collect()
         } else {
             HashMap::new()
         };
         let reason = "unknown to the broker at reconciliation (it acknowledged the order once)".to_owned();
-        let plan = self.oms.plan_snapshot(&snapshot, reconcile);
         let cancel_again = plan.cancel_again;
         let entry = Entry::Snapshot { changes: plan.changes, gone: plan.gone, reason, at: now };
         let Booked::Snapshot(out) = self.record(entry) else { return };
