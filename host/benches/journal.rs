@@ -13,6 +13,11 @@
 //! Recovery: RECOVER (default 100 000) market orders are placed and filled with the journal on,
 //! the daemon stops, and the journal is read back (`gateway::recovery::recover`, the start-up
 //! path: every record checked and booked) three times; the median is reported.
+//!
+//! Compaction: the daemon is started on that journal and compacted twice, first keeping every
+//! order (age limit one day: the checkpoint holds all the books), then archiving every closed
+//! one (age limit 0). Each time: how long `compact_journal` took (journal commits wait for the
+//! rotation meanwhile), the new journal file's size, and the recovery time from it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -25,6 +30,10 @@ use txtrader_plugin_api::model::{AccountId, ConnectionStatus, OrderOrigin, Order
 const ACCT: &str = "REALTICKDEMO.REALTICK.DEMO32.TRADING";
 
 fn config(data: Option<&Path>) -> Config {
+    config_with(data, &[])
+}
+
+fn config_with(data: Option<&Path>, extra: &[(&str, &str)]) -> Config {
     let mut env: BTreeMap<String, String> = [
         ("TXTRADER_HTTP_PORT", "0"),
         ("TXTRADER_TCP_PORT", "0"),
@@ -38,6 +47,7 @@ fn config(data: Option<&Path>) -> Config {
         ("TXTRADER_SIM_DURABLE", "0"),
     ]
     .iter()
+    .chain(extra)
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
     match data {
@@ -180,4 +190,31 @@ fn main() {
     println!("| orders | journal records | journal size | recovery (median of 3) | orders/s recovered |");
     println!("|---:|---:|---:|---:|---:|");
     println!("| {placed} | {records} | {:.0} MiB | {t:.2} s | {:.0} |", bytes as f64 / f64::from(1 << 20), placed as f64 / t);
+
+    // Compaction of those books, then recovery from the compacted journal.
+    println!();
+    println!("| compaction of {placed} filled orders | orders archived | compact_journal took | journal file after | recovery after | orders recovered |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (label, age) in [("keep all (age limit 1 day)", "86400"), ("archive closed (age limit 0)", "0")] {
+        let extra = [("TXTRADER_JOURNAL_ARCHIVE_AFTER", age), ("TXTRADER_JOURNAL_COMPACT_EVERY", "0"), ("TXTRADER_JOURNAL_COMPACT_RECORDS", "0")];
+        let (archived, took) = rt.block_on(async {
+            let running = txtrader_host::start(&config_with(Some(dir.path()), &extra)).await.expect("starts");
+            running.gateway.wait_status(|s| s == ConnectionStatus::Up).await;
+            let t = Instant::now();
+            let c = running.gateway.compact_journal().await.expect("compacts");
+            let took = t.elapsed();
+            running.shutdown.trigger(txtrader_host::shutdown::ExitReason::Requested("bench".into()));
+            running.wait().await;
+            (c.archived_orders, took)
+        });
+        let bytes = std::fs::metadata(settings.path()).map_or(0, |m| m.len());
+        let r = txtrader_host::gateway::recovery::recover(&settings, 20_000).expect("recovers");
+        println!(
+            "| {label} | {archived} | {:.2} s | {:.1} MiB | {:.3} s | {} |",
+            took.as_secs_f64(),
+            bytes as f64 / f64::from(1 << 20),
+            r.took.as_secs_f64(),
+            r.oms.orders().count()
+        );
+    }
 }

@@ -33,6 +33,20 @@ pub struct ConfigLine {
     pub source: Source,
 }
 
+/// When the journal is compacted (see `journal`): closed orders older than `archive_after`
+/// leave the books and the journal starts a new file from a checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompactionSettings {
+    /// Closed orders that last changed longer ago than this are archived
+    /// (`TXTRADER_JOURNAL_ARCHIVE_AFTER`, seconds, default one day).
+    pub archive_after: Duration,
+    /// Compact this often (`TXTRADER_JOURNAL_COMPACT_EVERY`, seconds, default 3600; 0: never).
+    pub every: Option<Duration>,
+    /// Compact once the journal file holds this many records
+    /// (`TXTRADER_JOURNAL_COMPACT_RECORDS`, default 1 000 000; 0: never).
+    pub records: Option<u64>,
+}
+
 /// Feature flags, as reported by `version`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Flags {
@@ -173,6 +187,8 @@ pub struct Config {
     pub data_dir: Option<std::path::PathBuf>,
     /// At most this many journal records per commit (`TXTRADER_JOURNAL_BATCH`).
     pub journal_batch: usize,
+    /// Journal compaction.
+    pub compaction: CompactionSettings,
     /// Feature flags.
     pub flags: Flags,
     /// Restart daily at `local_reset_time`.
@@ -330,6 +346,11 @@ impl Config {
             }
         };
         let journal_batch = r.int("JOURNAL_BATCH", "10000", 10_000usize);
+        let compaction = CompactionSettings {
+            archive_after: Duration::from_secs(r.int("JOURNAL_ARCHIVE_AFTER", "86400", 86_400u64)),
+            every: Some(Duration::from_secs(r.int("JOURNAL_COMPACT_EVERY", "3600", 3600u64))).filter(|d| !d.is_zero()),
+            records: Some(r.int("JOURNAL_COMPACT_RECORDS", "1000000", 1_000_000u64)).filter(|n| *n > 0),
+        };
         let _ = r.string("SUPPRESS_ERROR_CODES", "2100");
         let _ = r.string("GET_RETRIES", "8");
         let _ = r.string("GET_BACKOFF_FACTOR", "0.1");
@@ -456,6 +477,7 @@ impl Config {
             strategy_dir,
             data_dir,
             journal_batch,
+            compaction,
             flags,
             auto_reset,
             local_reset_time,
@@ -504,6 +526,14 @@ mod tests {
         let c = Config::from_map(&env(&[]), "box").expect("defaults");
         assert_eq!(c.data_dir, Some(std::path::PathBuf::from("/home/box/.local/share/txtrader")));
         assert_eq!(c.journal_batch, 10_000);
+        assert_eq!(
+            c.compaction,
+            CompactionSettings {
+                archive_after: Duration::from_secs(86_400),
+                every: Some(Duration::from_secs(3600)),
+                records: Some(1_000_000)
+            }
+        );
         assert_eq!(c.http_port, 50080);
         assert_eq!(c.tcp_port, 50090);
         assert_eq!(c.bind_address, IpAddr::from([127, 0, 0, 1]));

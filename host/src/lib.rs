@@ -210,6 +210,9 @@ fn recover(settings: &journal::JournalSettings, keep_pushes: usize) -> Result<ga
     if let Some(bytes) = r.scan.torn_wal_bytes {
         tracing::warn!(path = %settings.path().display(), bytes, "journal: the last write was torn (a crash or power loss mid-write); the incomplete commit is discarded");
     }
+    if let Some(what) = &r.scan.rotation {
+        tracing::warn!(path = %settings.path().display(), "journal: {what}");
+    }
     if let Some((first, count, why)) = &r.scan.truncated {
         tracing::warn!(path = %settings.path().display(), first, count, "journal: {count} damaged record(s) at the end, from record {first} ({why}), truncated; recovering up to record {}", r.scan.last);
     }
@@ -223,6 +226,7 @@ fn recover(settings: &journal::JournalSettings, keep_pushes: usize) -> Result<ga
             executions = r.oms.executions().count(),
             in_doubt = r.in_doubt.len(),
             took_ms = r.took.as_millis(),
+            from_checkpoint = r.scan.compaction.as_ref().map(|c| c.checkpoint),
             "journal: books recovered"
         );
     }

@@ -45,7 +45,7 @@ def test_status_version_uptime_help(api):
     assert set(h) - ORIGINAL_COMMANDS == {
         "query_adapters", "reload_adapter", "unload_adapter",
         "deploy_strategy", "query_strategies", "start_strategy", "stop_strategy",
-        "query_journal",
+        "query_journal", "compact_journal",
     }
     assert ORIGINAL_COMMANDS <= set(h)
 

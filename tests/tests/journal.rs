@@ -10,7 +10,13 @@ use txtrader_tests::{txtraderd, Daemon, Http, StreamRecorder};
 const ACCT: &str = "REALTICKDEMO.REALTICK.DEMO32.TRADING";
 
 fn start(name: &str, data: &Path) -> (Daemon, Http) {
-    let d = Daemon::start(name, &[("TXTRADER_DATA_DIR", data.to_str().expect("utf-8")), ("TXTRADER_SIM_FILL_DELAY_MS", "50")]);
+    start_with(name, data, &[])
+}
+
+fn start_with(name: &str, data: &Path, extra: &[(&str, &str)]) -> (Daemon, Http) {
+    let mut env = vec![("TXTRADER_DATA_DIR", data.to_str().expect("utf-8")), ("TXTRADER_SIM_FILL_DELAY_MS", "50")];
+    env.extend_from_slice(extra);
+    let d = Daemon::start(name, &env);
     let http = Http::new(d.http_port);
     http.wait_status("Up");
     (d, http)
@@ -368,7 +374,8 @@ fn kill_9_at_random_moments_loses_no_acknowledged_order_or_execution() {
     let seen = std::sync::Mutex::new(Seen::default());
     let mut rng = seed;
     for round in 0..rounds {
-        let (mut d, http) = start("journal-crash", data.path());
+        // compacting every few hundred records, so some kills land in a rotation
+        let (mut d, http) = start_with("journal-crash", data.path(), &[("TXTRADER_JOURNAL_COMPACT_RECORDS", "300")]);
         check(&http, &seen.lock().expect("seen"), round);
         let port = d.http_port;
         std::thread::scope(|s| {
@@ -385,6 +392,84 @@ fn kill_9_at_random_moments_loses_no_acknowledged_order_or_execution() {
     let seen = seen.into_inner().expect("seen");
     check(&http, &seen, rounds);
     assert!(seen.orders.len() > rounds * 3, "the clients traded: {} orders acknowledged", seen.orders.len());
+    let j = http.ok("query_journal", &json!({}));
+    assert!(j["archive_files"].as_u64() > Some(0), "the journal was compacted meanwhile: {j}");
     println!("crash loop: {} orders and {} executions acknowledged, all recovered", seen.orders.len(), seen.executions.len());
+    stop(d, &http);
+}
+
+fn execution_count(http: &Http) -> usize {
+    http.ok("query_executions", &json!({})).as_object().map_or(0, Map::len)
+}
+
+#[test]
+fn compaction_archives_old_closed_orders_and_the_compacted_books_survive_a_crash() {
+    let data = tempfile::tempdir().expect("data");
+    let env = [("TXTRADER_JOURNAL_ARCHIVE_AFTER", "3"), ("TXTRADER_JOURNAL_COMPACT_EVERY", "0")];
+    let (d, http) = start_with("journal-compact-a", data.path(), &env);
+    let old_fill = permid(&http.ok("market_order", &json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": 100})));
+    let old_cancel = permid(&http.ok("limit_order", &json!({"account": ACCT, "route": "DEMO", "symbol": "AAPL", "quantity": 5, "limit_price": 1.05})));
+    let resting = permid(&http.ok("limit_order", &json!({"account": ACCT, "route": "DEMO", "symbol": "MSFT", "quantity": 10, "limit_price": 1.05})));
+    http.wait_order(&old_fill, &["Filled"]);
+    http.wait_order(&old_cancel, &["Pending"]);
+    http.wait_order(&resting, &["Pending"]);
+    http.ok("cancel_order", &json!({"id": old_cancel}));
+    http.wait_order(&old_cancel, &["Cancelled"]);
+
+    // Too young to archive: the books stay whole, but the journal starts a new file.
+    let records_before = http.ok("query_journal", &json!({}))["records"].as_u64().expect("records");
+    let first = http.ok("compact_journal", &json!({}));
+    assert_eq!((first["archived_orders"].as_u64(), first["reason"].as_str()), (Some(0), Some("command")), "{first}");
+    assert_eq!(http.ok("query_orders", &json!({})).as_object().map(Map::len), Some(3));
+    let j = http.ok("query_journal", &json!({}));
+    assert_eq!(j["last_compaction"]["checkpoint"], first["checkpoint"], "{j}");
+    assert_eq!((j["first"].clone(), j["archive_files"].as_u64()), (first["checkpoint"].clone(), Some(1)), "{j}");
+    assert!(j["records"].as_u64() < Some(records_before), "{j} after {records_before} records");
+
+    // Past the age limit: the closed orders leave the books; the open one and a fresh fill stay.
+    std::thread::sleep(Duration::from_millis(3500));
+    let fresh = permid(&http.ok("market_order", &json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": -30})));
+    http.wait_order(&fresh, &["Filled"]);
+    let positions = http.ok("query_positions", &json!({}));
+    assert_eq!(positions[ACCT]["IBM"], 70);
+    let second = http.ok("compact_journal", &json!({}));
+    assert_eq!(second["archived_orders"].as_u64(), Some(2), "{second}");
+    let b = books(&http);
+    let ids: Vec<&String> = b["orders"].as_object().expect("orders").keys().collect();
+    assert_eq!(ids.len(), 2, "{b:#}");
+    assert!(ids.contains(&&resting) && ids.contains(&&fresh), "{b:#}");
+    assert_eq!(execution_count(&http), 1, "only the fresh order's execution stays: {b:#}");
+    assert_eq!(b["positions"], positions, "positions do not move when orders are archived");
+    let (status, answer) = http.try_call("query_order", &json!({"id": old_fill})).expect("answers");
+    assert!(status != 200 || answer.get("status").is_none_or(|s| s == "Error"), "{answer}");
+    assert_eq!(http.ok("query_journal", &json!({}))["archive_files"], 2);
+    // the archived records are in the archive, readable
+    let archived: usize = std::fs::read_dir(data.path().join("archive"))
+        .expect("archive folder")
+        .filter_map(Result::ok)
+        .map(|f| {
+            let conn = rusqlite::Connection::open(f.path()).expect("archive file opens");
+            conn.query_row("SELECT count(*) FROM records WHERE kind = 'submitted'", [], |r| r.get::<_, i64>(0)).expect("count") as usize
+        })
+        .sum();
+    assert_eq!(archived, 4, "every order's submission is in the archive");
+
+    // A crash, and the exchange still reports the archived orders: nothing comes back.
+    let mut d = d;
+    d.kill9();
+    let (d, http) = start_with("journal-compact-b", data.path(), &env);
+    let after = books(&http);
+    assert_eq!(after, b, "the compacted books after kill -9");
+    let log = d.log_text();
+    assert!(!log.contains("first seen at the broker"), "archived orders are not news to reconciliation: {log}");
+    assert_eq!(http.ok("query_journal", &json!({}))["last_compaction"]["archived_orders"], 2);
+    // the stream still resumes across it: the fresh order's pushes come back
+    let mut s = StreamRecorder::connect(d.tcp_port, r#"{"order-notification":1,"execution-notification":1,"sequence":1}"#);
+    s.send("resume 0");
+    s.wait_for(Duration::from_secs(10), |l| l.starts_with(".resumed:"));
+    assert!(s.lines().iter().any(|l| l.contains(&fresh) && l.contains(".execution.")), "{:#?}", s.lines());
+    // and the resting order still trades
+    http.ok("cancel_order", &json!({"id": resting}));
+    http.wait_order(&resting, &["Cancelled"]);
     stop(d, &http);
 }

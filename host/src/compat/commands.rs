@@ -116,6 +116,7 @@ macro_rules! commands {
 commands! {
     add_symbol, false, "add_symbol('symbol')\n\n        Request subscription to a symbol for price updates and order entry\n        ";
     cancel_order, false, "cancel_order('id')\n\n        Request cancellation of a pending order\n        ";
+    compact_journal, true, "compact_journal() => {'at': ..., 'archived_orders': ..., 'archived_before': ..., 'checkpoint': ..., ...}\n\n        Compact the journal now: closed orders older than TXTRADER_JOURNAL_ARCHIVE_AFTER leave the books, and the journal starts a new file from a checkpoint (the old one goes to the archive folder)\n        ";
     del_symbol, false, "del_symbol('symbol')\n\n        Delete subscription to a symbol for price updates and order entry\n        ";
     deploy_strategy, false, "deploy_strategy(path | manifest) => {'name': ..., 'state': 'running', 'version': ..., ...}\n\n        Deploy a WebAssembly strategy from a manifest file on the gateway host (path) or a manifest dict, replacing a running strategy of the same name; returns once it started\n        ";
     gateway_logoff, false, "gateway_logoff()\n\n        Logoff from gateway\n        ";
@@ -131,7 +132,7 @@ commands! {
     query_bars, false, "query_bars('symbol', bar_period, 'start', 'end')\n              => [['YYYY-MM-DD', 'HH:MM:SS', open, high, low, close, volume], ...]\n\n        Return array of bars for an active symbol; period is minutes or D/W/M, start and end are '.', '-N', 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM:SS'\n        ";
     query_execution, false, "query_execution('id') => {'fieldname': data, ...}\n\n        Return dict containing execution report data fields\n        ";
     query_executions, false, "query_executions() => {'exec_id': {'field': data, ...}, ...}\n\n        Return dict keyed by execution id containing dicts of execution report data fields\n        ";
-    query_journal, true, "query_journal() => {'path': ..., 'bytes': ..., 'records': ..., 'first': ..., 'last': ..., 'durable': ..., ...}\n\n        Return the journal's file, size on disk, records kept and how far they are on disk (null when running without a journal)\n        ";
+    query_journal, true, "query_journal() => {'path': ..., 'bytes': ..., 'records': ..., 'first': ..., 'last': ..., 'durable': ..., 'last_compaction': ..., ...}\n\n        Return the journal's file, size on disk, records kept, how far they are on disk, the last compaction and the archive's size (null when running without a journal)\n        ";
     query_order, false, "query_order('id') => {'fieldname': data, ...}\n\n        Return dict containing order/ticket status fields for given order id\n        ";
     query_order_executions, false, "query_order_executions('id') => {'exec_id': {'field': data, ...}, ...}\n\n        Return dict keyed by execution id containing dicts of execution report data fields given order_id\n        ";
     query_orders, false, "query_orders() => {'order_id': {'field': data, ...}, ...}\n\n        Return dict keyed by order id containing dicts of order data fields\n        ";
@@ -474,7 +475,15 @@ async fn query_order_executions(ctx: Ctx, args: Args) -> Result<Value, CommandEr
 // ----- adapters (operator commands)
 
 async fn query_journal(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
-    Ok(ctx.gateway.journal().await?.map_or(Value::Null, |j| serde_json::to_value(j).unwrap_or(Value::Null)))
+    Ok(ctx.gateway.journal().await?.map_or(Value::Null, |j| {
+        let mut v = serde_json::to_value(&j).unwrap_or(Value::Null);
+        v["last_compaction"] = j.info.last_compaction.as_ref().map_or(Value::Null, render::compaction);
+        v
+    }))
+}
+
+async fn compact_journal(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
+    Ok(render::compaction(&ctx.gateway.compact_journal().await?))
 }
 
 async fn query_adapters(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
@@ -598,14 +607,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_original_35_commands_and_8_operator_commands_sorted_and_documented() {
-        assert_eq!(COMMANDS.len(), 43);
+    fn the_original_35_commands_and_9_operator_commands_sorted_and_documented() {
+        assert_eq!(COMMANDS.len(), 44);
         assert!(COMMANDS.windows(2).all(|w| w[0].name < w[1].name), "sorted for binary search and help");
         assert!(COMMANDS.iter().all(|c| !c.doc.is_empty()));
         let before: Vec<&str> = COMMANDS.iter().filter(|c| c.before_init).map(|c| c.name).collect();
         assert_eq!(
             before,
             [
+                "compact_journal",
                 "help",
                 "query_adapters",
                 "query_journal",

@@ -582,3 +582,14 @@ pub fn adapter(v: &crate::gateway::AdapterView) -> Value {
 pub fn rejected_library(r: &crate::gateway::RejectedLibrary) -> Value {
     json!({"file": r.path.display().to_string(), "errors": r.errors, "at": local_time(r.at)})
 }
+
+/// One journal compaction (`compact_journal`, and `query_journal`'s `last_compaction`).
+pub fn compaction(c: &crate::journal::Compaction) -> Value {
+    json!({
+        "at": local_time(c.at),
+        "reason": c.reason,
+        "archived_orders": c.archived_orders,
+        "archived_before": local_time(c.archived_before),
+        "checkpoint": c.checkpoint,
+    })
+}

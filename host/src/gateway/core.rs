@@ -216,6 +216,13 @@ pub(super) struct Core {
     /// Orders placed before a restart that the broker had not acknowledged: how many
     /// reconciling snapshots did not know them yet.
     in_doubt: HashMap<ClientOrderId, u32>,
+    /// The newest published order and execution events (what a checkpoint keeps for
+    /// `resume`), and the sequence number through which older ones are dropped.
+    recent: VecDeque<(u64, Published)>,
+    recent_evicted: u64,
+    /// When the journal was last compacted (or the core started), and the record number its
+    /// current file begins with.
+    compacted: (Instant, u64),
 }
 
 /// Work that waits for the journal.
@@ -261,7 +268,11 @@ impl Core {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (mut oms, mut current_account, mut exchanges, mut bus) = (Oms::new(), None, IndexMap::new(), Bus::new());
         let (mut journal, mut seq_reserved, mut recovered_pushes, mut in_doubt) = (None, 0, None, HashMap::new());
+        let (mut recent, mut recent_evicted, mut file_first) = (VecDeque::new(), 0, 1);
         if let Some(r) = recovered {
+            recent = r.pushes.iter().filter_map(|p| Some((p.seq, Published::of(&p.event)?))).collect();
+            recent_evicted = r.pushes_evicted_through;
+            file_first = r.scan.compaction.as_ref().map_or(1, |c| c.checkpoint);
             oms = r.oms;
             route = r.route.unwrap_or(route);
             current_account = r.current_account;
@@ -305,6 +316,9 @@ impl Core {
             seq_reserved,
             recovered_pushes,
             in_doubt,
+            recent,
+            recent_evicted,
+            compacted: (Instant::now(), file_first),
         }
     }
 
@@ -482,14 +496,14 @@ impl Core {
                 self.seq_reserved = seq + SEQ_BLOCK;
                 j.append(Entry::SeqReserved { through: self.seq_reserved });
             }
-            match &event {
-                GatewayEvent::Order(v) => {
-                    j.append(Entry::Published { seq, event: Published::Order(v.clone()) });
+            if let Some(published) = Published::of(&event) {
+                j.append(Entry::Published { seq, event: published.clone() });
+                self.recent.push_back((seq, published));
+                while self.recent.len() > self.settings.keep_pushes {
+                    if let Some((old, _)) = self.recent.pop_front() {
+                        self.recent_evicted = old;
+                    }
                 }
-                GatewayEvent::Execution(v) => {
-                    j.append(Entry::Published { seq, event: Published::Execution(v.clone()) });
-                }
-                _ => {}
             }
         }
         self.after_journal(move |c| c.bus.publish_numbered(seq, event));
@@ -1722,6 +1736,15 @@ impl Core {
                     let _ = reply.send(Some(super::JournalStatus { info, appended, durable, held }));
                 });
             }
+            Command::CompactJournal { reply } => {
+                let result = self.compact("command");
+                match result {
+                    Ok(done) => self.answer(reply, Ok(done)),
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
             Command::Subscribe { capacity, reply } => {
                 let _ = reply.send((self.bus.subscribe(capacity), self.bus.last_seq()));
             }
@@ -1886,6 +1909,7 @@ impl Core {
                 self.request_snapshot(slot, true);
             }
         }
+        self.maybe_compact();
         if let (Some(since), Some(limit)) = (self.disconnected_since, self.settings.disconnect_shutdown) {
             if since.elapsed() > limit {
                 self.force_shutdown(format!("Gateway connection timed out after {} seconds", since.elapsed().as_secs()));
@@ -1901,6 +1925,76 @@ impl Core {
                 self.reset_armed = false;
                 self.force_shutdown("auto reset".into());
             }
+        }
+    }
+
+    /// Compacts the journal: closed orders that last changed longer ago than the age limit
+    /// leave the books (an [`Entry::Archive`]), then a checkpoint of everything journaled so far
+    /// is appended, on which the journal writer starts a new file and archives the old one.
+    /// Answers what it did (durable once the checkpoint is).
+    fn compact(&mut self, reason: &str) -> Result<crate::journal::Compaction, GatewayError> {
+        if self.journal.is_none() {
+            return Err(GatewayError::NoJournal);
+        }
+        let started = Instant::now();
+        let now = UnixNanos::now();
+        let age = u64::try_from(self.settings.compaction.archive_after.as_nanos()).unwrap_or(u64::MAX);
+        let before = UnixNanos(now.0.saturating_sub(age));
+        let archived = match self.record(Entry::Archive { before, at: now }) {
+            Booked::Archived(gone) => gone,
+            _ => Vec::new(),
+        };
+        let Some(j) = self.journal.as_mut() else { return Err(GatewayError::NoJournal) };
+        let checkpoint = j.appended() + 1;
+        let compaction = crate::journal::Compaction {
+            at: now,
+            reason: reason.to_owned(),
+            archived_before: before,
+            archived_orders: archived.len(),
+            checkpoint,
+        };
+        let entry = Entry::Checkpoint(Box::new(crate::journal::Checkpoint {
+            books: self.oms.image(),
+            route: (self.route != self.settings.route).then(|| self.route.clone()),
+            current_account: self.current_account.clone(),
+            exchanges: self.exchanges.clone(),
+            seq_reserved: self.seq_reserved,
+            pushes: self.recent.iter().cloned().collect(),
+            pushes_evicted_through: self.recent_evicted,
+            compaction: compaction.clone(),
+        }));
+        // The books already are the checkpoint's image: appended, not booked again.
+        j.append(entry);
+        self.compacted = (Instant::now(), checkpoint);
+        let took = started.elapsed();
+        let done = compaction.clone();
+        self.after_journal(move |_| {
+            tracing::info!(
+                reason = %done.reason,
+                archived_orders = done.archived_orders,
+                checkpoint = done.checkpoint,
+                core_ms = took.as_millis(),
+                "journal compacted: closed orders older than {} archived, a new journal file begins with the checkpoint",
+                done.archived_before.to_datetime().format("%Y-%m-%d %H:%M:%S UTC"),
+            );
+        });
+        Ok(compaction)
+    }
+
+    /// Compacts when it is time (`TXTRADER_JOURNAL_COMPACT_EVERY`) or the journal file holds
+    /// enough records (`TXTRADER_JOURNAL_COMPACT_RECORDS`).
+    fn maybe_compact(&mut self) {
+        let Some(j) = self.journal.as_ref() else { return };
+        let c = self.settings.compaction;
+        let reason = if c.records.is_some_and(|n| j.appended().saturating_sub(self.compacted.1) + 1 >= n) {
+            "records"
+        } else if c.every.is_some_and(|every| self.compacted.0.elapsed() >= every) {
+            "interval"
+        } else {
+            return;
+        };
+        if let Err(e) = self.compact(reason) {
+            tracing::warn!("journal compaction failed: {e}");
         }
     }
 

@@ -154,6 +154,9 @@ pub enum GatewayError {
     /// The gateway is shutting down.
     #[error("gateway is shutting down")]
     Closed,
+    /// The gateway runs without a journal (`TXTRADER_JOURNAL=0`).
+    #[error("running without a journal (TXTRADER_JOURNAL=0)")]
+    NoJournal,
 }
 
 /// Why an order was not accepted.
@@ -259,6 +262,8 @@ pub enum Command {
     TakeRecovered { reply: Reply<(Vec<Arc<Sequenced>>, u64)> },
     /// The journal's size and position (`None`: running without a journal).
     Journal { reply: Reply<Option<JournalStatus>> },
+    /// Compact the journal now; answered once the new file is in place.
+    CompactJournal { reply: Reply<Result<crate::journal::Compaction, GatewayError>> },
 }
 
 /// The journal as the `journal` command reports it.
@@ -298,6 +303,10 @@ pub struct GatewaySettings {
     pub auto_reset: Option<NaiveTime>,
     /// Exit after this long without the broker.
     pub disconnect_shutdown: Option<Duration>,
+    /// Journal compaction.
+    pub compaction: crate::config::CompactionSettings,
+    /// Order and execution events kept for `resume` (a checkpoint keeps as many).
+    pub keep_pushes: usize,
 }
 
 impl GatewaySettings {
@@ -314,6 +323,8 @@ impl GatewaySettings {
             log: config.log.clone(),
             auto_reset: config.auto_reset.then_some(config.local_reset_time),
             disconnect_shutdown: config.gateway_disconnect_shutdown.then_some(config.gateway_disconnect_timeout),
+            compaction: config.compaction,
+            keep_pushes: config.stream.replay,
         }
     }
 }
@@ -605,5 +616,14 @@ impl Gateway {
     /// Only when the gateway is shutting down.
     pub async fn journal(&self) -> Result<Option<JournalStatus>, GatewayError> {
         self.call(|reply| Command::Journal { reply }).await
+    }
+
+    /// Compacts the journal now: closed orders past the age limit leave the books, and the
+    /// journal starts a new file from a checkpoint. Answers once the new file is in place.
+    ///
+    /// # Errors
+    /// [`GatewayError::NoJournal`] without a journal; when shutting down.
+    pub async fn compact_journal(&self) -> Result<crate::journal::Compaction, GatewayError> {
+        self.call(|reply| Command::CompactJournal { reply }).await?
     }
 }

@@ -246,8 +246,31 @@ pub enum Booked {
     Resolved,
     /// A snapshot merged.
     Snapshot(SnapshotOutcome),
+    /// Closed orders left the books (see [`Entry::Archive`]).
+    Archived(Vec<ClientOrderId>),
+    /// The books were replaced by a checkpoint's image.
+    Restored,
     /// Not about the books.
     NotOms,
+}
+
+/// The books as one serializable value: what a journal checkpoint keeps of them.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BooksImage {
+    /// Every order, oldest first.
+    pub orders: Vec<Order>,
+    /// Broker id to gateway id.
+    pub by_broker: Vec<(BrokerOrderId, ClientOrderId)>,
+    /// Every execution, oldest first.
+    pub executions: Vec<Execution>,
+    /// Net positions.
+    pub positions: Vec<(AccountId, Symbol, SignedQuantity)>,
+    /// Broker event ids seen, per broker order.
+    pub seen_events: Vec<(BrokerOrderId, String)>,
+    /// Local update ids handed out.
+    pub local_updates: u64,
+    /// Closed orders that last changed before this left the books.
+    pub horizon: UnixNanos,
 }
 
 /// The books.
@@ -261,6 +284,9 @@ pub struct Oms {
     /// adapters may use the same ones).
     seen_events: HashSet<(BrokerOrderId, String)>,
     local_updates: u64,
+    /// Closed orders that last changed before this were archived: a broker reporting such an
+    /// order (or its executions) is reporting what the books let go, not something new.
+    horizon: UnixNanos,
 }
 
 impl Oms {
@@ -290,12 +316,69 @@ impl Oms {
                 out.gone.clone_from(gone);
                 Booked::Snapshot(out)
             }
+            Entry::Archive { before, .. } => Booked::Archived(self.archive(*before)),
+            Entry::Checkpoint(cp) => {
+                *self = Self::from_image(cp.books.clone());
+                Booked::Restored
+            }
             Entry::Published { .. }
             | Entry::SeqReserved { .. }
             | Entry::Route(_)
             | Entry::CurrentAccount(_)
             | Entry::PrimaryExchange { .. } => Booked::NotOms,
         }
+    }
+
+    /// The books as one value (for a journal checkpoint).
+    pub fn image(&self) -> BooksImage {
+        let mut seen_events: Vec<_> = self.seen_events.iter().cloned().collect();
+        seen_events.sort_unstable();
+        let mut by_broker: Vec<_> = self.by_broker.iter().map(|(b, c)| (b.clone(), c.clone())).collect();
+        by_broker.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        BooksImage {
+            orders: self.orders.values().cloned().collect(),
+            by_broker,
+            executions: self.executions.values().cloned().collect(),
+            positions: self.positions.iter().map(|((a, s), q)| (a.clone(), s.clone(), *q)).collect(),
+            seen_events,
+            local_updates: self.local_updates,
+            horizon: self.horizon,
+        }
+    }
+
+    /// The books an image was taken of.
+    pub fn from_image(image: BooksImage) -> Self {
+        Self {
+            orders: image.orders.into_iter().map(|o| (o.request.client_order_id.clone(), o)).collect(),
+            by_broker: image.by_broker.into_iter().collect(),
+            executions: image.executions.into_iter().map(|x| (x.exec_id.clone(), x)).collect(),
+            positions: image.positions.into_iter().map(|(a, s, q)| ((a, s), q)).collect(),
+            seen_events: image.seen_events.into_iter().collect(),
+            local_updates: image.local_updates,
+            horizon: image.horizon,
+        }
+    }
+
+    /// Closed orders that last changed before `before` leave the books, with their executions,
+    /// id mappings and event ids; positions stay as they are. Answers the orders removed.
+    fn archive(&mut self, before: UnixNanos) -> Vec<ClientOrderId> {
+        let gone: Vec<ClientOrderId> = self
+            .orders
+            .values()
+            .filter(|o| o.status.is_terminal() && o.updated < before)
+            .map(|o| o.request.client_order_id.clone())
+            .collect();
+        if !gone.is_empty() {
+            let set: HashSet<&ClientOrderId> = gone.iter().collect();
+            let brokers: HashSet<BrokerOrderId> =
+                self.orders.values().filter(|o| set.contains(&o.request.client_order_id)).filter_map(|o| o.broker_order_id.clone()).collect();
+            self.orders.retain(|id, _| !set.contains(id));
+            self.by_broker.retain(|b, c| !set.contains(c) && !brokers.contains(b));
+            self.executions.retain(|_, x| !brokers.contains(&x.broker_order_id) && !x.client_order_id.as_ref().is_some_and(|c| set.contains(c)));
+            self.seen_events.retain(|(b, _)| !brokers.contains(b));
+        }
+        self.horizon = self.horizon.max(before);
+        gone
     }
 
     /// Records a new order the gateway is about to send.
@@ -522,14 +605,20 @@ impl Oms {
                 balances: Vec::new(),
                 positions: snapshot.positions.clone(),
                 orders: Vec::new(),
-                executions: snapshot.executions.iter().filter(|x| !self.executions.contains_key(&x.exec_id)).cloned().collect(),
+                executions: snapshot
+                    .executions
+                    .iter()
+                    .filter(|x| !self.executions.contains_key(&x.exec_id) && x.ts_event >= self.horizon)
+                    .cloned()
+                    .collect(),
             },
             gone: Vec::new(),
             cancel_again: Vec::new(),
         };
         for snap in &snapshot.orders {
             let differs = match self.known_order(snap).and_then(|id| self.orders.get(id)) {
-                None => true,
+                // closed before the archive horizon: archived, not new
+                None => !(snap.status.is_terminal() && snap.ts_event < self.horizon),
                 Some(o) => {
                     let status = Self::status_from_broker(o.status, snap.status);
                     if matches!((o.status, status), (OrderStatus::PendingCancel { .. }, OrderStatus::PendingCancel { .. })) {

@@ -195,6 +195,82 @@ fn snapshots_add_broker_orders_and_set_positions() {
     assert_eq!(position(&oms), Decimal::from(-5));
 }
 
+fn at(mut e: OrderEvent, ts: u64) -> OrderEvent {
+    e.ts_event = UnixNanos(ts);
+    e
+}
+
+#[test]
+fn archiving_lets_old_closed_orders_go_and_a_broker_reporting_them_adds_nothing() {
+    let mut oms = Oms::new();
+    // old: filled at 10; recent: filled at 100; open: working since 5
+    oms.book(&Entry::Submitted { request: request("old", 10), at: UnixNanos(0) });
+    oms.book(&Entry::OrderEvent(at(ev("o-1", "o", Some("old"), fill("x-old", 10, 500)), 10)));
+    oms.book(&Entry::Submitted { request: request("recent", 5), at: UnixNanos(0) });
+    oms.book(&Entry::OrderEvent(at(ev("r-1", "r", Some("recent"), fill("x-recent", 5, 500)), 100)));
+    oms.book(&Entry::Submitted { request: request("open", 7), at: UnixNanos(0) });
+    oms.book(&Entry::OrderEvent(at(ev("w-1", "w", Some("open"), OrderEventKind::Accepted), 5)));
+    let old_exec = oms.execution("x-old").cloned().expect("booked");
+    let old_order = oms.find("o").cloned().expect("booked");
+    let before = oms.positions().clone();
+
+    let archived = oms.book(&Entry::Archive { before: UnixNanos(50), at: UnixNanos(200) });
+    assert_eq!(archived, Booked::Archived(vec![ClientOrderId::new("old").expect("id")]));
+    assert!(oms.find("o").is_none() && oms.find("old").is_none());
+    assert!(oms.execution("x-old").is_none());
+    assert!(oms.find("recent").is_some() && oms.find("w").is_some(), "recent and open orders stay");
+    assert_eq!(oms.positions(), &before, "positions stay as they were");
+
+    // The broker still reports the archived order and its execution: nothing to merge.
+    let snap = |orders: Vec<OrderSnapshot>, executions| BrokerSnapshot {
+        accounts: vec![AccountId::new("A.B.C.D").expect("a")],
+        orders,
+        executions,
+        ..BrokerSnapshot::default()
+    };
+    let reported = OrderSnapshot {
+        request: old_order.request.clone(),
+        broker_order_id: BrokerOrderId::new("o").expect("b"),
+        status: OrderStatus::Filled,
+        filled_quantity: Quantity::from_u64(10),
+        avg_price: Some(Price::from_cents(500)),
+        reason: None,
+        ts_event: UnixNanos(10),
+    };
+    let plan = oms.plan_snapshot(&snap(vec![reported.clone()], vec![old_exec.clone()]), true);
+    assert!(plan.changes.orders.is_empty() && plan.changes.executions.is_empty(), "{plan:?}");
+    // ...while an order the books never had, closed after the horizon, is still news.
+    let mut late = reported;
+    late.broker_order_id = BrokerOrderId::new("n").expect("b");
+    late.request.client_order_id = ClientOrderId::new("never-seen").expect("id");
+    late.ts_event = UnixNanos(60);
+    assert_eq!(oms.plan_snapshot(&snap(vec![late], vec![]), true).changes.orders.len(), 1);
+
+    // The books' image restores the same books, and a checkpoint books exactly that.
+    let image = oms.image();
+    assert_eq!(Oms::from_image(image.clone()).image(), image);
+    let mut other = Oms::new();
+    let cp = crate::journal::Checkpoint {
+        books: image.clone(),
+        route: None,
+        current_account: None,
+        exchanges: indexmap::IndexMap::new(),
+        seq_reserved: 0,
+        pushes: Vec::new(),
+        pushes_evicted_through: 0,
+        compaction: crate::journal::Compaction {
+            at: UnixNanos(200),
+            reason: "test".into(),
+            archived_before: UnixNanos(50),
+            archived_orders: 1,
+            checkpoint: 1,
+        },
+    };
+    assert_eq!(other.book(&Entry::Checkpoint(Box::new(cp))), Booked::Restored);
+    assert_eq!(other.image(), image);
+    assert!(other.plan_snapshot(&snap(vec![], vec![old_exec]), true).changes.executions.is_empty(), "the horizon came along");
+}
+
 #[test]
 fn orders_the_broker_forgot_are_resolved_explicitly() {
     let mut oms = Oms::new();

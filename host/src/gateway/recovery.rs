@@ -5,15 +5,16 @@
 //! id mappings and strategy origins come back as they were. Settings the operator changed at
 //! run time (route, current account, primary exchanges) come back too. The bus continues above
 //! the highest sequence number ever reserved, and the newest published order and execution
-//! events are kept so the stream's `resume` reaches back across the restart.
+//! events are kept so the stream's `resume` reaches back across the restart. A checkpoint (the
+//! first record after a compaction) replaces everything read before it.
 //!
 //! What recovery cannot know is what the broker did meanwhile: that is reconciliation's job
 //! once each adapter reports its state (see the core's snapshot handling). Orders placed but
 //! never acknowledged are listed as *in doubt* for it.
 
-use super::bus::{GatewayEvent, Sequenced};
+use super::bus::Sequenced;
 use super::oms::Oms;
-use crate::journal::{Entry, Journal, JournalError, JournalSettings, Published, Scan};
+use crate::journal::{Entry, Journal, JournalError, JournalSettings, Scan};
 use indexmap::IndexMap;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -69,10 +70,7 @@ pub fn recover(settings: &JournalSettings, keep_pushes: usize) -> Result<Recover
         match entry {
             Entry::Published { seq, event } => {
                 seq_reserved = seq_reserved.max(seq);
-                let event = match event {
-                    Published::Order(v) => GatewayEvent::Order(v),
-                    Published::Execution(v) => GatewayEvent::Execution(v),
-                };
+                let event = event.into_event();
                 if keep_pushes > 0 {
                     pushes.push_back(Arc::new(Sequenced { seq, event }));
                     while pushes.len() > keep_pushes {
@@ -95,7 +93,22 @@ pub fn recover(settings: &JournalSettings, keep_pushes: usize) -> Result<Recover
                     exchanges.shift_remove(&symbol);
                 }
             },
+            Entry::Checkpoint(cp) => {
+                let cp = *cp;
+                route = cp.route;
+                current_account = cp.current_account;
+                exchanges = cp.exchanges;
+                seq_reserved = cp.seq_reserved;
+                evicted = cp.pushes_evicted_through;
+                pushes = cp.pushes.into_iter().map(|(seq, p)| Arc::new(Sequenced { seq, event: p.into_event() })).collect();
+                while pushes.len() > keep_pushes {
+                    if let Some(old) = pushes.pop_front() {
+                        evicted = old.seq;
+                    }
+                }
+            }
             Entry::Submitted { .. }
+            | Entry::Archive { .. }
             | Entry::OrderEvent(_)
             | Entry::CancelRequested { .. }
             | Entry::CancelNotSent { .. }

@@ -8,10 +8,12 @@
 //!
 //! Bodies are JSON (readable with the `sqlite3` shell; new fields get `#[serde(default)]`).
 
+use crate::gateway::oms::BooksImage;
 use crate::gateway::{ExecutionView, OrderView};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use txtrader_plugin_api::model::{AccountId, ClientOrderId, OrderRequest, Route, Symbol, UnixNanos};
+use indexmap::IndexMap;
 use txtrader_plugin_api::wire::{BrokerSnapshot, OrderEvent};
 
 /// One journal record's content.
@@ -90,6 +92,52 @@ pub enum Entry {
         /// The exchange, `None` to clear.
         exchange: Option<String>,
     },
+    /// Closed orders that last changed before `before` leave the books (compaction).
+    Archive {
+        /// The age limit, as a time.
+        before: UnixNanos,
+        /// When.
+        at: UnixNanos,
+    },
+    /// Everything the records before it built: the first record of a journal file after a
+    /// rotation, so the files before it can be archived.
+    Checkpoint(Box<Checkpoint>),
+}
+
+/// The gateway's journaled state at one point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The books.
+    pub books: BooksImage,
+    /// The default route, if it was changed.
+    pub route: Option<Route>,
+    /// The current account, if set.
+    pub current_account: Option<AccountId>,
+    /// Primary exchanges set.
+    pub exchanges: IndexMap<Symbol, String>,
+    /// Bus sequence numbers reserved.
+    pub seq_reserved: u64,
+    /// The newest published order and execution events (for `resume`), oldest first.
+    pub pushes: Vec<(u64, Published)>,
+    /// Pushes up to this sequence number are not kept.
+    pub pushes_evicted_through: u64,
+    /// The compaction that wrote it.
+    pub compaction: Compaction,
+}
+
+/// One compaction, as `query_journal` reports the last one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compaction {
+    /// When it ran.
+    pub at: UnixNanos,
+    /// What started it (`interval`, `records`, `command`).
+    pub reason: String,
+    /// Closed orders that last changed before this were archived.
+    pub archived_before: UnixNanos,
+    /// How many orders left the books.
+    pub archived_orders: usize,
+    /// The checkpoint's record number.
+    pub checkpoint: u64,
 }
 
 /// A published event kept for `resume`.
@@ -100,6 +148,25 @@ pub enum Published {
     Order(Arc<OrderView>),
     /// An execution was booked.
     Execution(Arc<ExecutionView>),
+}
+
+impl Published {
+    /// The journaled form of an order or execution event.
+    pub fn of(event: &crate::gateway::bus::GatewayEvent) -> Option<Self> {
+        match event {
+            crate::gateway::bus::GatewayEvent::Order(v) => Some(Self::Order(v.clone())),
+            crate::gateway::bus::GatewayEvent::Execution(v) => Some(Self::Execution(v.clone())),
+            _ => None,
+        }
+    }
+
+    /// The bus event it was.
+    pub fn into_event(self) -> crate::gateway::bus::GatewayEvent {
+        match self {
+            Self::Order(v) => crate::gateway::bus::GatewayEvent::Order(v),
+            Self::Execution(v) => crate::gateway::bus::GatewayEvent::Execution(v),
+        }
+    }
 }
 
 impl Entry {
@@ -117,6 +184,8 @@ impl Entry {
             Self::Route(_) => "route",
             Self::CurrentAccount(_) => "current_account",
             Self::PrimaryExchange { .. } => "primary_exchange",
+            Self::Archive { .. } => "archive",
+            Self::Checkpoint(_) => "checkpoint",
         }
     }
 }

@@ -26,6 +26,17 @@
 //! checksum catches damage below SQLite (a bad disk, a bad copy). Damage affecting only the
 //! newest records is truncated away with a warning naming what was dropped; a damaged record
 //! with good records after it stops the start, naming the record — it is never skipped.
+//!
+//! **Compaction by rotation**: the core appends an [`Entry::Archive`] (closed orders past the
+//! age limit leave the books) and then an [`Entry::Checkpoint`] holding everything the records
+//! so far built. The writer starts a fresh journal file with the checkpoint as its first
+//! record and moves the old file, whole, to `archive/journal-FIRST-LAST.sqlite`: no row is
+//! copied or deleted, so compaction costs the checkpoint's size, not the journal's. Each step
+//! is a rename after an fsync, and an interrupted rotation is finished or undone at the next
+//! open (see [`settle_rotation`]). Recovery reads the active file only; archive files are the
+//! operator's (readable with `sqlite3`, deletable when no longer wanted).
+
+pub use entry::{Checkpoint, Compaction};
 
 pub mod entry;
 
@@ -41,6 +52,10 @@ use tokio::sync::watch;
 pub const FILE_NAME: &str = "journal.sqlite";
 /// The on-disk format this build writes and reads.
 pub const FORMAT: i64 = 1;
+/// A rotation's new file while it is being written.
+const NEXT_FILE: &str = "journal.next.sqlite";
+/// Where rotated-out journal files go, inside the data folder.
+pub const ARCHIVE_DIR: &str = "archive";
 
 /// Where and how the journal is kept.
 #[derive(Clone, Debug)]
@@ -106,6 +121,32 @@ pub enum JournalError {
         /// Good records after it.
         after: u64,
     },
+    /// The checkpoint the active file begins with is damaged or missing.
+    #[error(
+        "journal {path}: its first record {seq} should be the checkpoint the records after it build on, and it is not usable ({why}); \
+         the records before it are in the archive folder: restore the newest archive file as the journal to recover up to it"
+    )]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// The first record's number.
+        seq: u64,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The journal file is gone but rotated-out files are in the archive.
+    #[error(
+        "journal {path} is missing but {archived} rotated-out journal files are in {archive}; refusing to start with empty books. \
+         Move the archive folder aside to start fresh"
+    )]
+    Missing {
+        /// The file.
+        path: PathBuf,
+        /// The archive folder.
+        archive: PathBuf,
+        /// Files in it.
+        archived: usize,
+    },
 }
 
 /// What reading the journal found besides its entries.
@@ -119,6 +160,10 @@ pub struct Scan {
     pub truncated: Option<(u64, u64, String)>,
     /// A torn write at the end of SQLite's WAL, in bytes (SQLite discards it).
     pub torn_wal_bytes: Option<u64>,
+    /// A rotation interrupted by a crash, and what was done about it.
+    pub rotation: Option<String>,
+    /// The compaction whose checkpoint the file begins with.
+    pub compaction: Option<Compaction>,
 }
 
 /// The durable position, as the writer thread reports it.
@@ -143,6 +188,12 @@ pub struct JournalInfo {
     pub first: u64,
     /// Last record number.
     pub last: u64,
+    /// The last compaction (none: the journal was never compacted).
+    pub last_compaction: Option<Compaction>,
+    /// Rotated-out files in the archive folder.
+    pub archive_files: u64,
+    /// Their size in bytes.
+    pub archive_bytes: u64,
 }
 
 enum Msg {
@@ -182,10 +233,13 @@ impl Journal {
     pub fn open(settings: &JournalSettings, each: impl FnMut(u64, Entry)) -> Result<(Self, Scan), JournalError> {
         std::fs::create_dir_all(&settings.dir).map_err(|source| JournalError::Dir { path: settings.dir.clone(), source })?;
         let path = settings.path();
+        let rotation = settle_rotation(&settings.dir)?;
         let torn = torn_wal_bytes(&path);
         let mut store = Store::open(&path)?;
         let mut scan = store.scan(each)?;
         scan.torn_wal_bytes = torn;
+        scan.rotation = rotation;
+        store.last_compaction.clone_from(&scan.compaction);
         if let Some((first, _, _)) = &scan.truncated {
             store.truncate_from(*first)?;
         }
@@ -279,7 +333,7 @@ fn writer(mut store: Store, rx: &mpsc::Receiver<Msg>, durable: &watch::Sender<Du
             }
         }
         if let Some(&(last, _)) = batch.last() {
-            match store.append(&batch) {
+            match store.write(&batch) {
                 Ok(()) => {
                     durable.send_modify(|d| d.through = last);
                     batch.clear();
@@ -323,10 +377,68 @@ fn crc(seq: u64, kind: &str, body: &str) -> u32 {
     h.finalize()
 }
 
+/// Finishes or undoes a rotation a crash interrupted: a new file beside the journal is an
+/// unfinished one (the journal still has every record: the new file goes); a new file without
+/// the journal means the journal was already archived (the new file becomes the journal). A
+/// journal missing while the archive holds files is refused.
+fn settle_rotation(dir: &Path) -> Result<Option<String>, JournalError> {
+    let (path, next) = (dir.join(FILE_NAME), dir.join(NEXT_FILE));
+    let sync = |e| JournalError::Dir { path: dir.to_owned(), source: e };
+    match (path.exists(), next.exists()) {
+        (true, true) => {
+            remove_db(&next).map_err(sync)?;
+            Ok(Some(format!("an unfinished journal rotation was undone ({} removed; {} is whole)", next.display(), path.display())))
+        }
+        (false, true) => {
+            std::fs::rename(&next, &path).map_err(sync)?;
+            sync_dir(dir).map_err(sync)?;
+            Ok(Some(format!("an interrupted journal rotation was finished ({} is the journal)", next.display())))
+        }
+        (false, false) => {
+            let archive = dir.join(ARCHIVE_DIR);
+            let archived = archived_files(&archive).len();
+            if archived > 0 {
+                return Err(JournalError::Missing { path, archive, archived });
+            }
+            Ok(None)
+        }
+        (true, false) => Ok(None),
+    }
+}
+
+/// The rotated-out journal files in the archive folder.
+fn archived_files(archive: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(archive)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("journal-") && n.ends_with(".sqlite")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Removes a database file with its WAL and shared-memory files.
+fn remove_db(path: &Path) -> std::io::Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        match std::fs::remove_file(format!("{}{suffix}", path.display())) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Makes a folder's entries (renames, new files) durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
 /// The SQLite file.
 struct Store {
     conn: Connection,
     path: PathBuf,
+    last_compaction: Option<Compaction>,
 }
 
 impl Store {
@@ -353,7 +465,7 @@ impl Store {
         if found != FORMAT {
             return Err(JournalError::Format { path: path.to_owned(), found });
         }
-        Ok(Self { conn, path: path.to_owned() })
+        Ok(Self { conn, path: path.to_owned(), last_compaction: None })
     }
 
     /// Reads every record in order, handing good ones to `each` until the first damaged one.
@@ -365,19 +477,26 @@ impl Store {
         let mut bad: Option<(u64, String)> = None;
         let (mut bad_count, mut good_after) = (0u64, 0u64);
         let mut expect: Option<u64> = None;
+        let mut first = None;
         while let Some(row) = rows.next().map_err(err)? {
             let seq = u64::try_from(row.get::<_, i64>(0).map_err(err)?).unwrap_or(0);
             let kind: String = row.get(1).map_err(err)?;
             let body: String = row.get(2).map_err(err)?;
             let stored = row.get::<_, i64>(3).map_err(err)?;
+            first.get_or_insert(seq);
             let why = if expect.is_some_and(|e| e != seq) {
                 Some(format!("records {} to {} are missing", expect.unwrap_or(0), seq.saturating_sub(1)))
+            } else if expect.is_none() && seq != 1 && kind != "checkpoint" {
+                Some(format!("records 1 to {} are missing and it is not a checkpoint", seq.saturating_sub(1)))
             } else if u32::try_from(stored).ok() != Some(crc(seq, &kind, &body)) {
                 Some("checksum mismatch".to_owned())
             } else {
                 match serde_json::from_str::<Entry>(&body) {
                     Ok(entry) if entry.kind() == kind => {
                         if bad.is_none() {
+                            if let Entry::Checkpoint(cp) = &entry {
+                                scan.compaction = Some(cp.compaction.clone());
+                            }
                             each(seq, entry);
                             scan.records += 1;
                             scan.last = seq;
@@ -400,6 +519,9 @@ impl Store {
             }
         }
         if let Some((seq, why)) = bad {
+            if first == Some(seq) && seq != 1 {
+                return Err(JournalError::Checkpoint { path: self.path.clone(), seq, why });
+            }
             if good_after > 0 {
                 return Err(JournalError::Corrupt { path: self.path.clone(), seq, why, after: good_after });
             }
@@ -416,7 +538,69 @@ impl Store {
             .map_err(|source| JournalError::Sqlite { path: self.path.clone(), source })
     }
 
+    /// Writes a batch; a checkpoint in it starts a new file (see [`Store::rotate`]).
+    fn write(&mut self, batch: &[(u64, Entry)]) -> Result<(), String> {
+        let mut rest = batch;
+        while let Some(at) = rest.iter().position(|(_, e)| matches!(e, Entry::Checkpoint(_))) {
+            self.append(&rest[..at])?;
+            self.rotate(&rest[at])?;
+            rest = &rest[at + 1..];
+        }
+        self.append(rest)
+    }
+
+    /// Starts a new journal file with the checkpoint as its first record and moves this one,
+    /// whole, to the archive folder. Every step is durable before the next: the new file is
+    /// committed and closed, this one is closed (its WAL merged into it) and renamed into the
+    /// archive, the new one renamed into place, the folders synced.
+    fn rotate(&mut self, (seq, checkpoint): &(u64, Entry)) -> Result<(), String> {
+        let dir = self.path.parent().map(Path::to_owned).unwrap_or_default();
+        let next = dir.join(NEXT_FILE);
+        let io = |what: &str, e: std::io::Error| format!("journal rotation: {what}: {e}");
+        remove_db(&next).map_err(|e| io("removing an old new file", e))?;
+        {
+            let mut fresh = Self::open(&next).map_err(|e| e.to_string())?;
+            fresh.append(std::slice::from_ref(&(*seq, checkpoint.clone())))?;
+            fresh.close()?;
+        }
+        let first: Option<i64> = self.conn.query_row("SELECT min(seq) FROM records", [], |r| r.get(0)).map_err(|e| e.to_string())?;
+        let archive = dir.join(ARCHIVE_DIR);
+        std::fs::create_dir_all(&archive).map_err(|e| io("creating the archive folder", e))?;
+        let name = format!("journal-{:012}-{:012}.sqlite", first.unwrap_or(0), seq.saturating_sub(1));
+        let placeholder = Connection::open_in_memory().map_err(|e| e.to_string())?;
+        let old = Self { conn: std::mem::replace(&mut self.conn, placeholder), path: self.path.clone(), last_compaction: None };
+        // An archived file stands alone: its WAL merged, no WAL mode for readers to trip on.
+        old.conn.pragma_update(None, "journal_mode", "DELETE").map_err(|e| format!("leaving WAL mode: {e}"))?;
+        old.close()?;
+        std::fs::rename(&self.path, archive.join(&name)).map_err(|e| io("archiving the old file", e))?;
+        sync_dir(&archive).map_err(|e| io("syncing the archive folder", e))?;
+        std::fs::rename(&next, &self.path).map_err(|e| io("moving the new file into place", e))?;
+        sync_dir(&dir).map_err(|e| io("syncing the data folder", e))?;
+        let mut reopened = Self::open(&self.path).map_err(|e| e.to_string())?;
+        if let Entry::Checkpoint(cp) = checkpoint {
+            reopened.last_compaction = Some(cp.compaction.clone());
+        }
+        *self = reopened;
+        Ok(())
+    }
+
+    /// Closes the connection, making sure its WAL was merged into the database file (a file
+    /// renamed without its WAL would lose the records in it).
+    fn close(self) -> Result<(), String> {
+        self.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE").map_err(|e| format!("merging the WAL of {}: {e}", self.path.display()))?;
+        let path = self.path.clone();
+        self.conn.close().map_err(|(_, e)| format!("closing {}: {e}", path.display()))?;
+        let wal = PathBuf::from(format!("{}-wal", path.display()));
+        if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+            return Err(format!("{} still has a WAL after closing", path.display()));
+        }
+        Ok(())
+    }
+
     fn append(&mut self, batch: &[(u64, Entry)]) -> Result<(), String> {
+        if batch.is_empty() {
+            return Ok(());
+        }
         let tx = self.conn.transaction().map_err(|e| e.to_string())?;
         {
             let mut insert = tx
@@ -438,12 +622,20 @@ impl Store {
         let size = |p: PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
         let bytes = size(self.path.clone()) + size(PathBuf::from(format!("{}-wal", self.path.display())));
         let n = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
+        let archive: Vec<u64> = self
+            .path
+            .parent()
+            .map(|d| archived_files(&d.join(ARCHIVE_DIR)).iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).collect())
+            .unwrap_or_default();
         Ok(JournalInfo {
             path: self.path.display().to_string(),
             bytes,
             records: u64::try_from(records).unwrap_or(0),
             first: n(first),
             last: n(last),
+            last_compaction: self.last_compaction.clone(),
+            archive_files: archive.len() as u64,
+            archive_bytes: archive.iter().sum(),
         })
     }
 }
@@ -453,8 +645,18 @@ impl Store {
 /// # Errors
 /// When the journal cannot be opened.
 pub fn truncate(settings: &JournalSettings, seq: u64) -> Result<u64, JournalError> {
+    settle_rotation(&settings.dir)?;
     let mut store = Store::open(&settings.path())?;
-    let before = store.info().map_err(|source| JournalError::Sqlite { path: store.path.clone(), source })?.records;
+    let info = store.info().map_err(|source| JournalError::Sqlite { path: store.path.clone(), source })?;
+    if info.first > 1 && seq <= info.first {
+        // Everything after a checkpoint builds on it: dropping it would start from nothing.
+        return Err(JournalError::Checkpoint {
+            path: store.path.clone(),
+            seq: info.first,
+            why: format!("truncating from record {seq} would drop the checkpoint"),
+        });
+    }
+    let before = info.records;
     store.truncate_from(seq)?;
     let after = store.info().map_err(|source| JournalError::Sqlite { path: store.path.clone(), source })?.records;
     Ok(before - after)

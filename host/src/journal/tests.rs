@@ -157,3 +157,121 @@ fn not_a_database_is_a_clear_error() {
     let e = Journal::open(&settings(tmp.path()), |_, _| {}).expect_err("refused");
     assert!(e.to_string().contains("journal.sqlite"), "{e}");
 }
+
+fn checkpoint(seq: u64) -> Entry {
+    Entry::Checkpoint(Box::new(Checkpoint {
+        books: crate::gateway::oms::BooksImage::default(),
+        route: Some(Route { name: "CP".into(), params: None }),
+        current_account: None,
+        exchanges: indexmap::IndexMap::new(),
+        seq_reserved: 7,
+        pushes: Vec::new(),
+        pushes_evicted_through: 0,
+        compaction: Compaction {
+            at: txtrader_plugin_api::model::UnixNanos(1),
+            reason: "test".into(),
+            archived_before: txtrader_plugin_api::model::UnixNanos(0),
+            archived_orders: 0,
+            checkpoint: seq,
+        },
+    }))
+}
+
+/// Records 1..=5, a checkpoint at 6, records 7 and 8: one rotation.
+fn rotate(dir: &Path) {
+    let (mut j, _, _) = open(dir);
+    for i in 1..=5 {
+        j.append(entry(i));
+    }
+    j.flush();
+    wait_durable(&j, 5);
+    // the checkpoint arrives in the middle of a batch
+    j.append(entry(6));
+    let cp = j.appended() + 1;
+    j.append(checkpoint(cp));
+    j.append(entry(8));
+    j.append(entry(9));
+    j.flush();
+    wait_durable(&j, 9);
+    j.close();
+}
+
+fn archive_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join(ARCHIVE_DIR))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_checkpoint_starts_a_new_file_and_the_old_one_goes_whole_to_the_archive() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    rotate(tmp.path());
+    assert_eq!(archive_files(tmp.path()), ["journal-000000000001-000000000006.sqlite"], "one file, no WAL beside it");
+    let old = Connection::open(tmp.path().join(ARCHIVE_DIR).join("journal-000000000001-000000000006.sqlite")).expect("archive opens");
+    let n: (i64, i64, i64) = old.query_row("SELECT count(*), min(seq), max(seq) FROM records", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).expect("n");
+    assert_eq!(n, (6, 1, 6), "the archived file holds every record before the checkpoint");
+    // the active file begins with the checkpoint and reads back from it
+    let (mut j, scan, seen) = open(tmp.path());
+    assert_eq!(seen.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [7, 8, 9]);
+    assert_eq!(seen[0].1, checkpoint(7));
+    assert_eq!(scan.compaction.as_ref().map(|c| c.checkpoint), Some(7));
+    assert_eq!(j.append(entry(10)), 10, "numbering continues");
+    j.flush();
+    wait_durable(&j, 10);
+    let info = j.info().recv().expect("answer").expect("info");
+    assert_eq!((info.records, info.first, info.last, info.archive_files), (4, 7, 10, 1));
+    assert!(info.archive_bytes > 0);
+    assert_eq!(info.last_compaction.map(|c| c.reason), Some("test".into()));
+    // the operator cannot truncate the checkpoint away, only what follows it
+    drop(j);
+    assert!(matches!(truncate(&settings(tmp.path()), 7), Err(JournalError::Checkpoint { seq: 7, .. })));
+    assert_eq!(truncate(&settings(tmp.path()), 9).expect("truncate"), 2);
+}
+
+#[test]
+fn a_rotation_cut_short_is_undone_or_finished_at_the_next_open() {
+    // Cut before the old file was archived: the new file is dropped, the journal is whole.
+    let tmp = tempfile::tempdir().expect("tmp");
+    write(tmp.path(), 4);
+    std::fs::copy(tmp.path().join(FILE_NAME), tmp.path().join(NEXT_FILE)).expect("half-made new file");
+    let (_, scan, seen) = open(tmp.path());
+    assert_eq!(seen.len(), 4);
+    assert!(scan.rotation.as_deref().is_some_and(|r| r.contains("undone")), "{:?}", scan.rotation);
+    assert!(!tmp.path().join(NEXT_FILE).exists());
+    // Cut after the old file was archived: the new file becomes the journal.
+    let tmp = tempfile::tempdir().expect("tmp");
+    rotate(tmp.path());
+    std::fs::rename(tmp.path().join(FILE_NAME), tmp.path().join(NEXT_FILE)).expect("as if not yet moved into place");
+    let (_, scan, seen) = open(tmp.path());
+    assert_eq!(seen.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [7, 8, 9]);
+    assert!(scan.rotation.as_deref().is_some_and(|r| r.contains("finished")), "{:?}", scan.rotation);
+}
+
+#[test]
+fn a_journal_gone_while_the_archive_holds_files_is_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    rotate(tmp.path());
+    std::fs::remove_file(tmp.path().join(FILE_NAME)).expect("lost");
+    match Journal::open(&settings(tmp.path()), |_, _| {}) {
+        Err(e @ JournalError::Missing { archived: 1, .. }) => assert!(e.to_string().contains("archive"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_journal_that_does_not_begin_at_one_or_with_a_checkpoint_is_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    write(tmp.path(), 6);
+    raw(tmp.path()).execute("DELETE FROM records WHERE seq < 3", []).expect("lose the beginning");
+    match Journal::open(&settings(tmp.path()), |_, _| {}) {
+        Err(JournalError::Checkpoint { seq: 3, why, .. }) => assert!(why.contains("records 1 to 2 are missing"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // a damaged checkpoint is refused the same way, never truncated to an empty journal
+    let tmp = tempfile::tempdir().expect("tmp");
+    rotate(tmp.path());
+    raw(tmp.path()).execute("UPDATE records SET crc = crc + 1 WHERE seq = 7", []).expect("damage");
+    assert!(matches!(Journal::open(&settings(tmp.path()), |_, _| {}), Err(JournalError::Checkpoint { seq: 7, .. })));
+}

@@ -49,7 +49,7 @@ pub async fn command_error(app: &App, name: &str, e: &CommandError) -> Response 
     let status = match e {
         CommandError::Arg(_) => StatusCode::BAD_REQUEST,
         CommandError::Failed(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        CommandError::Refused(_) => StatusCode::CONFLICT,
+        CommandError::Refused(_) | CommandError::Gateway(GatewayError::NoJournal) => StatusCode::CONFLICT,
         CommandError::Gateway(GatewayError::NotInitialized) => return response::not_initialized(),
         CommandError::Gateway(GatewayError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
         CommandError::Gateway(GatewayError::Adapter(_)) => StatusCode::BAD_GATEWAY,

@@ -134,7 +134,7 @@ async fn call(app: &App, peer: SocketAddr, item: Value) -> Option<Value> {
                 CommandError::Gateway(GatewayError::Timeout(_)) => (-32002, "Broker timeout"),
                 CommandError::Gateway(GatewayError::Adapter(_)) => (-32003, "Adapter error"),
                 CommandError::Gateway(GatewayError::NotActive(_)) => (-32004, "Symbol not active"),
-                CommandError::Refused(_) => (-32005, "Operation refused"),
+                CommandError::Refused(_) | CommandError::Gateway(GatewayError::NoJournal) => (-32005, "Operation refused"),
                 CommandError::Gateway(GatewayError::Closed) | CommandError::Failed(_) => (-32000, "Server error"),
             };
             answer(rpc_error(reply_id, code, message, Some(json!(e.to_string()))))
