@@ -443,6 +443,13 @@ struct Store {
 
 impl Store {
     fn open(path: &Path) -> Result<Self, JournalError> {
+        Self::open_with(path, "WAL")
+    }
+
+    /// Opens with the given SQLite journal mode: `WAL` for the journal; `OFF` for a rotation's
+    /// new file, written once (a crash before it is complete discards it whole, see
+    /// [`settle_rotation`]), so the checkpoint is written once instead of through the WAL.
+    fn open_with(path: &Path, mode: &str) -> Result<Self, JournalError> {
         let err = |source| JournalError::Sqlite { path: path.to_owned(), source };
         let conn = Connection::open(path).map_err(err)?;
         let busy = |e: rusqlite::Error| match e.sqlite_error_code() {
@@ -450,7 +457,7 @@ impl Store {
             _ => err(e),
         };
         conn.pragma_update(None, "locking_mode", "EXCLUSIVE").map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(busy)?;
+        conn.pragma_update(None, "journal_mode", mode).map_err(busy)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
         conn.execute_batch(
             "BEGIN EXCLUSIVE;
@@ -542,11 +549,11 @@ impl Store {
     fn write(&mut self, batch: &[(u64, Entry)]) -> Result<(), String> {
         let mut rest = batch;
         while let Some(at) = rest.iter().position(|(_, e)| matches!(e, Entry::Checkpoint(_))) {
-            self.append(&rest[..at])?;
+            self.append(rest[..at].iter().map(|(s, e)| (*s, e)))?;
             self.rotate(&rest[at])?;
             rest = &rest[at + 1..];
         }
-        self.append(rest)
+        self.append(rest.iter().map(|(s, e)| (*s, e)))
     }
 
     /// Starts a new journal file with the checkpoint as its first record and moves this one,
@@ -558,11 +565,14 @@ impl Store {
         let next = dir.join(NEXT_FILE);
         let io = |what: &str, e: std::io::Error| format!("journal rotation: {what}: {e}");
         remove_db(&next).map_err(|e| io("removing an old new file", e))?;
+        let started = std::time::Instant::now();
         {
-            let mut fresh = Self::open(&next).map_err(|e| e.to_string())?;
-            fresh.append(std::slice::from_ref(&(*seq, checkpoint.clone())))?;
+            let mut fresh = Self::open_with(&next, "OFF").map_err(|e| e.to_string())?;
+            fresh.append([(*seq, checkpoint)])?;
             fresh.close()?;
+            std::fs::File::open(&next).and_then(|f| f.sync_all()).map_err(|e| io("syncing the new file", e))?;
         }
+        let written = started.elapsed();
         let first: Option<i64> = self.conn.query_row("SELECT min(seq) FROM records", [], |r| r.get(0)).map_err(|e| e.to_string())?;
         let archive = dir.join(ARCHIVE_DIR);
         std::fs::create_dir_all(&archive).map_err(|e| io("creating the archive folder", e))?;
@@ -581,6 +591,13 @@ impl Store {
             reopened.last_compaction = Some(cp.compaction.clone());
         }
         *self = reopened;
+        tracing::info!(
+            checkpoint = seq,
+            archived = %archive.join(&name).display(),
+            checkpoint_ms = written.as_millis(),
+            total_ms = started.elapsed().as_millis(),
+            "journal rotated"
+        );
         Ok(())
     }
 
@@ -597,8 +614,9 @@ impl Store {
         Ok(())
     }
 
-    fn append(&mut self, batch: &[(u64, Entry)]) -> Result<(), String> {
-        if batch.is_empty() {
+    fn append<'a>(&mut self, batch: impl IntoIterator<Item = (u64, &'a Entry)>) -> Result<(), String> {
+        let mut batch = batch.into_iter().peekable();
+        if batch.peek().is_none() {
             return Ok(());
         }
         let tx = self.conn.transaction().map_err(|e| e.to_string())?;
@@ -609,8 +627,8 @@ impl Store {
             for (seq, entry) in batch {
                 let body = serde_json::to_string(entry).map_err(|e| format!("record {seq}: {e}"))?;
                 let kind = entry.kind();
-                let n = i64::try_from(*seq).map_err(|e| e.to_string())?;
-                insert.execute(params![n, kind, body, i64::from(crc(*seq, kind, &body))]).map_err(|e| e.to_string())?;
+                let n = i64::try_from(seq).map_err(|e| e.to_string())?;
+                insert.execute(params![n, kind, body, i64::from(crc(seq, kind, &body))]).map_err(|e| e.to_string())?;
             }
         }
         tx.commit().map_err(|e| e.to_string())
