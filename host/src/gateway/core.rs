@@ -497,7 +497,14 @@ impl Core {
                 j.append(Entry::SeqReserved { through: self.seq_reserved });
             }
             if let Some(published) = Published::of(&event) {
-                j.append(Entry::Published { seq, event: published.clone() });
+                // Journaled by reference: replay rebuilds the books to this point, where they
+                // hold exactly what the view shows.
+                debug_assert_eq!(
+                    published.by_reference().resolve(&self.oms).as_ref().and_then(Published::of).as_ref(),
+                    Some(&published),
+                    "a published view must be the books' state when it is published"
+                );
+                j.append(Entry::Published { seq, event: published.by_reference() });
                 self.recent.push_back((seq, published));
                 while self.recent.len() > self.settings.keep_pushes {
                     if let Some((old, _)) = self.recent.pop_front() {
@@ -646,13 +653,7 @@ impl Core {
     }
 
     fn execution_view(&self, execution: &txtrader_plugin_api::model::Execution) -> ExecutionView {
-        let order = execution
-            .client_order_id
-            .as_ref()
-            .and_then(|c| self.oms.get(c))
-            .or_else(|| self.oms.find(execution.broker_order_id.as_str()))
-            .map(|o| o.request.clone());
-        ExecutionView { execution: execution.clone(), order, instrument: self.market.instrument(&execution.symbol).cloned() }
+        ExecutionView::from_books(&self.oms, execution, self.market.instrument(&execution.symbol).cloned())
     }
 
     fn publish_order(&mut self, id: &ClientOrderId) {

@@ -56,6 +56,20 @@ pub struct ExecutionView {
     pub instrument: Option<Instrument>,
 }
 
+impl ExecutionView {
+    /// The view of a booked execution: with its order's request, found by the gateway's id or
+    /// else the broker's.
+    pub fn from_books(books: &oms::Oms, execution: &Execution, instrument: Option<Instrument>) -> Self {
+        let order = execution
+            .client_order_id
+            .as_ref()
+            .and_then(|c| books.get(c))
+            .or_else(|| books.find(execution.broker_order_id.as_str()))
+            .map(|o| o.request.clone());
+        Self { execution: execution.clone(), order, instrument }
+    }
+}
+
 /// Net positions of every account, including accounts that hold nothing.
 pub type Positions = IndexMap<AccountId, IndexMap<Symbol, SignedQuantity>>;
 

@@ -70,7 +70,10 @@ pub fn recover(settings: &JournalSettings, keep_pushes: usize) -> Result<Recover
         match entry {
             Entry::Published { seq, event } => {
                 seq_reserved = seq_reserved.max(seq);
-                let event = event.into_event();
+                let Some(event) = event.resolve(&oms) else {
+                    tracing::warn!(seq, "journal: a published event refers to what the books do not hold; not kept for resume");
+                    return;
+                };
                 if keep_pushes > 0 {
                     pushes.push_back(Arc::new(Sequenced { seq, event }));
                     while pushes.len() > keep_pushes {
@@ -100,7 +103,7 @@ pub fn recover(settings: &JournalSettings, keep_pushes: usize) -> Result<Recover
                 exchanges = cp.exchanges;
                 seq_reserved = cp.seq_reserved;
                 evicted = cp.pushes_evicted_through;
-                pushes = cp.pushes.into_iter().map(|(seq, p)| Arc::new(Sequenced { seq, event: p.into_event() })).collect();
+                pushes = cp.pushes.into_iter().filter_map(|(seq, p)| Some(Arc::new(Sequenced { seq, event: p.resolve(&oms)? }))).collect();
                 while pushes.len() > keep_pushes {
                     if let Some(old) = pushes.pop_front() {
                         evicted = old.seq;

@@ -8,11 +8,12 @@
 //!
 //! Bodies are JSON (readable with the `sqlite3` shell; new fields get `#[serde(default)]`).
 
-use crate::gateway::oms::BooksImage;
+use crate::gateway::bus::GatewayEvent;
+use crate::gateway::oms::{BooksImage, Oms};
 use crate::gateway::{ExecutionView, OrderView};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use txtrader_plugin_api::model::{AccountId, ClientOrderId, OrderRequest, Route, Symbol, UnixNanos};
+use txtrader_plugin_api::model::{AccountId, ClientOrderId, ExecutionId, Instrument, OrderRequest, Route, Symbol, UnixNanos};
 use indexmap::IndexMap;
 use txtrader_plugin_api::wire::{BrokerSnapshot, OrderEvent};
 
@@ -141,31 +142,68 @@ pub struct Compaction {
 }
 
 /// A published event kept for `resume`.
+///
+/// The journal keeps order and execution events by reference (`order_at`, `execution_at`):
+/// the view published was the order (or execution) as the books held it right then, and the
+/// books are rebuilt record by record on replay, so at that record they hold exactly it again.
+/// Only the instrument, which comes from market data rather than the books, is kept beside it.
+/// Checkpoints (and older journals) keep the views themselves.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Published {
-    /// An order changed.
+    /// An order changed: the view itself.
     Order(Arc<OrderView>),
-    /// An execution was booked.
+    /// An execution was booked: the view itself.
     Execution(Arc<ExecutionView>),
+    /// An order changed: the order as the books hold it at this record.
+    OrderAt {
+        /// The order.
+        order: ClientOrderId,
+        /// Its instrument as published.
+        instrument: Option<Instrument>,
+    },
+    /// An execution was booked: the execution as the books hold it at this record.
+    ExecutionAt {
+        /// The execution.
+        exec_id: ExecutionId,
+        /// Its instrument as published.
+        instrument: Option<Instrument>,
+    },
 }
 
 impl Published {
-    /// The journaled form of an order or execution event.
-    pub fn of(event: &crate::gateway::bus::GatewayEvent) -> Option<Self> {
+    /// An order or execution event, with its view.
+    pub fn of(event: &GatewayEvent) -> Option<Self> {
         match event {
-            crate::gateway::bus::GatewayEvent::Order(v) => Some(Self::Order(v.clone())),
-            crate::gateway::bus::GatewayEvent::Execution(v) => Some(Self::Execution(v.clone())),
+            GatewayEvent::Order(v) => Some(Self::Order(v.clone())),
+            GatewayEvent::Execution(v) => Some(Self::Execution(v.clone())),
             _ => None,
         }
     }
 
-    /// The bus event it was.
-    pub fn into_event(self) -> crate::gateway::bus::GatewayEvent {
+    /// The form the journal keeps: a reference into the books.
+    pub fn by_reference(&self) -> Self {
         match self {
-            Self::Order(v) => crate::gateway::bus::GatewayEvent::Order(v),
-            Self::Execution(v) => crate::gateway::bus::GatewayEvent::Execution(v),
+            Self::Order(v) => Self::OrderAt { order: v.order.request.client_order_id.clone(), instrument: v.instrument.clone() },
+            Self::Execution(v) => Self::ExecutionAt { exec_id: v.execution.exec_id.clone(), instrument: v.instrument.clone() },
+            other => other.clone(),
         }
+    }
+
+    /// The bus event it was, references resolved in `books` (which must be the books at this
+    /// record); `None` when a reference is not in them.
+    pub fn resolve(self, books: &Oms) -> Option<GatewayEvent> {
+        Some(match self {
+            Self::Order(v) => GatewayEvent::Order(v),
+            Self::Execution(v) => GatewayEvent::Execution(v),
+            Self::OrderAt { order, instrument } => {
+                GatewayEvent::Order(Arc::new(OrderView { order: books.get(&order)?.clone(), instrument }))
+            }
+            Self::ExecutionAt { exec_id, instrument } => {
+                let execution = books.execution(exec_id.as_str())?;
+                GatewayEvent::Execution(Arc::new(ExecutionView::from_books(books, execution, instrument)))
+            }
+        })
     }
 }
 
