@@ -61,7 +61,13 @@ impl FrameBuilder {
 
     /// A text field.
     pub fn text(&mut self, value: &str) -> &mut Self {
-        self.buf.extend(value.bytes().filter(|b| *b != 0));
+        let bytes = value.as_bytes();
+        if bytes.contains(&0) {
+            // a NUL would end the field early: never sent (the caller validates text first)
+            self.buf.extend(bytes.iter().filter(|b| **b != 0));
+        } else {
+            self.buf.extend_from_slice(bytes);
+        }
         self.buf.push(0);
         self
     }
@@ -74,8 +80,9 @@ impl FrameBuilder {
 
     /// An integer field.
     pub fn int(&mut self, value: i64) -> &mut Self {
-        let mut b = itoa_buf(value);
-        self.buf.append(&mut b);
+        use std::io::Write as _;
+        // writing to a Vec cannot fail
+        let _ = write!(self.buf, "{value}");
         self.buf.push(0);
         self
     }
@@ -93,10 +100,6 @@ impl FrameBuilder {
         self.buf[..4].copy_from_slice(&len.to_be_bytes());
         self.buf
     }
-}
-
-fn itoa_buf(value: i64) -> Vec<u8> {
-    value.to_string().into_bytes()
 }
 
 /// Reassembles frames from a byte stream.

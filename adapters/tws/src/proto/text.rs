@@ -32,29 +32,34 @@ pub fn is_unset(text: &str) -> bool {
     UNSET.contains(&text)
 }
 
-/// A decimal number, `None` when unset; `Err` when the text is no number.
+/// A field that should hold a number and does not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not a number")]
+pub struct NotANumber;
+
+/// A decimal number, `None` when unset.
 ///
 /// # Errors
-/// The text when it is neither a number nor a spelling of "unset".
-pub fn decimal(text: &str) -> Result<Option<Decimal>, ()> {
+/// [`NotANumber`] when the text is neither a number nor a spelling of "unset".
+pub fn decimal(text: &str) -> Result<Option<Decimal>, NotANumber> {
     if is_unset(text) {
         return Ok(None);
     }
     if text.eq_ignore_ascii_case("infinity") || text.eq_ignore_ascii_case("infinite") || text.len() > 64 {
-        return Err(());
+        return Err(NotANumber);
     }
-    Decimal::from_str(text).or_else(|_| Decimal::from_scientific(text)).map(Some).map_err(|_| ())
+    Decimal::from_str(text).or_else(|_| Decimal::from_scientific(text)).map(Some).map_err(|_| NotANumber)
 }
 
 /// An integer, `None` when unset.
 ///
 /// # Errors
-/// When the text is not an integer.
-pub fn integer(text: &str) -> Result<Option<i64>, ()> {
+/// [`NotANumber`] when the text is not an integer.
+pub fn integer(text: &str) -> Result<Option<i64>, NotANumber> {
     if is_unset(text) {
         return Ok(None);
     }
-    text.parse::<i64>().map(Some).map_err(|_| ())
+    text.parse::<i64>().map(Some).map_err(|_| NotANumber)
 }
 
 /// A price as the official client writes a Python float: shortest digits, always with a
