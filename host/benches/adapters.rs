@@ -89,6 +89,7 @@ async fn start(source: AdapterSource) -> (Gateway, Shutdown, tokio::task::JoinHa
         settings: config.adapter_settings.get("sim").cloned().unwrap_or_default(),
         timezone: config.api_timezone.name().into(),
         data_dir: None,
+        api: Default::default(),
     };
     let spec = AdapterSpec { name: "sim".into(), kind: "sim".into(), config: adapter, source };
     let mut settings = GatewaySettings::from_config(&config, Route { name: "DEMO".into(), params: None }, vec![spec]);

@@ -166,6 +166,9 @@ pub struct Config {
     pub api_host: String,
     /// Back-end port.
     pub api_port: u16,
+    /// Whether `TXTRADER_API_PORT` was set (adapters other than the original's RealTick
+    /// back-end use their own default port otherwise).
+    pub api_port_set: bool,
     /// The initial default order route.
     pub api_route: String,
     /// Time zone of the feed's naive times.
@@ -305,6 +308,7 @@ impl Config {
         let host = r.string("HOST", "127.0.0.1");
         let api_host = r.string("API_HOST", "127.0.0.1");
         let api_port = r.int("API_PORT", "51070", 0u16);
+        let api_port_set = r.report.last().is_some_and(|l| l.source == Source::Env);
         let api_route = r.string("API_ROUTE", "DEMO");
         let api_timezone = r.parse("API_TIMEZONE", "US/Eastern", Tz::UTC, |s| Tz::from_str(s).map_err(|e| e.to_string()));
         let api_account = r.string("API_ACCOUNT", "API_ACCOUNT");
@@ -468,6 +472,7 @@ impl Config {
             host,
             api_host,
             api_port,
+            api_port_set,
             api_route,
             api_timezone,
             api_account,

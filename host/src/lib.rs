@@ -105,7 +105,13 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     for e in &scan.refused {
         tracing::error!(%e, "adapter library refused");
     }
-    let mut specs = adapters::plan(&config.mode, &scan.libraries, &config.adapter_settings, config.api_timezone.name())?;
+    let api = txtrader_plugin_api::adapter::ApiEndpoint {
+        host: config.api_host.clone(),
+        port: config.api_port_set.then_some(config.api_port),
+        client_id: config.api_client_id,
+        account: config.api_account.clone(),
+    };
+    let mut specs = adapters::plan(&config.mode, &scan.libraries, &config.adapter_settings, config.api_timezone.name(), &api)?;
     for s in &mut specs {
         s.config.data_dir = config.data_dir.as_ref().map(|d| d.join("adapters").join(&s.name).display().to_string());
     }

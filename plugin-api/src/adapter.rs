@@ -35,6 +35,29 @@ pub struct AdapterConfig {
     /// `None` when the gateway runs without a journal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<String>,
+    /// The broker back-end's address from the gateway's own settings, for adapters that
+    /// connect to one (an adapter's own settings override it).
+    #[serde(default)]
+    pub api: ApiEndpoint,
+}
+
+/// The back-end address and identity txtrader's original settings name: `TXTRADER_API_HOST`,
+/// `TXTRADER_API_PORT`, `TXTRADER_API_CLIENT_ID`, `TXTRADER_API_ACCOUNT`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiEndpoint {
+    /// Host name or address.
+    #[serde(default)]
+    pub host: String,
+    /// Port, when `TXTRADER_API_PORT` was set (its default belongs to the original's RealTick
+    /// back-end, so an adapter uses its own default otherwise).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Client id, for back-ends that tell API clients apart by one.
+    #[serde(default)]
+    pub client_id: i64,
+    /// The default account.
+    #[serde(default)]
+    pub account: String,
 }
 
 /// Log severity for [`EventSink::log`].

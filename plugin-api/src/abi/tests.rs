@@ -69,6 +69,7 @@ fn config(settings: &[&str]) -> Vec<u8> {
         settings: settings.iter().map(|k| ((*k).to_owned(), "1".to_owned())).collect(),
         timezone: "UTC".into(),
         data_dir: None,
+        api: Default::default(),
     };
     adapter::encode_config(&c)
 }
