@@ -1,6 +1,65 @@
-//! Interactive Brokers adapter: speaks the TWS socket API to TWS or IB Gateway.
+//! Interactive Brokers adapter: speaks the TWS socket API (text protocol, server versions
+//! 176–178) to TWS or IB Gateway.
 //!
-//! [`proto`] is the wire protocol (framing, encoding, decoding), checked byte for byte against
-//! IB's official client and fuzzed with random and truncated frames.
+//! - [`proto`]: the wire protocol (framing, encoding, decoding), checked byte for byte against
+//!   IB's official client and fuzzed with random and truncated frames.
+//! - [`connection`]: one TCP connection (greeting, version negotiation, reader thread).
+//! - [`worker`]: the adapter's thread: session state, reconnection, market data, orders,
+//!   snapshots for reconciliation; [`pacer`] keeps requests under IB's message rate.
+//! - [`mapping`]: IB's vocabulary to the gateway's domain, in one place.
+//!
+//! Settings are `TXTRADER_<INSTANCE>_*` (see [`settings`]); the address and client id default
+//! to the gateway's `TXTRADER_API_HOST` / `TXTRADER_API_PORT` / `TXTRADER_API_CLIENT_ID`.
 
+pub mod connection;
+pub mod mapping;
+pub mod pacer;
 pub mod proto;
+pub mod settings;
+pub mod worker;
+
+use std::str::FromStr;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use txtrader_plugin_api::adapter::{Adapter, AdapterConfig, AdapterError, Host};
+use txtrader_plugin_api::wire::AdapterRequest;
+
+/// The adapter kind (`TXTRADER_MODE=tws`).
+pub const NAME: &str = "tws";
+
+/// The TWS adapter: a handle on its worker thread.
+#[derive(Debug)]
+pub struct Tws {
+    tx: mpsc::Sender<worker::Msg>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Adapter for Tws {
+    const NAME: &'static str = NAME;
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    fn create(config: AdapterConfig, host: Host) -> Result<Self, AdapterError> {
+        let settings = settings::Settings::from_config(&config).map_err(|e| AdapterError::Config(e.0))?;
+        let timezone = chrono_tz::Tz::from_str(&config.timezone).map_err(|e| AdapterError::Config(vec![format!("time zone {}: {e}", config.timezone)]))?;
+        let (tx, rx) = mpsc::channel();
+        let w = worker::Worker::new(settings, timezone, host, tx.clone());
+        let thread = std::thread::Builder::new()
+            .name("tws-worker".into())
+            .spawn(move || w.run(&rx))
+            .map_err(|e| AdapterError::Failed(format!("cannot start the adapter's thread: {e}")))?;
+        Ok(Self { tx, thread: Some(thread) })
+    }
+
+    fn handle(&mut self, request: AdapterRequest) -> Result<(), AdapterError> {
+        self.tx.send(worker::Msg::Request(Box::new(request))).map_err(|_| AdapterError::Closed)
+    }
+
+    fn shutdown(&mut self) {
+        let _ = self.tx.send(worker::Msg::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+txtrader_plugin_api::export_adapter!(Tws);

@@ -1,0 +1,174 @@
+//! The adapter's settings: `TXTRADER_<INSTANCE>_<KEY>`, falling back to the gateway's
+//! `TXTRADER_API_*` settings for the address and client id. Every setting is checked at once;
+//! unknown keys are refused, so a typo is reported instead of ignored.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+use txtrader_plugin_api::adapter::AdapterConfig;
+
+/// How to reach TWS and what to ask of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// TWS / IB Gateway host (`HOST`, else `TXTRADER_API_HOST`, else 127.0.0.1).
+    pub host: String,
+    /// Port (`PORT`, else `TXTRADER_API_PORT` when set, else 7497: TWS paper trading).
+    pub port: u16,
+    /// API client id (`CLIENT_ID`, else `TXTRADER_API_CLIENT_ID`).
+    pub client_id: i64,
+    /// Routing exchange for contracts (`EXCHANGE`, default `SMART`).
+    pub exchange: String,
+    /// Currency (`CURRENCY`, default `USD`).
+    pub currency: String,
+    /// Security type (`SEC_TYPE`, default `STK`).
+    pub sec_type: String,
+    /// Symbols that differ at IB (`CONTRACTS`: `BRK.B=BRK B,…`), or are given by contract id
+    /// (`SPY=#756733`).
+    pub contracts: BTreeMap<String, ContractOverride>,
+    /// Market data type (`MARKET_DATA_TYPE`: 1 real-time, 3 delayed…; default 1).
+    pub market_data_type: i64,
+    /// Requests per second at most (`PACE`, default 45; IB allows 50).
+    pub pace: u32,
+    /// Longest wait between reconnection attempts (`RECONNECT_MAX_SECONDS`, default 30).
+    pub reconnect_max: Duration,
+    /// How long a request may go unanswered (`REQUEST_TIMEOUT_SECONDS`, default 20).
+    pub request_timeout: Duration,
+}
+
+/// How one symbol is named at IB.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ContractOverride {
+    /// Another symbol.
+    Symbol(String),
+    /// A contract id.
+    ConId(i64),
+}
+
+/// Why the settings are refused (every problem at once).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.join("; "))]
+pub struct SettingsError(pub Vec<String>);
+
+const KEYS: [&str; 11] = [
+    "host",
+    "port",
+    "client_id",
+    "exchange",
+    "currency",
+    "sec_type",
+    "contracts",
+    "market_data_type",
+    "pace",
+    "reconnect_max_seconds",
+    "request_timeout_seconds",
+];
+
+impl Settings {
+    /// Reads and checks the settings.
+    ///
+    /// # Errors
+    /// [`SettingsError`] listing every unknown key and bad value.
+    pub fn from_config(config: &AdapterConfig) -> Result<Self, SettingsError> {
+        let s = &config.settings;
+        let prefix = format!("TXTRADER_{}_", config.instance.to_uppercase());
+        let mut errors: Vec<String> =
+            s.keys().filter(|k| !KEYS.contains(&k.as_str())).map(|k| format!("{prefix}{}: unknown setting", k.to_uppercase())).collect();
+        let mut num = |key: &str, default: i64, min: i64, max: i64| -> i64 {
+            match s.get(key) {
+                None => default,
+                Some(v) => match v.trim().parse::<i64>() {
+                    Ok(n) if (min..=max).contains(&n) => n,
+                    _ => {
+                        errors.push(format!("{prefix}{}={v:?}: expected an integer from {min} to {max}", key.to_uppercase()));
+                        default
+                    }
+                },
+            }
+        };
+        let api = &config.api;
+        let port = num("port", i64::from(api.port.unwrap_or(7497)), 1, 65535);
+        let client_id = num("client_id", api.client_id, 0, i64::from(i32::MAX));
+        let market_data_type = num("market_data_type", 1, 1, 4);
+        let pace = num("pace", 45, 1, 50);
+        let reconnect_max = num("reconnect_max_seconds", 30, 1, 3600);
+        let request_timeout = num("request_timeout_seconds", 20, 1, 3600);
+        let text = |key: &str, default: &str| s.get(key).map_or_else(|| default.to_owned(), |v| v.trim().to_owned());
+        let mut contracts = BTreeMap::new();
+        for item in text("contracts", "").split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            match item.split_once('=') {
+                Some((sym, target)) if !sym.trim().is_empty() && !target.trim().is_empty() => {
+                    let target = target.trim();
+                    let value = match target.strip_prefix('#') {
+                        Some(id) => match i64::from_str(id) {
+                            Ok(id) if id > 0 => ContractOverride::ConId(id),
+                            _ => {
+                                errors.push(format!("{prefix}CONTRACTS: {item:?}: a contract id is a positive integer"));
+                                continue;
+                            }
+                        },
+                        None => ContractOverride::Symbol(target.to_owned()),
+                    };
+                    contracts.insert(sym.trim().to_uppercase(), value);
+                }
+                _ => errors.push(format!("{prefix}CONTRACTS: {item:?}: expected SYMBOL=IBSYMBOL or SYMBOL=#CONID")),
+            }
+        }
+        let host = s.get("host").map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).unwrap_or_else(|| {
+            if api.host.is_empty() { "127.0.0.1".to_owned() } else { api.host.clone() }
+        });
+        if !errors.is_empty() {
+            return Err(SettingsError(errors));
+        }
+        Ok(Self {
+            host,
+            port: u16::try_from(port).unwrap_or(7497),
+            client_id,
+            exchange: text("exchange", "SMART"),
+            currency: text("currency", "USD"),
+            sec_type: text("sec_type", "STK"),
+            contracts,
+            market_data_type,
+            pace: u32::try_from(pace).unwrap_or(45),
+            reconnect_max: Duration::from_secs(u64::try_from(reconnect_max).unwrap_or(30)),
+            request_timeout: Duration::from_secs(u64::try_from(request_timeout).unwrap_or(20)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use txtrader_plugin_api::adapter::ApiEndpoint;
+
+    fn config(settings: &[(&str, &str)], api: ApiEndpoint) -> AdapterConfig {
+        AdapterConfig {
+            instance: "ib".into(),
+            settings: settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            timezone: "America/New_York".into(),
+            data_dir: None,
+            api,
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_gateway_api_settings_and_own_settings_win() {
+        let s = Settings::from_config(&config(&[], ApiEndpoint::default())).expect("defaults");
+        assert_eq!((s.host.as_str(), s.port, s.client_id, s.pace), ("127.0.0.1", 7497, 0, 45));
+        let api = ApiEndpoint { host: "tws.local".into(), port: Some(4002), client_id: 7, account: String::new() };
+        let s = Settings::from_config(&config(&[], api.clone())).expect("api");
+        assert_eq!((s.host.as_str(), s.port, s.client_id), ("tws.local", 4002, 7));
+        let s = Settings::from_config(&config(&[("port", "7496"), ("client_id", "9"), ("contracts", "BRK.B=BRK B, SPY=#756733")], api)).expect("own");
+        assert_eq!((s.port, s.client_id), (7496, 9));
+        assert_eq!(s.contracts["BRK.B"], ContractOverride::Symbol("BRK B".into()));
+        assert_eq!(s.contracts["SPY"], ContractOverride::ConId(756_733));
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let e = Settings::from_config(&config(&[("prot", "1"), ("pace", "500"), ("contracts", "X")], ApiEndpoint::default())).expect_err("bad");
+        let text = e.to_string();
+        assert!(text.contains("TXTRADER_IB_PROT: unknown setting"), "{text}");
+        assert!(text.contains("TXTRADER_IB_PACE=\"500\""), "{text}");
+        assert!(text.contains("CONTRACTS"), "{text}");
+    }
+}

@@ -1,0 +1,183 @@
+//! The Interactive Brokers adapter end to end: the real `txtraderd` loads the TWS adapter as a
+//! dynamic library and trades through `fake_tws.py` (a fake TWS on loopback whose bytes IB's
+//! official decoder accepts; `tests/peers/`): connect, quotes, a market order filled with its
+//! execution and position, a resting limit order cancelled, global cancel, historical bars,
+//! and a dropped connection followed by reconnection, resubscription and reconciliation.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use txtrader_tests::{build_adapter, temp_folder, workspace, Daemon, Http};
+
+const ACCOUNT: &str = "DU1234567";
+
+/// `fake_tws.py` on an ephemeral loopback port; killed when dropped (and it ends by itself).
+struct FakeTws {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl FakeTws {
+    fn start(name: &str, extra: &[&str]) -> Self {
+        let log = temp_folder(&format!("tws-{name}")).join("fake_tws.jsonl");
+        let script = workspace().join("tests/peers/fake_tws.py");
+        let mut child = Command::new("python3")
+            .arg(&script)
+            .args(["--port", "0", "--sv", "178", "--duration", "180", "--log"])
+            .arg(&log)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 runs fake_tws.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("the fake says where it listens");
+        let port = line.split("127.0.0.1:").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|p| p.parse().ok());
+        let port = port.unwrap_or_else(|| panic!("no port in {line:?}"));
+        Self { child, port, log }
+    }
+
+    /// The client→server frames the fake received with this message id.
+    fn received(&self, msg_id: &str) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["dir"] == "c2s" && v["fields"][0] == msg_id)
+            .count()
+    }
+}
+
+impl Drop for FakeTws {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn adapter_dir(name: &str) -> PathBuf {
+    let lib = build_adapter("txtrader-adapter-tws", None);
+    let dir = temp_folder(&format!("tws-adapters-{name}"));
+    std::fs::copy(&lib, dir.join("libtxtrader_adapter_tws.so")).expect("copy the adapter");
+    dir
+}
+
+fn start(name: &str, fake: &FakeTws) -> (Daemon, Http) {
+    let dir = adapter_dir(name);
+    let port = fake.port.to_string();
+    let d = Daemon::start(
+        name,
+        &[
+            ("TXTRADER_ADAPTER_DIR", path(&dir)),
+            ("TXTRADER_MODE", "tws"),
+            ("TXTRADER_API_PORT", &port),
+            ("TXTRADER_API_CLIENT_ID", "7"),
+            ("TXTRADER_ENABLE_AUTO_RESET", "0"),
+        ],
+    );
+    let http = Http::new(d.http_port);
+    http.wait_status("Up");
+    (d, http)
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn permid(v: &Value) -> String {
+    v["permid"].as_str().unwrap_or_else(|| panic!("no permid in {v}")).to_owned()
+}
+
+fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn trading_through_tws_quotes_orders_cancels_bars() {
+    let fake = FakeTws::start("trade", &[]);
+    let (d, http) = start("tws-trade", &fake);
+    assert_eq!(http.ok("query_accounts", &json!({})), json!([ACCOUNT]));
+    let adapters = http.ok("query_adapters", &json!({}))["adapters"].clone();
+    assert_eq!(adapters["tws"]["kind"], "tws", "{adapters}");
+
+    // quotes
+    let sym = http.ok("add_symbol", &json!({"symbol": "AAPL"}));
+    assert_eq!(sym["symbol"], "AAPL", "{sym}");
+    wait_until("AAPL's last trade", Duration::from_secs(10), || http.ok("query_symbol", &json!({"symbol": "AAPL"}))["last"] == json!(189.26));
+    let bad = http.call("add_symbol", &json!({"symbol": "NOSUCH"}));
+    assert!(bad.1.is_null() || bad.0 != 200, "an unknown symbol is refused: {bad:?}");
+
+    // a market order fills, with its execution and the position
+    let before = http.ok("query_positions", &json!({}))[ACCOUNT]["AAPL"].as_i64().unwrap_or(0);
+    assert_eq!(before, 100, "the broker's position at start");
+    let m = http.ok("market_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "AAPL", "quantity": 10}));
+    let filled = http.wait_order(&permid(&m), &["Filled"]);
+    assert_eq!(filled["filled"], 10, "{filled}");
+    let execs = http.ok("query_order_executions", &json!({"id": permid(&m)}));
+    assert_eq!(execs.as_object().map(serde_json::Map::len), Some(1), "{execs}");
+    let x = execs.as_object().and_then(|m| m.values().next()).cloned().expect("one execution");
+    assert_eq!((x["PRICE"].as_f64(), x["VOLUME"].as_i64()), (Some(189.26), Some(10)), "{x}");
+    assert_eq!(http.ok("query_positions", &json!({}))[ACCOUNT]["AAPL"], 110);
+
+    // a resting limit order, cancelled
+    let l = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "AAPL", "quantity": 5, "limit_price": 50.0}));
+    http.wait_order(&permid(&l), &["Pending"]);
+    http.ok("cancel_order", &json!({"id": permid(&l)}));
+    http.wait_order(&permid(&l), &["Cancelled"]);
+
+    // global cancel: every resting order
+    let a = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "AAPL", "quantity": 1, "limit_price": 51.0}));
+    let b = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "MSFT", "quantity": 2, "limit_price": 52.0}));
+    http.wait_order(&permid(&a), &["Pending"]);
+    http.wait_order(&permid(&b), &["Pending"]);
+    http.ok("global_cancel", &json!({}));
+    http.wait_order(&permid(&a), &["Cancelled"]);
+    http.wait_order(&permid(&b), &["Cancelled"]);
+
+    // historical bars
+    let bars = http.ok("query_bars", &json!({"symbol": "AAPL", "period": "D", "start": "2024-01-01", "end": "2024-01-05"}));
+    let bars = bars.as_array().cloned().unwrap_or_default();
+    assert_eq!(bars.len(), 2, "{bars:?}");
+    assert_eq!((bars[0][0].as_str(), bars[0][5].as_f64()), (Some("2024-01-02"), Some(185.64)), "{bars:?}");
+
+    // the adapter paced itself and TWS's notices were information, not errors
+    assert_eq!(fake.received("3"), 4, "four orders placed");
+    let log = d.log_text();
+    assert!(log.contains("IB 2104: Market data farm connection is OK"), "{log}");
+    http.ok("shutdown", &json!({"message": "tws test"}));
+}
+
+#[test]
+fn a_dropped_connection_reconnects_resubscribes_and_reconciles() {
+    let fake = FakeTws::start("drop", &["--drop-after", "6"]);
+    let (d, http) = start("tws-drop", &fake);
+    http.ok("add_symbol", &json!({"symbol": "AAPL"}));
+    let l = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "AAPL", "quantity": 5, "limit_price": 50.0}));
+    let resting = permid(&l);
+    http.wait_order(&resting, &["Pending"]);
+    assert_eq!(fake.received("1"), 1);
+    // the fake closes the connection 6 s after it opened; the adapter comes back
+    wait_until("a reconnection", Duration::from_secs(30), || d.log_text().matches("TWS session ready").count() >= 2);
+    http.wait_status("Up");
+    wait_until("market data again", Duration::from_secs(10), || fake.received("1") >= 2);
+    // reconciled: the open orders were asked for again, the resting order is still live
+    wait_until("open orders asked again", Duration::from_secs(10), || fake.received("16") >= 2);
+    let o = http.ok("query_order", &json!({"id": resting}));
+    assert_eq!(o["status"], "Pending", "{o}");
+    // and it can be cancelled on the new connection (before the next drop)
+    wait_until("a cancel that lands", Duration::from_secs(40), || {
+        let _ = http.try_call("cancel_order", &json!({"id": resting}));
+        std::thread::sleep(Duration::from_millis(500));
+        http.ok("query_order", &json!({"id": resting}))["status"] == "Cancelled"
+    });
+    let log = d.log_text();
+    assert!(log.contains("TWS not reachable (TWS closed the connection)"), "{log}");
+    http.ok("shutdown", &json!({"message": "tws test"}));
+}
