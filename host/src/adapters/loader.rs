@@ -141,6 +141,8 @@ pub struct LoadedLibrary {
     pub identity: AdapterIdentity,
     /// Differences worth a log line.
     pub notes: Vec<String>,
+    /// SHA-256 of the file's content, hex: the same build landing twice is recognised.
+    pub sha256: String,
 }
 
 /// Why a library file was refused.
@@ -209,6 +211,16 @@ pub fn load(path: &Path, copy_dir: &Path) -> Result<LoadedLibrary, LoadError> {
         let _ = std::fs::remove_file(&copy);
         return Err(fail(errors));
     }
+    let sha256 = match std::fs::read(&copy) {
+        Ok(bytes) => {
+            use sha2::Digest as _;
+            sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>()
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&copy);
+            return Err(fail(vec![format!("cannot read the copy: {e}")]));
+        }
+    };
     // SAFETY: opening a library runs its initializers; adapter libraries are trusted code the
     // operator installed. The copy has a unique path, so this is a fresh load.
     let opened = unsafe { libloading::Library::new(&copy) };
@@ -238,7 +250,7 @@ pub fn load(path: &Path, copy_dir: &Path) -> Result<LoadedLibrary, LoadError> {
     if !v.errors.is_empty() {
         return Err(fail(v.errors));
     }
-    Ok(LoadedLibrary { path: path.to_path_buf(), descriptor, identity, notes: v.notes })
+    Ok(LoadedLibrary { path: path.to_path_buf(), descriptor, identity, notes: v.notes, sha256 })
 }
 
 #[cfg(test)]

@@ -46,6 +46,8 @@ pub struct AdapterSource {
     pub identity: AdapterIdentity,
     /// The library file, for adapters loaded from one.
     pub path: Option<PathBuf>,
+    /// The library file's SHA-256, for adapters loaded from one.
+    pub sha256: Option<String>,
     make: Factory,
 }
 
@@ -61,6 +63,7 @@ impl AdapterSource {
         Self {
             identity: AdapterIdentity::of(descriptor),
             path,
+            sha256: None,
             make: Arc::new(move |config, sink| Ok(Box::new(ffi::FfiAdapter::create(descriptor, config, sink)?))),
         }
     }
@@ -72,7 +75,7 @@ impl AdapterSource {
 
     /// A loaded library.
     pub fn library(lib: &LoadedLibrary) -> Self {
-        Self::from_descriptor(lib.descriptor, Some(lib.path.clone()))
+        Self { sha256: Some(lib.sha256.clone()), ..Self::from_descriptor(lib.descriptor, Some(lib.path.clone())) }
     }
 
     /// An adapter linked into this binary and called directly, without the C ABI (requests are
@@ -92,7 +95,7 @@ impl AdapterSource {
         identity: AdapterIdentity,
         make: impl Fn(&AdapterConfig, EventSink) -> Result<Box<dyn AdapterLink>, AdapterError> + Send + Sync + 'static,
     ) -> Self {
-        Self { identity, path: None, make: Arc::new(make) }
+        Self { identity, path: None, sha256: None, make: Arc::new(make) }
     }
 
     /// Where it comes from, for operators: the library path or `built in`.

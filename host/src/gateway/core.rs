@@ -1537,6 +1537,14 @@ impl Core {
                 let reason = if waiter.is_some() { SwapReason::Reload } else { SwapReason::NewBuild };
                 let mut waiter = waiter;
                 for slot in users {
+                    // The same build seen twice (one file landing can raise several change
+                    // events): what runs, or is being swapped in, is already this file.
+                    let s = &self.slots[slot];
+                    let newest = s.swap.as_ref().map(|w| &w.new.source).or(s.current.as_ref().map(|g| &g.source));
+                    if reason == SwapReason::NewBuild && newest.is_some_and(|src| src.sha256 == source.sha256 && src.path == source.path) {
+                        tracing::info!(adapter = %s.spec.name, library = %path.display(), "adapter library unchanged (same content as the running build); not swapped");
+                        continue;
+                    }
                     self.begin_swap(slot, source.clone(), reason, waiter.take());
                 }
             }
