@@ -181,3 +181,28 @@ fn a_dropped_connection_reconnects_resubscribes_and_reconciles() {
     assert!(log.contains("TWS not reachable (TWS closed the connection)"), "{log}");
     http.ok("shutdown", &json!({"message": "tws test"}));
 }
+
+#[test]
+fn a_burst_of_requests_is_paced_under_ibs_message_rate() {
+    // the fake answers error 100 when more than 50 client messages arrive within a second
+    let fake = FakeTws::start("pace", &["--pace-limit", "50"]);
+    let (d, http) = start("tws-pace", &fake);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let http = http.clone();
+            s.spawn(move || {
+                for i in 0..15 {
+                    // unknown symbols: one contract-details request each, answered with 200
+                    let _ = http.try_call("add_symbol", &json!({"symbol": format!("NOPE{t}X{i}")}));
+                }
+            });
+        }
+    });
+    assert!(fake.received("9") >= 120, "every lookup reached TWS: {}", fake.received("9"));
+    assert!(started.elapsed() >= Duration::from_secs(2), "120 requests at 45/s take over 2 s: {:?}", started.elapsed());
+    let log = d.log_text();
+    assert!(!log.contains("IB 100"), "TWS saw more than its message rate: {log}");
+    assert!(log.contains("No security definition"), "the unknown symbols were answered: {log}");
+    http.ok("shutdown", &json!({"message": "tws test"}));
+}

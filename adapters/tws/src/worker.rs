@@ -13,7 +13,7 @@
 
 use crate::connection::{self, Connection, Wire};
 use crate::mapping;
-use crate::pacer::Pacer;
+use crate::pacer::{HistoryPacer, Pacer};
 use crate::proto::decode::{ContractDetails, ExecDetails, Incoming, OpenOrder, OrderStatus as IbStatus};
 use crate::proto::encode::{Contract, ExecutionFilter, HistoricalRequest};
 use crate::settings::Settings;
@@ -140,6 +140,9 @@ pub struct Worker {
     clock_offset: i64,
     last_clock: Instant,
     greeted: bool,
+    history: HistoryPacer,
+    /// Historical requests waiting for IB's historical-data limits.
+    history_queue: Vec<(Instant, String, HistoricalRequest)>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -173,6 +176,8 @@ impl Worker {
             clock_offset: 0,
             last_clock: Instant::now(),
             greeted: false,
+            history: HistoryPacer::default(),
+            history_queue: Vec::new(),
         }
     }
 
@@ -327,6 +332,9 @@ impl Worker {
 
     fn timers(&mut self) {
         let now = Instant::now();
+        if !self.history_queue.is_empty() {
+            self.release_history(now);
+        }
         let timeout = self.settings.request_timeout;
         let expired: Vec<i64> = self.waiting.iter().filter(|(_, (_, at))| now.duration_since(*at) > timeout).map(|(id, _)| *id).collect();
         for id in expired {
@@ -446,10 +454,43 @@ impl Worker {
             format_date: 2,
             keep_up_to_date: false,
         };
-        let Some(live) = self.live.as_ref() else { return };
-        let frame = live.conn.encoder().req_historical_data(&r);
-        self.waiting.insert(req, (Waiting::Bars { request: id, symbol, interval, start, end }, Instant::now()));
-        self.send(frame);
+        let key = format!("{:?}|{}|{}|{}|{}", r.contract, r.end, r.bar_size, r.duration, r.what_to_show);
+        let now = Instant::now();
+        let at = self.history.allowed_at(&key, now);
+        if at.saturating_duration_since(now) >= self.settings.request_timeout {
+            let wait = at.saturating_duration_since(now).as_secs();
+            self.host.fail(id, ErrorCode::InvalidRequest, format!("IB's historical-data pacing (60 requests in 10 minutes, the same one not within 15 s) allows this request in {wait} s"));
+            return;
+        }
+        self.waiting.insert(req, (Waiting::Bars { request: id, symbol, interval, start, end }, now));
+        if at > now {
+            self.host.log(LogLevel::Info, &format!("historical request waits {:.1} s for IB's historical-data pacing", (at - now).as_secs_f64()));
+        }
+        self.history_queue.push((at, key, r));
+        self.release_history(now);
+    }
+
+    /// Sends the historical requests whose time came.
+    fn release_history(&mut self, now: Instant) {
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.history_queue).into_iter().partition(|(at, _, _)| *at <= now);
+        self.history_queue = later;
+        for (_, key, r) in due {
+            // the waiting time does not count against the request's deadline
+            if let Some((_, since)) = self.waiting.get_mut(&r.req_id) {
+                *since = now;
+            } else {
+                continue; // failed meanwhile (disconnected)
+            }
+            let at = self.history.allowed_at(&key, now);
+            if at > now {
+                self.history_queue.push((at, key, r));
+                continue;
+            }
+            self.history.sent(key, now);
+            let Some(live) = self.live.as_ref() else { return };
+            let frame = live.conn.encoder().req_historical_data(&r);
+            self.send(frame);
+        }
     }
 
     fn snapshot(&mut self, id: RequestId) {
