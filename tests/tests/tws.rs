@@ -58,6 +58,35 @@ impl Drop for FakeTws {
     }
 }
 
+/// Another API client of the same TWS (client id 9) places a resting limit order and leaves.
+fn order_from_another_client(port: u16) {
+    use std::io::{Read, Write};
+    use txtrader_adapter_tws::proto::encode::{Contract, Encoder, Order};
+    use txtrader_adapter_tws::proto::frame::greeting;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.write_all(&greeting(176, 178, "")).expect("greet");
+    let mut buf = [0u8; 4096];
+    let _ = s.read(&mut buf).expect("server version");
+    let e = Encoder::new(178);
+    s.write_all(&e.start_api(9)).expect("startApi");
+    let order = Order {
+        order_id: 1,
+        contract: Contract::stock("AAPL", "", "USD"),
+        action: "BUY".into(),
+        total_quantity: rust_decimal::Decimal::from(3),
+        order_type: "LMT".into(),
+        lmt_price: Some(rust_decimal::Decimal::from(40)),
+        tif: "DAY".into(),
+        account: ACCOUNT.into(),
+        order_ref: "entered-elsewhere".into(),
+        ..Order::default()
+    };
+    s.write_all(&e.place_order(&order)).expect("placeOrder");
+    // read what the fake answers (openOrder, orderStatus) until it has been quiet for a second
+    s.set_read_timeout(Some(Duration::from_secs(1))).expect("timeout");
+    while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+}
+
 fn adapter_dir(name: &str) -> PathBuf {
     let lib = build_adapter("txtrader-adapter-tws", None);
     let dir = temp_folder(&format!("tws-adapters-{name}"));
@@ -156,26 +185,38 @@ fn trading_through_tws_quotes_orders_cancels_bars() {
 
 #[test]
 fn a_dropped_connection_reconnects_resubscribes_and_reconciles() {
-    let fake = FakeTws::start("drop", &["--drop-after", "6"]);
+    let fake = FakeTws::start("drop", &["--drop-after", "10"]);
     let (d, http) = start("tws-drop", &fake);
     http.ok("add_symbol", &json!({"symbol": "AAPL"}));
     let l = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "AAPL", "quantity": 5, "limit_price": 50.0}));
     let resting = permid(&l);
     http.wait_order(&resting, &["Pending"]);
     assert_eq!(fake.received("1"), 1);
-    // the fake closes the connection 6 s after it opened; the adapter comes back
+    // the fake closes each connection 10 s after it opened; the adapter comes back
     wait_until("a reconnection", Duration::from_secs(30), || d.log_text().matches("TWS session ready").count() >= 2);
     http.wait_status("Up");
     wait_until("market data again", Duration::from_secs(10), || fake.received("1") >= 2);
     // reconciled: the open orders were asked for again, the resting order is still live
     wait_until("open orders asked again", Duration::from_secs(10), || fake.received("16") >= 2);
-    let o = http.ok("query_order", &json!({"id": resting}));
-    assert_eq!(o["status"], "Pending", "{o}");
+    let o = http.call("query_order", &json!({"id": resting}));
+    assert!(o.0 != 200 || o.1["status"] == "Pending", "{o:?}");
+    // an order another API client placed meanwhile shows up at the next reconciliation, as a
+    // broker-side order
+    order_from_another_client(fake.port);
+    wait_until("the other client's order", Duration::from_secs(30), || {
+        // between a drop and the reconnection the gateway answers 503
+        http.try_call("query_orders", &json!({})).is_some_and(|(status, orders)| {
+            status == 200
+                && orders.as_object().is_some_and(|m| {
+                    m.values().any(|o| o["origin"] == "realtick" && o["quantity"] == 3 && o["status"] == "Pending")
+                })
+        })
+    });
     // and it can be cancelled on the new connection (before the next drop)
     wait_until("a cancel that lands", Duration::from_secs(40), || {
         let _ = http.try_call("cancel_order", &json!({"id": resting}));
         std::thread::sleep(Duration::from_millis(500));
-        http.ok("query_order", &json!({"id": resting}))["status"] == "Cancelled"
+        http.try_call("query_order", &json!({"id": resting})).is_some_and(|(s, o)| s == 200 && o["status"] == "Cancelled")
     });
     let log = d.log_text();
     assert!(log.contains("TWS not reachable (TWS closed the connection)"), "{log}");
