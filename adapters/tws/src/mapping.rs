@@ -1,7 +1,7 @@
 //! IB's vocabulary ↔ the gateway's domain, in one place: contracts for symbols, orders, order
 //! states, executions, positions, instruments, bars and account values.
 
-use crate::proto::decode::{ContractDetails, ContractInfo, ExecDetails, HistoricalBar, OpenOrder};
+use crate::proto::decode::{ContractDetails, ExecDetails, HistoricalBar, OpenOrder};
 use crate::proto::encode::{Contract, Order};
 use crate::settings::{ContractOverride, Settings};
 use chrono::{NaiveDate, NaiveTime, TimeZone};
@@ -32,7 +32,7 @@ pub fn contract(settings: &Settings, symbol: &Symbol, primary_exchange: Option<&
 }
 
 /// The gateway symbol of an IB contract.
-pub fn symbol_of(settings: &Settings, c: &ContractInfo) -> Option<Symbol> {
+pub fn symbol_of(settings: &Settings, c: &Contract) -> Option<Symbol> {
     let mapped = settings.contracts.iter().find_map(|(ours, theirs)| match theirs {
         ContractOverride::Symbol(s) if *s == c.symbol => Some(ours.clone()),
         ContractOverride::ConId(id) if *id == c.con_id && c.con_id != 0 => Some(ours.clone()),

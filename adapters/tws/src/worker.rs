@@ -33,6 +33,9 @@ use txtrader_plugin_api::wire::{
 };
 
 /// What reaches the worker.
+// Nearly every message is a wire message: boxing those to shrink the rare others would
+// allocate for each of them.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Msg {
     /// A request from the host.

@@ -8,6 +8,7 @@
 //! input makes the decoder panic (`tests` fuzz it with random and truncated frames).
 
 use super::text;
+pub use super::Contract;
 use rust_decimal::Decimal;
 
 /// Why a message could not be decoded.
@@ -24,30 +25,13 @@ pub struct DecodeError {
     pub problem: String,
 }
 
-/// A contract as responses describe it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ContractInfo {
-    /// IB's contract id.
-    pub con_id: i64,
-    /// Symbol.
-    pub symbol: String,
-    /// Security type.
-    pub sec_type: String,
-    /// Exchange.
-    pub exchange: String,
-    /// Currency.
-    pub currency: String,
-    /// Local symbol.
-    pub local_symbol: String,
-}
-
 /// openOrder: what the gateway uses of it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OpenOrder {
     /// The client-side order id (0 for orders entered in TWS).
     pub order_id: i64,
     /// The contract.
-    pub contract: ContractInfo,
+    pub contract: Contract,
     /// `BUY` / `SELL`.
     pub action: String,
     /// Quantity.
@@ -105,7 +89,7 @@ pub struct ExecDetails {
     /// The order's client-side id.
     pub order_id: i64,
     /// The contract.
-    pub contract: ContractInfo,
+    pub contract: Contract,
     /// Execution id (corrections reuse the prefix with a higher suffix).
     pub exec_id: String,
     /// Execution time as sent.
@@ -155,7 +139,7 @@ pub struct ContractDetails {
     /// Request id.
     pub req_id: i64,
     /// The contract.
-    pub contract: ContractInfo,
+    pub contract: Contract,
     /// Minimum tick.
     pub min_tick: Option<Decimal>,
     /// Long name.
@@ -196,7 +180,7 @@ pub enum Incoming {
     /// commissionReport.
     Commission { exec_id: String, commission: Option<Decimal>, currency: String, realized_pnl: Option<Decimal> },
     /// position.
-    Position { account: String, contract: ContractInfo, position: Decimal, avg_cost: Option<Decimal> },
+    Position { account: String, contract: Contract, position: Decimal, avg_cost: Option<Decimal> },
     /// positionEnd.
     PositionEnd,
     /// accountSummary.
@@ -206,7 +190,7 @@ pub enum Incoming {
     /// updateAccountValue.
     AccountValue { key: String, value: String, currency: String, account: String },
     /// updatePortfolio (position part).
-    Portfolio { contract: ContractInfo, position: Decimal, account: String },
+    Portfolio { contract: Contract, position: Decimal, account: String },
     /// updateAccountTime.
     AccountTime { time: String },
     /// accountDownloadEnd.
@@ -306,7 +290,7 @@ impl<'a> Cursor<'a> {
 
     /// conId, symbol, secType, lastTradeDate, strike, right, multiplier, exchange, currency,
     /// localSymbol, tradingClass: the contract of openOrder, execDetails and position.
-    fn contract_without_primary(&mut self) -> Result<ContractInfo, DecodeError> {
+    fn contract_without_primary(&mut self) -> Result<Contract, DecodeError> {
         let con_id = self.int("conId")?;
         let symbol = self.text("symbol")?;
         let sec_type = self.text("secType")?;
@@ -315,7 +299,7 @@ impl<'a> Cursor<'a> {
         let currency = self.text("currency")?;
         let local_symbol = self.text("localSymbol")?;
         self.skip(1, "tradingClass")?;
-        Ok(ContractInfo { con_id, symbol, sec_type, exchange, currency, local_symbol })
+        Ok(Contract { con_id, symbol, sec_type, exchange, currency, local_symbol, primary_exchange: String::new() })
     }
 }
 
@@ -420,14 +404,14 @@ pub fn decode(server_version: u32, fields: &[&str]) -> Result<Incoming, DecodeEr
             let symbol = c.text("symbol")?;
             let sec_type = c.text("secType")?;
             c.skip(4, "lastTradeDate/strike/right/multiplier")?;
-            let exchange = c.text("primaryExchange")?;
+            let primary_exchange = c.text("primaryExchange")?;
             let currency = c.text("currency")?;
             let local_symbol = c.text("localSymbol")?;
             c.skip(1, "tradingClass")?;
             let position = c.required_dec("position")?;
             c.skip(5, "marketPrice/marketValue/averageCost/unrealizedPNL/realizedPNL")?;
             let account = c.text("accountName")?;
-            let contract = ContractInfo { con_id, symbol, sec_type, exchange, currency, local_symbol };
+            let contract = Contract { con_id, symbol, sec_type, exchange: String::new(), primary_exchange, currency, local_symbol };
             Incoming::Portfolio { contract, position, account }
         }
         8 => {
@@ -611,7 +595,7 @@ fn contract_data(c: &mut Cursor<'_>) -> Result<ContractDetails, DecodeError> {
     let liquid_hours = c.text("liquidHours")?;
     Ok(ContractDetails {
         req_id,
-        contract: ContractInfo { con_id, symbol, sec_type, exchange, currency, local_symbol },
+        contract: Contract { con_id, symbol, sec_type, exchange, primary_exchange: primary_exchange.clone(), currency, local_symbol },
         min_tick,
         long_name,
         primary_exchange,

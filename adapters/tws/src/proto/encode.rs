@@ -8,52 +8,12 @@
 use super::frame::FrameBuilder;
 use super::text::{decimal_repr, float_repr, UNSET_DOUBLE, UNSET_INTEGER};
 use rust_decimal::Decimal;
+pub use super::Contract;
 
 /// The server versions this encoder speaks.
 pub const MIN_VERSION: u32 = 176;
 /// The highest server version this encoder speaks.
 pub const MAX_VERSION: u32 = 178;
-
-/// A contract as requests carry it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Contract {
-    /// IB's contract id (0: not resolved; symbol and the rest identify it).
-    pub con_id: i64,
-    /// Symbol.
-    pub symbol: String,
-    /// Security type (`STK`).
-    pub sec_type: String,
-    /// Routing exchange (`SMART`).
-    pub exchange: String,
-    /// Primary listing exchange.
-    pub primary_exchange: String,
-    /// Currency.
-    pub currency: String,
-    /// Local symbol.
-    pub local_symbol: String,
-}
-
-impl Contract {
-    /// A stock routed through SMART.
-    pub fn stock(symbol: &str, primary_exchange: &str, currency: &str) -> Self {
-        Self {
-            symbol: symbol.into(),
-            sec_type: "STK".into(),
-            exchange: "SMART".into(),
-            primary_exchange: primary_exchange.into(),
-            currency: currency.into(),
-            ..Self::default()
-        }
-    }
-
-    fn write(&self, f: &mut FrameBuilder) {
-        f.int(self.con_id).text(&self.symbol).text(&self.sec_type);
-        // lastTradeDateOrContractMonth, strike (unset), right, multiplier
-        f.empty().empty().empty().empty();
-        f.text(&self.exchange).text(&self.primary_exchange).text(&self.currency).text(&self.local_symbol);
-        f.empty(); // tradingClass
-    }
-}
 
 /// An order as placeOrder carries it (the attributes the gateway uses; everything else is
 /// sent as the official client sends its defaults).

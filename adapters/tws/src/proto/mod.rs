@@ -6,6 +6,49 @@ pub mod encode;
 pub mod frame;
 pub mod text;
 
+/// A contract, as requests carry it and responses describe it (a field a message does not
+/// carry is empty).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Contract {
+    /// IB's contract id (0: not resolved; symbol and the rest identify it).
+    pub con_id: i64,
+    /// Symbol.
+    pub symbol: String,
+    /// Security type (`STK`).
+    pub sec_type: String,
+    /// Routing exchange (`SMART`).
+    pub exchange: String,
+    /// Primary listing exchange.
+    pub primary_exchange: String,
+    /// Currency.
+    pub currency: String,
+    /// Local symbol.
+    pub local_symbol: String,
+}
+
+impl Contract {
+    /// A stock routed through SMART.
+    pub fn stock(symbol: &str, primary_exchange: &str, currency: &str) -> Self {
+        Self {
+            symbol: symbol.into(),
+            sec_type: "STK".into(),
+            exchange: "SMART".into(),
+            primary_exchange: primary_exchange.into(),
+            currency: currency.into(),
+            ..Self::default()
+        }
+    }
+
+    fn write(&self, f: &mut frame::FrameBuilder) {
+        f.int(self.con_id).text(&self.symbol).text(&self.sec_type);
+        // lastTradeDateOrContractMonth, strike (unset), right, multiplier
+        f.empty().empty().empty().empty();
+        f.text(&self.exchange).text(&self.primary_exchange).text(&self.currency).text(&self.local_symbol);
+        f.empty(); // tradingClass
+    }
+}
+
+
 /// Decodes one frame's payload: split into fields, then [`decode::decode`].
 ///
 /// # Errors
