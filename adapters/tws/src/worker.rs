@@ -986,14 +986,12 @@ impl Worker {
         for x in &g.executions {
             *filled_by_perm.entry(x.perm_id).or_default() += x.shares;
         }
-        let mut reported = HashSet::new();
         for (perm, o) in &g.open {
             let status = g.statuses.get(perm);
             let ours = o.client_id == self.settings.client_id && self.orders.contains_key(&o.order_id);
             let (Some(request), Some(broker)) = (mapping::request_of(&self.settings, o, ours), mapping::broker_id(*perm)) else { continue };
             let filled = status.map_or_else(|| filled_by_perm.get(perm).copied().unwrap_or_default(), |s| s.filled);
             let ib_status = status.map_or(o.status.as_str(), |s| s.status.as_str());
-            reported.insert(*perm);
             snapshot.orders.push(OrderSnapshot {
                 request,
                 broker_order_id: broker,
@@ -1001,30 +999,6 @@ impl Worker {
                 filled_quantity: Quantity::new(filled).unwrap_or(Quantity::ZERO),
                 avg_price: status.and_then(|s| s.avg_fill_price).filter(|p| *p > Decimal::ZERO).map(Price::new),
                 reason: None,
-                ts_event: UnixNanos::now(),
-            });
-        }
-        // Orders this adapter placed that are no longer open: filled (their executions say
-        // how much) or cancelled.
-        for t in self.orders.values() {
-            let (Some(broker), Some(request)) = (&t.broker, &t.request) else { continue };
-            let Ok(perm) = broker.as_str().parse::<i64>() else { continue };
-            if reported.contains(&perm) {
-                continue;
-            }
-            let filled = filled_by_perm.get(&perm).copied().unwrap_or_default();
-            let status = if filled >= request.quantity.as_decimal() {
-                txtrader_plugin_api::model::OrderStatus::Filled
-            } else {
-                txtrader_plugin_api::model::OrderStatus::Cancelled
-            };
-            snapshot.orders.push(OrderSnapshot {
-                request: request.clone(),
-                broker_order_id: broker.clone(),
-                status,
-                filled_quantity: Quantity::new(filled).unwrap_or(Quantity::ZERO),
-                avg_price: None,
-                reason: t.last_error.clone(),
                 ts_event: UnixNanos::now(),
             });
         }

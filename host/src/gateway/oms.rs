@@ -596,7 +596,9 @@ impl Oms {
     /// What merging a broker snapshot would change, changing nothing: the snapshot cut down to
     /// what differs from the books (orders new or different, executions new; accounts and
     /// positions whole), so the journal keeps only that; with `reconcile`, the open orders of
-    /// its accounts the broker acknowledged once but no longer knows; and the orders with a
+    /// its accounts the broker acknowledged once but no longer lists: restated as filled (or
+    /// ended, partly filled) when the snapshot has executions for them, as brokers that list
+    /// open orders only report them; else gone (unknown to the broker). And the orders with a
     /// cancel in flight that the broker still reports open (the cancel is sent again).
     pub fn plan_snapshot(&self, snapshot: &BrokerSnapshot, reconcile: bool) -> SnapshotPlan {
         let mut plan = SnapshotPlan {
@@ -633,13 +635,33 @@ impl Oms {
         }
         if reconcile {
             let known: HashSet<&BrokerOrderId> = snapshot.orders.iter().map(|o| &o.broker_order_id).collect();
-            plan.gone = self
+            let unlisted = self
                 .orders
                 .values()
                 .filter(|o| o.status.is_open() && snapshot.accounts.contains(&o.request.account))
-                .filter(|o| o.broker_order_id.as_ref().is_some_and(|b| !known.contains(b)))
-                .map(|o| o.request.client_order_id.clone())
-                .collect();
+                .filter_map(|o| Some((o, o.broker_order_id.as_ref().filter(|b| !known.contains(b))?)));
+            for (o, broker) in unlisted {
+                // A broker that lists open orders only (IB) no longer lists one that ended; its
+                // executions tell whether it filled.
+                let fills: Vec<&Execution> = snapshot.executions.iter().filter(|x| &x.broker_order_id == broker).collect();
+                if fills.is_empty() {
+                    plan.gone.push(o.request.client_order_id.clone());
+                    continue;
+                }
+                let reported: Decimal = fills.iter().map(|x| x.quantity.as_decimal()).sum();
+                let value: Decimal = fills.iter().map(|x| x.quantity.as_decimal() * x.price.as_decimal()).sum();
+                let filled = reported.max(o.filled.as_decimal());
+                let complete = filled >= o.request.quantity.as_decimal();
+                plan.changes.orders.push(txtrader_plugin_api::wire::OrderSnapshot {
+                    request: o.request.clone(),
+                    broker_order_id: broker.clone(),
+                    status: if complete { OrderStatus::Filled } else { OrderStatus::Cancelled },
+                    filled_quantity: Quantity::new(filled).unwrap_or(o.filled),
+                    avg_price: (!reported.is_zero()).then(|| Price::new(value / reported).round_dp(6)),
+                    reason: (!complete).then(|| format!("no longer open at the broker, {filled} of {} filled", o.request.quantity)),
+                    ts_event: fills.iter().map(|x| x.ts_event).max().unwrap_or(o.updated),
+                });
+            }
         }
         plan
     }

@@ -272,6 +272,49 @@ fn archiving_lets_old_closed_orders_go_and_a_broker_reporting_them_adds_nothing(
 }
 
 #[test]
+fn an_order_a_broker_no_longer_lists_as_open_is_filled_or_ended_by_its_executions() {
+    // Brokers that list open orders only (IB): an order that ended while the gateway was away
+    // is missing from the list; today's executions say how it ended.
+    let mut oms = Oms::new();
+    for (id, broker) in [("whole", "w"), ("part", "p"), ("none", "n")] {
+        oms.book(&Entry::Submitted { request: request(id, 10), at: UnixNanos(0) });
+        oms.book(&Entry::OrderEvent(ev(&format!("{broker}-1"), broker, Some(id), OrderEventKind::Accepted)));
+    }
+    let exec = |id: &str, broker: &str, qty: u64, cents: i64| Execution {
+        exec_id: ExecutionId::new(id).expect("id"),
+        client_order_id: None,
+        broker_order_id: BrokerOrderId::new(broker).expect("b"),
+        account: AccountId::new("A.B.C.D").expect("a"),
+        symbol: Symbol::new("IBM").expect("s"),
+        side: txtrader_plugin_api::model::Side::Buy,
+        quantity: Quantity::from_u64(qty),
+        price: Price::from_cents(cents),
+        cum_quantity: Quantity::from_u64(qty),
+        leaves_quantity: Quantity::ZERO,
+        avg_price: Price::from_cents(cents),
+        venue_fill_id: None,
+        ts_event: UnixNanos(9),
+    };
+    let snap = BrokerSnapshot {
+        accounts: vec![AccountId::new("A.B.C.D").expect("a")],
+        executions: vec![exec("x1", "w", 4, 1000), exec("x2", "w", 6, 1010), exec("x3", "p", 3, 1000)],
+        ..BrokerSnapshot::default()
+    };
+    let plan = oms.plan_snapshot(&snap, true);
+    assert_eq!(plan.gone, [ClientOrderId::new("none").expect("id")], "no executions: gone, as before");
+    let by = |b: &str| plan.changes.orders.iter().find(|o| o.broker_order_id.as_str() == b).expect("restated");
+    assert_eq!((by("w").status, by("w").filled_quantity), (OrderStatus::Filled, Quantity::from_u64(10)));
+    assert_eq!(by("w").avg_price, Some(Price::new(Decimal::new(1006, 2))));
+    assert_eq!((by("p").status, by("p").filled_quantity), (OrderStatus::Cancelled, Quantity::from_u64(3)));
+    assert!(by("p").reason.as_deref().is_some_and(|r| r.contains("3 of 10 filled")), "{:?}", by("p").reason);
+    // booked: the books follow
+    oms.book(&Entry::Snapshot { changes: plan.changes, gone: plan.gone, reason: "unknown".into(), at: UnixNanos(10) });
+    assert_eq!(oms.find("w").expect("o").status, OrderStatus::Filled);
+    assert_eq!(oms.find("p").expect("o").status, OrderStatus::Cancelled);
+    assert_eq!(oms.find("n").expect("o").status, OrderStatus::Cancelled);
+}
+
+#[test]
 fn orders_the_broker_forgot_are_resolved_explicitly() {
     let mut oms = Oms::new();
     for id in ["acked", "unacked"] {
