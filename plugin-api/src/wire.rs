@@ -29,6 +29,10 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// need it: a new generation reconciles from the broker.
 pub const FEATURE_STATE_HANDOVER: &str = "state-handover";
 
+/// The adapter cancels every open order of its broker's accounts in one request
+/// ([`RequestBody::GlobalCancel`]), orders placed elsewhere included.
+pub const FEATURE_GLOBAL_CANCEL: &str = "global-cancel";
+
 /// Correlates a reply with its request. Chosen by the host, unique per adapter instance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -130,6 +134,10 @@ pub enum RequestBody {
         /// The account.
         account: AccountId,
     },
+    /// Cancel every open order of the broker's accounts, orders placed outside the gateway
+    /// included. Only for adapters announcing [`FEATURE_GLOBAL_CANCEL`]. No reply: the outcomes
+    /// arrive as order events.
+    GlobalCancel,
     /// Hand-over, old generation: answer [`ReplyBody::State`] with everything a new generation
     /// needs to continue, then freeze (no more events; other requests fail) until imported back
     /// or shut down. Only for adapters announcing [`FEATURE_STATE_HANDOVER`].

@@ -131,7 +131,12 @@ fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
 #[test]
 fn trading_through_tws_quotes_orders_cancels_bars() {
     let fake = FakeTws::start("trade", &[]);
+    // an order entered elsewhere before the gateway starts: its first snapshot has it
+    order_from_another_client(fake.port);
     let (d, http) = start("tws-trade", &fake);
+    let foreign = http.ok("query_orders", &json!({}));
+    let (foreign_id, foreign_order) = foreign.as_object().and_then(|m| m.iter().next()).map(|(k, v)| (k.clone(), v.clone())).expect("the order placed elsewhere");
+    assert_eq!((foreign_order["origin"].as_str(), foreign_order["status"].as_str()), (Some("realtick"), Some("Pending")), "{foreign_order}");
     assert_eq!(http.ok("query_accounts", &json!({})), json!([ACCOUNT]));
     let adapters = http.ok("query_adapters", &json!({}))["adapters"].clone();
     assert_eq!(adapters["tws"]["kind"], "tws", "{adapters}");
@@ -161,7 +166,7 @@ fn trading_through_tws_quotes_orders_cancels_bars() {
     http.ok("cancel_order", &json!({"id": permid(&l)}));
     http.wait_order(&permid(&l), &["Cancelled"]);
 
-    // global cancel: every resting order
+    // global cancel: every resting order, the one placed elsewhere too
     let a = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "AAPL", "quantity": 1, "limit_price": 51.0}));
     let b = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "MSFT", "quantity": 2, "limit_price": 52.0}));
     http.wait_order(&permid(&a), &["Pending"]);
@@ -169,6 +174,9 @@ fn trading_through_tws_quotes_orders_cancels_bars() {
     http.ok("global_cancel", &json!({}));
     http.wait_order(&permid(&a), &["Cancelled"]);
     http.wait_order(&permid(&b), &["Cancelled"]);
+    // one reqGlobalCancel, which also reaches the order placed elsewhere
+    http.wait_order(&foreign_id, &["Cancelled"]);
+    assert_eq!((fake.received("58"), fake.received("4")), (1, 1), "global cancel is one request; one cancelOrder before it");
 
     // historical bars
     let bars = http.ok("query_bars", &json!({"symbol": "AAPL", "period": "D", "start": "2024-01-01", "end": "2024-01-05"}));
@@ -177,7 +185,7 @@ fn trading_through_tws_quotes_orders_cancels_bars() {
     assert_eq!((bars[0][0].as_str(), bars[0][5].as_f64()), (Some("2024-01-02"), Some(185.64)), "{bars:?}");
 
     // the adapter paced itself and TWS's notices were information, not errors
-    assert_eq!(fake.received("3"), 4, "four orders placed");
+    assert_eq!(fake.received("3"), 5, "four orders placed by the gateway, one by the other client");
     let log = d.log_text();
     assert!(log.contains("IB 2104: Market data farm connection is OK"), "{log}");
     http.ok("shutdown", &json!({"message": "tws test"}));

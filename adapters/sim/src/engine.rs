@@ -322,7 +322,7 @@ impl Exchange {
                 let summary = self.accounts.contains_key(&account).then(|| self.summary(&account, now));
                 self.reply(id, ReplyBody::Account { summary });
             }
-            RequestBody::Unknown => self.fail(id, ErrorCode::Unsupported, "request not supported by the simulator"),
+            RequestBody::GlobalCancel | RequestBody::Unknown => self.fail(id, ErrorCode::Unsupported, "request not supported by the simulator"),
         }
         std::mem::take(&mut self.out)
     }

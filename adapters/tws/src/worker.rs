@@ -29,7 +29,7 @@ use txtrader_plugin_api::model::{
 };
 use txtrader_plugin_api::wire::{
     AdapterEvent, AdapterHello, AdapterRequest, AlertLevel, BrokerSnapshot, ErrorCode, Fill, MarketSnapshot, OrderEvent,
-    OrderEventKind, OrderSnapshot, ReplyBody, RequestBody, RequestId, PROTOCOL_VERSION,
+    OrderEventKind, OrderSnapshot, ReplyBody, RequestBody, RequestId, FEATURE_GLOBAL_CANCEL, PROTOCOL_VERSION,
 };
 
 /// What reaches the worker.
@@ -98,6 +98,15 @@ struct Tracked {
     last_error: Option<String>,
 }
 
+/// Which tracked order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Key {
+    /// Ours, by order id.
+    Ours(i64),
+    /// Placed elsewhere, by permanent id.
+    Foreign(i64),
+}
+
 /// A snapshot being gathered.
 #[derive(Debug, Default)]
 struct Gathering {
@@ -138,6 +147,8 @@ pub struct Worker {
     by_md_req: HashMap<i64, Symbol>,
     orders: HashMap<i64, Tracked>,
     by_perm: HashMap<i64, i64>,
+    /// Orders placed elsewhere (TWS, other clients) that a snapshot reported, by permanent id.
+    foreign: HashMap<i64, Tracked>,
     execs: HashSet<String>,
     gathering: Option<Gathering>,
     clock_offset: i64,
@@ -174,6 +185,7 @@ impl Worker {
             by_md_req: HashMap::new(),
             orders: HashMap::new(),
             by_perm: HashMap::new(),
+            foreign: HashMap::new(),
             execs: HashSet::new(),
             gathering: None,
             clock_offset: 0,
@@ -363,7 +375,7 @@ impl Worker {
                     protocol_version: PROTOCOL_VERSION,
                     name: crate::NAME.into(),
                     version: env!("CARGO_PKG_VERSION").into(),
-                    features: Vec::new(),
+                    features: vec![FEATURE_GLOBAL_CANCEL.to_owned()],
                 };
                 self.host.reply(id, ReplyBody::Hello(hello));
                 self.greeted = true;
@@ -378,6 +390,14 @@ impl Worker {
             RequestBody::Snapshot => self.snapshot(id),
             RequestBody::SubmitOrder(o) => self.submit(o),
             RequestBody::CancelOrder { broker_order_id, client_order_id } => self.cancel(&broker_order_id, client_order_id),
+            RequestBody::GlobalCancel => {
+                // every open order of the account, placed here or elsewhere; the outcomes come
+                // as order status messages
+                if let Some(live) = self.live.as_ref() {
+                    let frame = live.conn.encoder().req_global_cancel();
+                    self.send(frame);
+                }
+            }
             RequestBody::Subscribe { symbol } => {
                 if self.subs.contains_key(&symbol) {
                     // already streaming: the current market
@@ -816,8 +836,28 @@ impl Worker {
         self.emit(AdapterEvent::Order(event));
     }
 
-    /// The first message naming the order's permanent id acknowledges it.
-    fn learn_perm(&mut self, order_id: i64, perm_id: i64) {
+    /// Which tracked order a message is about: one of ours (by order id, or by permanent id
+    /// once known), or one placed elsewhere that a snapshot reported (by permanent id).
+    fn key_of(&self, client_id: i64, order_id: i64, perm_id: i64) -> Option<Key> {
+        if client_id == self.settings.client_id && self.orders.contains_key(&order_id) {
+            return Some(Key::Ours(order_id));
+        }
+        if let Some(id) = self.by_perm.get(&perm_id) {
+            return Some(Key::Ours(*id));
+        }
+        self.foreign.contains_key(&perm_id).then_some(Key::Foreign(perm_id))
+    }
+
+    fn tracked(&mut self, key: Key) -> Option<&mut Tracked> {
+        match key {
+            Key::Ours(id) => self.orders.get_mut(&id),
+            Key::Foreign(perm) => self.foreign.get_mut(&perm),
+        }
+    }
+
+    /// The first message naming one of our orders' permanent id acknowledges it.
+    fn learn_perm(&mut self, key: Key, perm_id: i64) {
+        let Key::Ours(order_id) = key else { return };
         let Some(t) = self.orders.get_mut(&order_id) else { return };
         if t.broker.is_some() || perm_id <= 0 {
             return;
@@ -829,34 +869,32 @@ impl Worker {
         self.order_event(Some(&broker), &client, "ack", OrderEventKind::Acknowledged);
     }
 
-    fn working(&mut self, order_id: i64, ib_status: &str) {
-        let Some(t) = self.orders.get_mut(&order_id) else { return };
+    fn working(&mut self, key: Key, ib_status: &str) {
+        let Some(t) = self.tracked(key) else { return };
         let Some(broker) = t.broker.clone() else { return };
         let client = t.client.clone();
-        match ib_status {
+        let event = match ib_status {
             "PreSubmitted" | "Submitted" if !t.accepted => {
                 t.accepted = true;
-                self.order_event(Some(&broker), &client, "accepted", OrderEventKind::Accepted);
+                ("accepted", OrderEventKind::Accepted)
             }
             "Cancelled" | "ApiCancelled" if !t.done => {
                 t.done = true;
-                let reason = t.last_error.clone();
-                self.order_event(Some(&broker), &client, "cancelled", OrderEventKind::Cancelled { reason });
+                ("cancelled", OrderEventKind::Cancelled { reason: t.last_error.clone() })
             }
             "Inactive" if !t.done => {
                 t.done = true;
-                let reason = t.last_error.clone().unwrap_or_else(|| "inactive at TWS".into());
-                self.order_event(Some(&broker), &client, "rejected", OrderEventKind::Rejected { reason });
+                ("rejected", OrderEventKind::Rejected { reason: t.last_error.clone().unwrap_or_else(|| "inactive at TWS".into()) })
             }
-            _ => {}
-        }
+            _ => return,
+        };
+        self.order_event(Some(&broker), &client, event.0, event.1);
     }
 
     fn open_order(&mut self, o: OpenOrder) {
-        let ours = o.client_id == self.settings.client_id && self.orders.contains_key(&o.order_id);
-        if ours {
-            self.learn_perm(o.order_id, o.perm_id);
-            self.working(o.order_id, &o.status);
+        if let Some(key) = self.key_of(o.client_id, o.order_id, o.perm_id) {
+            self.learn_perm(key, o.perm_id);
+            self.working(key, &o.status);
         }
         if let Some(g) = self.gathering.as_mut() {
             g.open.insert(o.perm_id, o);
@@ -864,9 +902,9 @@ impl Worker {
     }
 
     fn order_status(&mut self, s: IbStatus) {
-        if s.client_id == self.settings.client_id && self.orders.contains_key(&s.order_id) {
-            self.learn_perm(s.order_id, s.perm_id);
-            self.working(s.order_id, &s.status);
+        if let Some(key) = self.key_of(s.client_id, s.order_id, s.perm_id) {
+            self.learn_perm(key, s.perm_id);
+            self.working(key, &s.status);
         }
         if let Some(g) = self.gathering.as_mut() {
             g.statuses.insert(s.perm_id, s);
@@ -877,20 +915,12 @@ impl Worker {
         if let Some(g) = self.gathering.as_mut().filter(|g| g.exec_req == x.req_id) {
             g.executions.push(x.clone());
         }
-        if x.req_id != -1 && self.execs.contains(&x.exec_id) {
-            return;
-        }
-        let order_id = if x.client_id == self.settings.client_id && self.orders.contains_key(&x.order_id) {
-            Some(x.order_id)
-        } else {
-            self.by_perm.get(&x.perm_id).copied()
-        };
-        let Some(order_id) = order_id else { return };
+        let Some(key) = self.key_of(x.client_id, x.order_id, x.perm_id) else { return };
         if !self.execs.insert(x.exec_id.clone()) {
             return;
         }
-        self.learn_perm(order_id, x.perm_id);
-        let Some(t) = self.orders.get(&order_id) else { return };
+        self.learn_perm(key, x.perm_id);
+        let Some(t) = self.tracked(key) else { return };
         let (Some(broker), Ok(exec_id), Ok(quantity)) =
             (t.broker.clone(), txtrader_plugin_api::model::ExecutionId::new(x.exec_id.clone()), Quantity::new(x.shares))
         else {
@@ -988,8 +1018,19 @@ impl Worker {
         }
         for (perm, o) in &g.open {
             let status = g.statuses.get(perm);
-            let ours = o.client_id == self.settings.client_id && self.orders.contains_key(&o.order_id);
+            let ours = matches!(self.key_of(o.client_id, o.order_id, *perm), Some(Key::Ours(_)));
             let (Some(request), Some(broker)) = (mapping::request_of(&self.settings, o, ours), mapping::broker_id(*perm)) else { continue };
+            if !ours {
+                // placed elsewhere: its later updates are reported too
+                self.foreign.entry(*perm).or_insert_with(|| Tracked {
+                    client: request.client_order_id.clone(),
+                    request: Some(request.clone()),
+                    broker: Some(broker.clone()),
+                    accepted: true,
+                    done: false,
+                    last_error: None,
+                });
+            }
             let filled = status.map_or_else(|| filled_by_perm.get(perm).copied().unwrap_or_default(), |s| s.filled);
             let ib_status = status.map_or(o.status.as_str(), |s| s.status.as_str());
             snapshot.orders.push(OrderSnapshot {

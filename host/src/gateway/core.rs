@@ -50,7 +50,7 @@ use txtrader_plugin_api::model::{
 };
 use txtrader_plugin_api::wire::{
     AdapterEvent, AdapterRequest, AlertLevel, BrokerSnapshot, HostHello, MarketSnapshot, ReplyBody, RequestBody,
-    RequestId, WireError, FEATURE_STATE_HANDOVER, PROTOCOL_VERSION,
+    RequestId, WireError, FEATURE_GLOBAL_CANCEL, FEATURE_STATE_HANDOVER, PROTOCOL_VERSION,
 };
 
 type Reply<T> = oneshot::Sender<T>;
@@ -1641,8 +1641,26 @@ impl Core {
                     .map(|o| o.key().to_owned())
                     .collect();
                 let prepared: Vec<(usize, RequestBody)> = open.iter().filter_map(|id| self.cancel(id).ok()).collect();
+                // Adapters that cancel everything in one request (orders placed outside the
+                // gateway included) get that request instead of one cancel per order.
+                let whole: Vec<usize> = (0..self.slots.len())
+                    .filter(|&i| self.slots[i].state == SlotState::Ready)
+                    .filter(|&i| self.slots[i].current.as_ref().is_some_and(|g| g.features.iter().any(|f| f == FEATURE_GLOBAL_CANCEL)))
+                    .collect();
                 self.after_journal(move |c| {
-                    let sent = prepared.into_iter().filter(|(slot, body)| c.send_cancel(*slot, body.clone()) == CancelOutcome::Sent).count();
+                    let mut sent = 0;
+                    for (slot, body) in prepared {
+                        if whole.contains(&slot) {
+                            sent += 1;
+                        } else if c.send_cancel(slot, body) == CancelOutcome::Sent {
+                            sent += 1;
+                        }
+                    }
+                    for slot in whole {
+                        if let Err(e) = c.send_to(slot, RequestBody::GlobalCancel, None) {
+                            tracing::warn!(adapter = %c.slots[slot].spec.name, "global cancel not sent: {e}");
+                        }
+                    }
                     tracing::info!(sent, "global cancel");
                     let _ = reply.send(sent);
                 });
