@@ -1648,14 +1648,11 @@ impl Core {
                     .filter(|&i| self.slots[i].current.as_ref().is_some_and(|g| g.features.iter().any(|f| f == FEATURE_GLOBAL_CANCEL)))
                     .collect();
                 self.after_journal(move |c| {
-                    let mut sent = 0;
-                    for (slot, body) in prepared {
-                        if whole.contains(&slot) {
-                            sent += 1;
-                        } else if c.send_cancel(slot, body) == CancelOutcome::Sent {
-                            sent += 1;
-                        }
-                    }
+                    // an order of an adapter cancelling everything at once counts as sent
+                    let sent = prepared
+                        .into_iter()
+                        .filter(|(slot, body)| whole.contains(slot) || c.send_cancel(*slot, body.clone()) == CancelOutcome::Sent)
+                        .count();
                     for slot in whole {
                         if let Err(e) = c.send_to(slot, RequestBody::GlobalCancel, None) {
                             tracing::warn!(adapter = %c.slots[slot].spec.name, "global cancel not sent: {e}");
