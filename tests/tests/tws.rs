@@ -105,6 +105,7 @@ fn start(name: &str, fake: &FakeTws) -> (Daemon, Http) {
             ("TXTRADER_API_PORT", &port),
             ("TXTRADER_API_CLIENT_ID", "7"),
             ("TXTRADER_ENABLE_AUTO_RESET", "0"),
+            ("TXTRADER_ENABLE_SYMBOL_BARCHART", "1"),
         ],
     );
     let http = Http::new(d.http_port);
@@ -145,6 +146,14 @@ fn trading_through_tws_quotes_orders_cancels_bars() {
     let sym = http.ok("add_symbol", &json!({"symbol": "AAPL"}));
     assert_eq!(sym["symbol"], "AAPL", "{sym}");
     wait_until("AAPL's last trade", Duration::from_secs(10), || http.ok("query_symbol", &json!({"symbol": "AAPL"}))["last"] == json!(189.26));
+    // live one-minute bars, built from IB's 5-second real-time bars
+    wait_until("a live bar", Duration::from_secs(10), || {
+        http.ok("query_symbol_bars", &json!({"symbol": "AAPL"})).as_array().is_some_and(|b| !b.is_empty())
+    });
+    let live = http.ok("query_symbol_bars", &json!({"symbol": "AAPL"}));
+    let bar = &live[0];
+    assert_eq!(bar.as_array().map(Vec::len), Some(7), "{live}");
+    assert_eq!((bar[2].as_f64(), bar[6].as_i64()), (Some(189.26), Some(1200)), "open of the minute, 12 × 100 volume: {live}");
     let bad = http.call("add_symbol", &json!({"symbol": "NOSUCH"}));
     assert!(bad.1.is_null() || bad.0 != 200, "an unknown symbol is refused: {bad:?}");
 

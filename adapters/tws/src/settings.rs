@@ -27,6 +27,8 @@ pub struct Settings {
     pub contracts: BTreeMap<String, ContractOverride>,
     /// Market data type (`MARKET_DATA_TYPE`: 1 real-time, 3 delayed…; default 1).
     pub market_data_type: i64,
+    /// One-minute live bars from IB's 5-second real-time bars (`LIVE_BARS`, default 1).
+    pub live_bars: bool,
     /// Requests per second at most (`PACE`, default 45; IB allows 50).
     pub pace: u32,
     /// Longest wait between reconnection attempts (`RECONNECT_MAX_SECONDS`, default 30).
@@ -49,7 +51,8 @@ pub enum ContractOverride {
 #[error("{}", .0.join("; "))]
 pub struct SettingsError(pub Vec<String>);
 
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 12] = [
+    "live_bars",
     "host",
     "port",
     "client_id",
@@ -90,6 +93,7 @@ impl Settings {
         let client_id = num("client_id", api.client_id, 0, i64::from(i32::MAX));
         let market_data_type = num("market_data_type", 1, 1, 4);
         let pace = num("pace", 45, 1, 50);
+        let live_bars = num("live_bars", 1, 0, 1) == 1;
         let reconnect_max = num("reconnect_max_seconds", 30, 1, 3600);
         let request_timeout = num("request_timeout_seconds", 20, 1, 3600);
         let text = |key: &str, default: &str| s.get(key).map_or_else(|| default.to_owned(), |v| v.trim().to_owned());
@@ -128,6 +132,7 @@ impl Settings {
             sec_type: text("sec_type", "STK"),
             contracts,
             market_data_type,
+            live_bars,
             pace: u32::try_from(pace).unwrap_or(45),
             reconnect_max: Duration::from_secs(u64::try_from(reconnect_max).unwrap_or(30)),
             request_timeout: Duration::from_secs(u64::try_from(request_timeout).unwrap_or(20)),

@@ -85,6 +85,20 @@ struct Sub {
     bid_size: Decimal,
     ask_size: Decimal,
     stats: SessionStats,
+    /// The real-time bars request, and the minute being built from its 5-second bars.
+    bars_req: Option<i64>,
+    minute: Option<Minute>,
+}
+
+/// A one-minute bar being built from 5-second bars.
+#[derive(Debug, Clone, Copy)]
+struct Minute {
+    start: i64,
+    open: Decimal,
+    high: Decimal,
+    low: Decimal,
+    close: Decimal,
+    volume: Decimal,
 }
 
 /// An order this adapter placed (or learned of through its client id).
@@ -145,6 +159,7 @@ pub struct Worker {
     waiting: HashMap<i64, (Waiting, Instant)>,
     subs: HashMap<Symbol, Sub>,
     by_md_req: HashMap<i64, Symbol>,
+    by_bars_req: HashMap<i64, Symbol>,
     orders: HashMap<i64, Tracked>,
     by_perm: HashMap<i64, i64>,
     /// Orders placed elsewhere (TWS, other clients) that a snapshot reported, by permanent id.
@@ -183,6 +198,7 @@ impl Worker {
             waiting: HashMap::new(),
             subs: HashMap::new(),
             by_md_req: HashMap::new(),
+            by_bars_req: HashMap::new(),
             orders: HashMap::new(),
             by_perm: HashMap::new(),
             foreign: HashMap::new(),
@@ -282,8 +298,11 @@ impl Worker {
         }
         for s in self.subs.values_mut() {
             s.req_id = None;
+            s.bars_req = None;
+            s.minute = None;
         }
         self.by_md_req.clear();
+        self.by_bars_req.clear();
         self.attempts = 0;
         self.schedule_reconnect(&reason);
     }
@@ -415,6 +434,11 @@ impl Worker {
                         self.by_md_req.remove(&req);
                         self.send(frame);
                     }
+                    if let (Some(req), Some(live)) = (sub.bars_req, self.live.as_ref()) {
+                        let frame = live.conn.encoder().cancel_real_time_bars(req);
+                        self.by_bars_req.remove(&req);
+                        self.send(frame);
+                    }
                 }
                 self.host.reply(id, ReplyBody::Done);
             }
@@ -450,14 +474,57 @@ impl Worker {
     }
 
     fn start_market_data(&mut self, symbol: &Symbol) {
-        let req = self.req_id();
+        let (req, bars_req) = (self.req_id(), self.req_id());
+        let live_bars = self.settings.live_bars;
         let Some(sub) = self.subs.get_mut(symbol) else { return };
         sub.req_id = Some(req);
+        sub.bars_req = live_bars.then_some(bars_req);
+        sub.minute = None;
         let contract = sub.contract.clone();
         self.by_md_req.insert(req, symbol.clone());
         let Some(live) = self.live.as_ref() else { return };
-        let frame = live.conn.encoder().req_mkt_data(req, &contract, "", false);
-        self.send(frame);
+        let enc = live.conn.encoder();
+        self.send(enc.req_mkt_data(req, &contract, "", false));
+        if live_bars {
+            self.by_bars_req.insert(bars_req, symbol.clone());
+            self.send(enc.req_real_time_bars(bars_req, &contract, "TRADES", false));
+        }
+    }
+
+    /// A 5-second bar: added to its minute, which is reported once complete (its last
+    /// 5-second bar, or the first of the next minute, arrived).
+    fn real_time_bar(&mut self, req_id: i64, time: i64, ohlc: [Decimal; 4], volume: Decimal) {
+        let Some(symbol) = self.by_bars_req.get(&req_id).cloned() else { return };
+        let Some(sub) = self.subs.get_mut(&symbol) else { return };
+        let start = time - time.rem_euclid(60);
+        let mut done = Vec::new();
+        if let Some(m) = sub.minute.filter(|m| m.start != start) {
+            done.push(m);
+            sub.minute = None;
+        }
+        let [open, high, low, close] = ohlc;
+        let m = sub.minute.get_or_insert(Minute { start, open, high, low, close, volume: Decimal::ZERO });
+        m.high = m.high.max(high);
+        m.low = m.low.min(low);
+        m.close = close;
+        m.volume += volume.max(Decimal::ZERO);
+        if time.rem_euclid(60) >= 55 {
+            done.extend(sub.minute.take());
+        }
+        for m in done {
+            let Ok(start) = u64::try_from(m.start) else { continue };
+            let bar = txtrader_plugin_api::model::Bar {
+                symbol: symbol.clone(),
+                interval: BarInterval::Minutes(1),
+                start: UnixNanos(start.saturating_mul(1_000_000_000)),
+                open: Price::new(m.open),
+                high: Price::new(m.high),
+                low: Price::new(m.low),
+                close: Price::new(m.close),
+                volume: Quantity::new(m.volume).unwrap_or(Quantity::ZERO),
+            };
+            self.emit(AdapterEvent::Bar(bar));
+        }
     }
 
     fn bars(&mut self, id: RequestId, symbol: Symbol, interval: BarInterval, start: UnixNanos, end: UnixNanos) {
@@ -620,6 +687,9 @@ impl Worker {
                 }
             }
             Incoming::HistoricalDataEnd { .. } => {}
+            Incoming::RealTimeBar { req_id, time, open, high, low, close, volume } => {
+                self.real_time_bar(req_id, time, [open, high, low, close], volume.unwrap_or_default());
+            }
             Incoming::AccountSummary { req_id, account, tag, value, currency } => {
                 if let Some((Waiting::Account { account: want, values, .. }, _)) = self.waiting.get_mut(&req_id) {
                     if want.as_str() == account {
@@ -688,7 +758,17 @@ impl Worker {
                 };
                 self.subs.insert(
                     symbol.clone(),
-                    Sub { contract, req_id: None, bid: None, ask: None, bid_size: Decimal::ZERO, ask_size: Decimal::ZERO, stats },
+                    Sub {
+                        contract,
+                        req_id: None,
+                        bid: None,
+                        ask: None,
+                        bid_size: Decimal::ZERO,
+                        ask_size: Decimal::ZERO,
+                        stats,
+                        bars_req: None,
+                        minute: None,
+                    },
                 );
                 self.start_market_data(&symbol);
                 let snap = self.market_snapshot(&symbol, Some(instrument));
@@ -973,7 +1053,7 @@ impl Worker {
             }
             return;
         }
-        if let Some(symbol) = self.by_md_req.get(&req_id) {
+        if let Some(symbol) = self.by_md_req.get(&req_id).or_else(|| self.by_bars_req.get(&req_id)) {
             let message = format!("market data for {symbol}: {text}");
             self.host.log(LogLevel::Warn, &message);
             self.emit(AdapterEvent::Alert { level: AlertLevel::Warning, code: Some(code), message });

@@ -99,6 +99,8 @@ fn ours(e: Encoder, label: &str) -> Vec<u8> {
             e.req_historical_data(&history(9007, "20250102 16:00:00 US/Eastern", "5 mins", "1 D", false, "MIDPOINT", 2))
         }
         "cancelHistoricalData" => e.cancel_historical_data(9003),
+        "reqRealTimeBars" => e.req_real_time_bars(4001, &aapl(), "TRADES", true),
+        "cancelRealTimeBars" => e.cancel_real_time_bars(4001),
         other => panic!("a golden frame the test does not know: {other}"),
     }
 }
@@ -108,6 +110,10 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn check(version: u32, file: &str) {
+    check_n(version, file, 35);
+}
+
+fn check_n(version: u32, file: &str, frames: usize) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let e = Encoder::new(version);
@@ -127,7 +133,7 @@ fn check(version: u32, file: &str) {
         assert_eq!(got, want, "{label} at server version {version}\n fields: {}", golden["fields"]);
         compared += 1;
     }
-    assert_eq!(compared, 35, "every request of the capture compared");
+    assert_eq!(compared, frames, "every request of the capture compared");
 }
 
 #[test]
@@ -138,4 +144,10 @@ fn requests_match_the_official_client_byte_for_byte_at_176() {
 #[test]
 fn requests_match_the_official_client_byte_for_byte_at_178() {
     check(178, "ib_golden_178.jsonl");
+}
+
+/// Real-time bars, captured from the official client by `tests/data/rtbars_golden.py`.
+#[test]
+fn real_time_bars_match_the_official_client_byte_for_byte() {
+    check_n(178, "ib_golden_rtbars.jsonl", 2);
 }

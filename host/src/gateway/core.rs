@@ -91,6 +91,8 @@ enum PendingKind {
 struct Subscribing {
     waiters: Vec<(Option<Subscriber>, SymbolReply)>,
     snapshot: Option<MarketSnapshot>,
+    /// Live bars that completed while today's bars were loading.
+    live_bars: Vec<Bar>,
 }
 
 /// A client waiting for the broker's first answer about its new order.
@@ -760,23 +762,36 @@ impl Core {
                 }
             }
             AdapterEvent::Order(ev) => self.on_order_event(slot, ev),
+            // Market data for a symbol whose subscription is answered but not yet active (its
+            // bars are loading) updates the answer it will be activated with: a broker that
+            // sends each value once (TWS) loses nothing.
             AdapterEvent::Quote(q) => {
                 if self.market.on_quote(&q) {
                     self.publish(GatewayEvent::Quote(q));
+                } else if let Some(snap) = self.pending_market(&q.symbol) {
+                    snap.quote = Some(q);
                 }
             }
             AdapterEvent::Trade(t) => {
                 if self.market.on_trade(&t) {
                     let stats = self.market.stats(&t.symbol).cloned();
                     self.publish(GatewayEvent::Trade { trade: t, stats });
+                } else if let Some(snap) = self.pending_market(&t.symbol) {
+                    snap.last_trade = Some(t);
                 }
             }
             AdapterEvent::Stats(s) => {
-                self.market.on_stats(&s);
+                if !self.market.on_stats(&s) {
+                    if let Some(snap) = self.pending_market(&s.symbol) {
+                        snap.stats = Some(s);
+                    }
+                }
             }
             AdapterEvent::Bar(b) => {
                 if self.market.on_bar(&b) {
                     self.publish(GatewayEvent::Bar(b));
+                } else if let Some(s) = self.subscribing.get_mut(&b.symbol).filter(|s| s.snapshot.is_some()) {
+                    s.live_bars.push(b);
                 }
             }
             AdapterEvent::Clock { time } => {
@@ -1125,9 +1140,16 @@ impl Core {
         }
     }
 
-    fn activate(&mut self, symbol: &Symbol, bars: Vec<Bar>) {
+    /// The market answer of a subscription still loading its bars.
+    fn pending_market(&mut self, symbol: &Symbol) -> Option<&mut MarketSnapshot> {
+        self.subscribing.get_mut(symbol).and_then(|s| s.snapshot.as_mut())
+    }
+
+    fn activate(&mut self, symbol: &Symbol, mut bars: Vec<Bar>) {
         let Some(sub) = self.subscribing.remove(symbol) else { return };
         let Some(snapshot) = sub.snapshot else { return };
+        // live bars that completed meanwhile: newer than what was loaded, or the same minute
+        bars.extend(sub.live_bars);
         self.market.activate(snapshot, bars);
         for (subscriber, _) in &sub.waiters {
             self.market.subscribe(symbol, *subscriber);
@@ -1143,7 +1165,7 @@ impl Core {
         let slot = self.market_slot();
         for symbol in self.market.symbols() {
             if !self.subscribing.contains_key(&symbol) {
-                self.subscribing.insert(symbol.clone(), Subscribing { waiters: Vec::new(), snapshot: None });
+                self.subscribing.insert(symbol.clone(), Subscribing { waiters: Vec::new(), snapshot: None, live_bars: Vec::new() });
                 let timeout = self.settings.timeouts.add_symbol;
                 let _ = self.send_to(slot, RequestBody::Subscribe { symbol: symbol.clone() }, Some(("subscribe", timeout, PendingKind::Subscribe { symbol })));
             }
@@ -1786,7 +1808,7 @@ impl Core {
             return;
         }
         let timeout = self.settings.timeouts.add_symbol;
-        self.subscribing.insert(symbol.clone(), Subscribing { waiters: vec![(subscriber, reply)], snapshot: None });
+        self.subscribing.insert(symbol.clone(), Subscribing { waiters: vec![(subscriber, reply)], snapshot: None, live_bars: Vec::new() });
         let slot = self.market_slot();
         let _ = self.send_to(slot, RequestBody::Subscribe { symbol: symbol.clone() }, Some(("subscribe", timeout, PendingKind::Subscribe { symbol })));
     }

@@ -197,6 +197,8 @@ pub enum Incoming {
     AccountDownloadEnd { account: String },
     /// historicalData.
     HistoricalData { req_id: i64, bars: Vec<HistoricalBar> },
+    /// realtimeBar: one 5-second bar.
+    RealTimeBar { req_id: i64, time: i64, open: Decimal, high: Decimal, low: Decimal, close: Decimal, volume: Option<Decimal> },
     /// historicalDataEnd (server version 196 and later; listed for completeness).
     HistoricalDataEnd { req_id: i64 },
     /// contractData.
@@ -442,6 +444,18 @@ pub fn decode(server_version: u32, fields: &[&str]) -> Result<Incoming, DecodeEr
             Incoming::HistoricalData { req_id, bars }
         }
         108 => Incoming::HistoricalDataEnd { req_id: c.int("reqId")? },
+        50 => {
+            c.skip(1, "version")?;
+            Incoming::RealTimeBar {
+                req_id: c.int("reqId")?,
+                time: c.int("time")?,
+                open: c.required_dec("open")?,
+                high: c.required_dec("high")?,
+                low: c.required_dec("low")?,
+                close: c.required_dec("close")?,
+                volume: c.opt_dec("volume")?,
+            }
+        }
         10 => Incoming::ContractData(Box::new(contract_data(&mut c)?)),
         52 => {
             c.skip(1, "version")?;

@@ -294,6 +294,22 @@ impl Encoder {
         f.finish()
     }
 
+    /// reqRealTimeBars (5-second bars; the only size IB offers).
+    pub fn req_real_time_bars(self, req_id: i64, contract: &Contract, what_to_show: &str, use_rth: bool) -> Vec<u8> {
+        let mut f = FrameBuilder::new(50);
+        f.int(3).int(req_id);
+        contract.write(&mut f);
+        f.int(5).text(what_to_show).flag(use_rth).empty();
+        f.finish()
+    }
+
+    /// cancelRealTimeBars.
+    pub fn cancel_real_time_bars(self, req_id: i64) -> Vec<u8> {
+        let mut f = FrameBuilder::new(51);
+        f.int(1).int(req_id);
+        f.finish()
+    }
+
     /// cancelHistoricalData.
     pub fn cancel_historical_data(self, req_id: i64) -> Vec<u8> {
         let mut f = FrameBuilder::new(25);
