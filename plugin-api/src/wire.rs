@@ -14,6 +14,7 @@
 //! still a precise decode error.
 
 use crate::model::{
+    Commission,
     AccountId, AccountSummary, Bar, BarInterval, BrokerOrderId, ClientOrderId, Execution,
     ExecutionId, Instrument, LinkState, OrderRequest, OrderStatus, Position, Price, Quantity,
     Quote, SessionStats, Symbol, Trade, UnixNanos,
@@ -193,6 +194,13 @@ pub enum AdapterEvent {
     },
     /// Updated balances of an account.
     Account(AccountSummary),
+    /// The broker reported what an execution cost (after the fill event that booked it).
+    Commission {
+        /// The execution.
+        exec_id: ExecutionId,
+        /// What it cost.
+        commission: Commission,
+    },
     /// A broker message not tied to a request (a notice, a warning, an error).
     Alert {
         /// Severity.

@@ -167,6 +167,11 @@ fn trading_through_tws_quotes_orders_cancels_bars() {
     assert_eq!(execs.as_object().map(serde_json::Map::len), Some(1), "{execs}");
     let x = execs.as_object().and_then(|m| m.values().next()).cloned().expect("one execution");
     assert_eq!((x["PRICE"].as_f64(), x["VOLUME"].as_i64()), (Some(189.26), Some(10)), "{x}");
+    // the commission report follows the execution and is booked with it
+    wait_until("the commission", Duration::from_secs(10), || {
+        let execs = http.ok("query_order_executions", &json!({"id": permid(&m)}));
+        execs.as_object().and_then(|m| m.values().next()).is_some_and(|x| x["COMMISSION"] == json!(1.0) && x["COMMISSION_CURRENCY"] == "USD")
+    });
     assert_eq!(http.ok("query_positions", &json!({}))[ACCOUNT]["AAPL"], 110);
 
     // a resting limit order, cancelled

@@ -630,6 +630,7 @@ impl Exchange {
             avg_price: o.avg_price().unwrap_or(price),
             venue_fill_id: Some(format!("SIM-{}", self.executions.len() + 1)),
             ts_event: now,
+            commission: None,
         };
         let venue_fill_id = execution.venue_fill_id.clone();
         self.executions.push(execution);

@@ -7,7 +7,8 @@ use crate::settings::{ContractOverride, Settings};
 use chrono::{NaiveDate, NaiveTime, TimeZone};
 use rust_decimal::Decimal;
 use txtrader_plugin_api::model::{
-    AccountId, Bar, BarInterval, BrokerOrderId, CancelResume, ClientOrderId, Execution, ExecutionId, Instrument, OrderOrigin,
+    AccountId, Bar, BarInterval, BrokerOrderId, CancelResume, ClientOrderId, Commission, Execution, ExecutionId, Instrument, Money,
+    OrderOrigin,
     OrderRequest, OrderStatus, OrderType, Price, Quantity, SessionHours, Side, Symbol, TimeInForce, UnixNanos,
 };
 
@@ -129,7 +130,13 @@ pub fn request_of(settings: &Settings, o: &OpenOrder, ours: bool) -> Option<Orde
 }
 
 /// An execution as the gateway books it.
-pub fn execution(settings: &Settings, x: &ExecDetails, client: Option<ClientOrderId>, total: Option<Decimal>) -> Option<Execution> {
+pub fn execution(
+    settings: &Settings,
+    x: &ExecDetails,
+    client: Option<ClientOrderId>,
+    total: Option<Decimal>,
+    commission: Option<Commission>,
+) -> Option<Execution> {
     let quantity = Quantity::new(x.shares).ok()?;
     let cum = Quantity::new(x.cum_qty.max(x.shares)).ok()?;
     Some(Execution {
@@ -146,7 +153,13 @@ pub fn execution(settings: &Settings, x: &ExecDetails, client: Option<ClientOrde
         avg_price: Price::new(if x.avg_price.is_zero() { x.price } else { x.avg_price }),
         venue_fill_id: (!x.exchange.is_empty()).then(|| x.exchange.clone()),
         ts_event: UnixNanos::now(),
+        commission,
     })
+}
+
+/// A commission report's charge, when it carries one.
+pub fn commission(amount: Option<Decimal>, currency: &str) -> Option<Commission> {
+    Some(Commission { amount: Money::new(amount?), currency: currency.to_owned() })
 }
 
 /// Instrument facts from contract details.

@@ -132,6 +132,7 @@ struct Gathering {
     open: IndexMap<i64, OpenOrder>,
     statuses: HashMap<i64, IbStatus>,
     executions: Vec<ExecDetails>,
+    commissions: HashMap<String, txtrader_plugin_api::model::Commission>,
     positions: Vec<Position>,
 }
 
@@ -729,8 +730,18 @@ impl Worker {
                 }
                 self.maybe_snapshot_done();
             }
-            Incoming::Commission { .. }
-            | Incoming::AccountValue { .. }
+            Incoming::Commission { exec_id, commission, currency, .. } => {
+                let (Some(c), Ok(id)) = (mapping::commission(commission, &currency), txtrader_plugin_api::model::ExecutionId::new(exec_id.clone()))
+                else {
+                    return;
+                };
+                if let Some(g) = self.gathering.as_mut() {
+                    g.commissions.insert(exec_id, c.clone());
+                }
+                // the host books it with the execution, once it knows the execution
+                self.emit(AdapterEvent::Commission { exec_id: id, commission: c });
+            }
+            Incoming::AccountValue { .. }
             | Incoming::Portfolio { .. }
             | Incoming::AccountTime { .. }
             | Incoming::AccountDownloadEnd { .. }
@@ -1127,7 +1138,7 @@ impl Worker {
             let tracked = self.by_perm.get(&x.perm_id).and_then(|id| self.orders.get(id));
             let client = tracked.map(|t| t.client.clone());
             let total = tracked.and_then(|t| t.request.as_ref()).map(|r| r.quantity.as_decimal());
-            if let Some(e) = mapping::execution(&self.settings, x, client, total) {
+            if let Some(e) = mapping::execution(&self.settings, x, client, total, g.commissions.get(&x.exec_id).cloned()) {
                 self.execs.insert(x.exec_id.clone());
                 snapshot.executions.push(e);
             }

@@ -522,6 +522,11 @@ pub fn execution(view: &ExecutionView, cfg: &CompatConfig) -> Value {
     m.extend(feed_time_fields(x.ts_event, tz).map(|(k, v)| (k.to_owned(), v)));
     m.insert("VOLUME".into(), qty(x.quantity.as_decimal()));
     m.insert("VOLUME_TRADED".into(), qty(x.cum_quantity.as_decimal()));
+    if let Some(c) = &x.commission {
+        // brokers that report it (IB); not a field of the original's RealTick rows
+        m.insert("COMMISSION".into(), c.amount.as_decimal().to_f64().map_or(Value::Null, Value::from));
+        m.insert("COMMISSION_CURRENCY".into(), Value::from(c.currency.as_str()));
+    }
     m.insert(
         "CUSIP".into(),
         view.instrument.as_ref().and_then(|i| i.cusip.clone()).map_or(Value::Null, Value::from),

@@ -173,7 +173,7 @@ fn executions_have_exactly_23_keys_in_order() {
     let Booked::Event(crate::gateway::oms::Outcome::Applied { execution: Some(x), .. }) = oms.book(&Entry::OrderEvent(fill(2, 75, 12_508))) else {
         panic!("fill applied")
     };
-    let v = ExecutionView { execution: x, order: Some(request(false, 100)), instrument: Some(instrument()) };
+    let v = ExecutionView { execution: *x, order: Some(request(false, 100)), instrument: Some(instrument()) };
     let e = execution(&v, &cfg(&[]));
     let keys: Vec<&String> = e.as_object().expect("dict").keys().collect();
     assert_eq!(

@@ -800,6 +800,15 @@ impl Core {
                 }
             }
             AdapterEvent::Account(_) => {}
+            AdapterEvent::Commission { exec_id, commission } => {
+                // booked with an execution the books have; a report for one they do not (yet)
+                // have is dropped: a snapshot carries it with the execution
+                if self.oms.execution(exec_id.as_str()).is_some() {
+                    self.record(Entry::Commission { exec_id, commission });
+                } else {
+                    tracing::debug!(%exec_id, "commission for an execution not in the books");
+                }
+            }
             AdapterEvent::Alert { level, code, message } => {
                 let text = code.map_or_else(|| message.clone(), |c| format!("{c} {message}"));
                 let source = self.slots[slot].spec.name.clone();

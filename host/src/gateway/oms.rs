@@ -200,7 +200,7 @@ pub enum Outcome {
         /// This was the first broker event of the order.
         first_broker_event: bool,
         /// The execution booked, for a fill.
-        execution: Option<Execution>,
+        execution: Option<Box<Execution>>,
     },
     /// Seen before; ignored.
     Duplicate,
@@ -250,6 +250,8 @@ pub enum Booked {
     Archived(Vec<ClientOrderId>),
     /// The books were replaced by a checkpoint's image.
     Restored,
+    /// A commission was booked with its execution (false: the execution is not in the books).
+    Commission(bool),
     /// Not about the books.
     NotOms,
 }
@@ -317,6 +319,13 @@ impl Oms {
                 Booked::Snapshot(out)
             }
             Entry::Archive { before, .. } => Booked::Archived(self.archive(*before)),
+            Entry::Commission { exec_id, commission } => match self.executions.get_mut(exec_id) {
+                Some(x) => {
+                    x.commission = Some(commission.clone());
+                    Booked::Commission(true)
+                }
+                None => Booked::Commission(false),
+            },
             Entry::Checkpoint(cp) => {
                 *self = Self::from_image(cp.books.clone());
                 Booked::Restored
@@ -488,6 +497,7 @@ impl Oms {
                     avg_price: order.avg_price().unwrap_or(*price),
                     venue_fill_id,
                     ts_event: event.ts_event,
+                    commission: None,
                 };
                 execution = Some(exec);
             }
@@ -501,7 +511,7 @@ impl Oms {
             *pos = pos.apply(exec.side, exec.quantity);
             self.executions.insert(exec.exec_id.clone(), exec.clone());
         }
-        Outcome::Applied { order: client_id, first_broker_event, execution }
+        Outcome::Applied { order: client_id, first_broker_event, execution: execution.map(Box::new) }
     }
 
     fn resolve(&mut self, event: &OrderEvent) -> Result<ClientOrderId, Refusal> {

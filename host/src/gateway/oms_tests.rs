@@ -63,6 +63,12 @@ fn order_lifecycle_books_executions_and_positions() {
     assert_eq!(o.history.len(), 4);
     assert_eq!(position(&oms), Decimal::from(100));
     assert_eq!(oms.executions().count(), 2);
+    // a commission report is booked with its execution
+    let commission = txtrader_plugin_api::model::Commission { amount: txtrader_plugin_api::model::Money::new(Decimal::new(125, 2)), currency: "USD".into() };
+    let booked = oms.book(&Entry::Commission { exec_id: ExecutionId::new("p-4").expect("id"), commission: commission.clone() });
+    assert_eq!(booked, Booked::Commission(true));
+    assert_eq!(oms.execution("p-4").and_then(|x| x.commission.clone()), Some(commission.clone()));
+    assert_eq!(oms.book(&Entry::Commission { exec_id: ExecutionId::new("nope").expect("id"), commission }), Booked::Commission(false));
 }
 
 #[test]
@@ -294,6 +300,7 @@ fn an_order_a_broker_no_longer_lists_as_open_is_filled_or_ended_by_its_execution
         avg_price: Price::from_cents(cents),
         venue_fill_id: None,
         ts_event: UnixNanos(9),
+        commission: None,
     };
     let snap = BrokerSnapshot {
         accounts: vec![AccountId::new("A.B.C.D").expect("a")],

@@ -112,6 +112,7 @@ pub fn recover(settings: &JournalSettings, keep_pushes: usize) -> Result<Recover
             }
             Entry::Submitted { .. }
             | Entry::Archive { .. }
+            | Entry::Commission { .. }
             | Entry::OrderEvent(_)
             | Entry::CancelRequested { .. }
             | Entry::CancelNotSent { .. }

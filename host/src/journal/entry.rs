@@ -13,7 +13,7 @@ use crate::gateway::oms::{BooksImage, Oms};
 use crate::gateway::{ExecutionView, OrderView};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use txtrader_plugin_api::model::{AccountId, ClientOrderId, ExecutionId, Instrument, OrderRequest, Route, Symbol, UnixNanos};
+use txtrader_plugin_api::model::{AccountId, ClientOrderId, Commission, ExecutionId, Instrument, OrderRequest, Route, Symbol, UnixNanos};
 use indexmap::IndexMap;
 use txtrader_plugin_api::wire::{BrokerSnapshot, OrderEvent};
 
@@ -99,6 +99,13 @@ pub enum Entry {
         before: UnixNanos,
         /// When.
         at: UnixNanos,
+    },
+    /// The broker reported what an execution cost.
+    Commission {
+        /// The execution.
+        exec_id: ExecutionId,
+        /// What it cost.
+        commission: Commission,
     },
     /// Everything the records before it built: the first record of a journal file after a
     /// rotation, so the files before it can be archived.
@@ -223,6 +230,7 @@ impl Entry {
             Self::CurrentAccount(_) => "current_account",
             Self::PrimaryExchange { .. } => "primary_exchange",
             Self::Archive { .. } => "archive",
+            Self::Commission { .. } => "commission",
             Self::Checkpoint(_) => "checkpoint",
         }
     }

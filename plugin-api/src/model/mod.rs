@@ -24,6 +24,7 @@ pub use ids::{AccountId, BrokerOrderId, ClientOrderId, ExecutionId, IdError, Sym
 pub use market::{Bar, BarInterval, Instrument, Quote, SessionHours, SessionStats, Trade};
 pub use money::{Money, MoneyError, Price, Quantity, SignedQuantity};
 pub use order::{
+    Commission,
     Execution, OrderClass, OrderOrigin, OrderRequest, OrderType, Route, Side, TimeInForce,
 };
 pub use status::{CancelResume, InvalidTransition, OrderStatus, OrderTrigger};

@@ -198,4 +198,16 @@ pub struct Execution {
     pub venue_fill_id: Option<String>,
     /// When it executed.
     pub ts_event: UnixNanos,
+    /// What the broker charged for it, once reported (often after the fill itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commission: Option<Commission>,
+}
+
+/// A broker's charge for one execution.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commission {
+    /// The amount.
+    pub amount: super::Money,
+    /// Its currency (ISO 4217).
+    pub currency: String,
 }
