@@ -107,6 +107,9 @@ pub enum RequestBody {
     Subscribe {
         /// The symbol.
         symbol: Symbol,
+        /// Its primary exchange, when set (`set_primary_exchange`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exchange: Option<String>,
     },
     /// Stop market data for a symbol; answered with [`ReplyBody::Done`].
     Unsubscribe {
@@ -118,6 +121,9 @@ pub enum RequestBody {
     Instrument {
         /// The symbol.
         symbol: Symbol,
+        /// Its primary exchange, when set.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exchange: Option<String>,
     },
     /// Historical bars in `[start, end]`; answered with [`ReplyBody::Bars`].
     Bars {
@@ -129,6 +135,9 @@ pub enum RequestBody {
         start: UnixNanos,
         /// Last bar start, inclusive.
         end: UnixNanos,
+        /// The symbol's primary exchange, when set.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exchange: Option<String>,
     },
     /// Balances of one account; answered with [`ReplyBody::Account`].
     Account {

@@ -41,13 +41,19 @@ impl FakeTws {
     }
 
     /// The client→server frames the fake received with this message id.
-    fn received(&self, msg_id: &str) -> usize {
+    fn frames(&self, msg_id: &str) -> Vec<Value> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .filter(|v| v["dir"] == "c2s" && v["fields"][0] == msg_id)
-            .count()
+            .map(|v| v["fields"].clone())
+            .collect()
+    }
+
+    /// How many of them.
+    fn received(&self, msg_id: &str) -> usize {
+        self.frames(msg_id).len()
     }
 }
 
@@ -142,8 +148,12 @@ fn trading_through_tws_quotes_orders_cancels_bars() {
     let adapters = http.ok("query_adapters", &json!({}))["adapters"].clone();
     assert_eq!(adapters["tws"]["kind"], "tws", "{adapters}");
 
-    // quotes
+    // quotes, for the contract with the primary exchange set
+    http.ok("set_primary_exchange", &json!({"symbol": "AAPL", "exchange": "NASDAQ"}));
     let sym = http.ok("add_symbol", &json!({"symbol": "AAPL"}));
+    let lookups = fake.frames("9");
+    let lookup = lookups.last().expect("the subscription looked the contract up");
+    assert_eq!((lookup[4].as_str(), lookup[10].as_str(), lookup[11].as_str()), (Some("AAPL"), Some("SMART"), Some("NASDAQ")), "{lookups:?}");
     assert_eq!(sym["symbol"], "AAPL", "{sym}");
     wait_until("AAPL's last trade", Duration::from_secs(10), || http.ok("query_symbol", &json!({"symbol": "AAPL"}))["last"] == json!(189.26));
     // live one-minute bars, built from IB's 5-second real-time bars

@@ -278,7 +278,7 @@ impl Exchange {
             }
             RequestBody::SubmitOrder(order) => self.submit(order, now),
             RequestBody::CancelOrder { broker_order_id, .. } => self.cancel(&broker_order_id, now),
-            RequestBody::Subscribe { symbol } => match unlisted_reason(&symbol, &self.config) {
+            RequestBody::Subscribe { symbol, .. } => match unlisted_reason(&symbol, &self.config) {
                 Some(reason) => self.reply(id, ReplyBody::SymbolInvalid { reason: reason.into() }),
                 None => {
                     let instrument = listing(self.config.seed, &symbol).instrument(&self.config);
@@ -301,14 +301,14 @@ impl Exchange {
                 }
                 self.reply(id, ReplyBody::Done);
             }
-            RequestBody::Instrument { symbol } => match unlisted_reason(&symbol, &self.config) {
+            RequestBody::Instrument { symbol, .. } => match unlisted_reason(&symbol, &self.config) {
                 Some(reason) => self.reply(id, ReplyBody::SymbolInvalid { reason: reason.into() }),
                 None => {
                     let instrument = listing(self.config.seed, &symbol).instrument(&self.config);
                     self.reply(id, ReplyBody::Instrument(instrument));
                 }
             },
-            RequestBody::Bars { symbol, interval, start, end } => {
+            RequestBody::Bars { symbol, interval, start, end, .. } => {
                 if let Some(reason) = unlisted_reason(&symbol, &self.config) {
                     self.fail(id, ErrorCode::InvalidRequest, format!("{symbol}: {reason}"));
                 } else {

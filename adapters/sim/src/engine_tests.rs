@@ -372,7 +372,7 @@ fn strict_session_holds_orders_until_the_open() {
 #[test]
 fn only_subscribed_symbols_stream() {
     let mut d = Driver::new(exchange(), t0());
-    let out = d.request(RequestBody::Subscribe { symbol: sym("IBM") });
+    let out = d.request(RequestBody::Subscribe { symbol: sym("IBM"), exchange: None });
     match &out[0] {
         AdapterEvent::Reply { body: ReplyBody::Market(m), .. } => {
             assert_eq!(m.instrument.symbol, sym("IBM"));
@@ -394,7 +394,7 @@ fn only_subscribed_symbols_stream() {
         .collect();
     assert_eq!(quoted.into_iter().collect::<Vec<_>>(), ["IBM"]);
     assert!(d.events.iter().any(|e| matches!(e, AdapterEvent::Clock { .. })));
-    let invalid = d.request(RequestBody::Subscribe { symbol: sym("BADSYMBOL") });
+    let invalid = d.request(RequestBody::Subscribe { symbol: sym("BADSYMBOL"), exchange: None });
     assert!(matches!(&invalid[0], AdapterEvent::Reply { body: ReplyBody::SymbolInvalid { .. }, .. }));
 }
 
@@ -403,7 +403,7 @@ fn bar_requests_are_deterministic() {
     let mut d = Driver::new(exchange(), t0());
     let s = UnixNanos::from(chrono_tz::America::New_York.with_ymd_and_hms(2017, 8, 29, 9, 30, 0).single().expect("t"));
     let e = UnixNanos::from(chrono_tz::America::New_York.with_ymd_and_hms(2017, 8, 29, 9, 40, 0).single().expect("t"));
-    let body = RequestBody::Bars { symbol: sym("SPY"), interval: BarInterval::Minutes(1), start: s, end: e };
+    let body = RequestBody::Bars { symbol: sym("SPY"), interval: BarInterval::Minutes(1), start: s, end: e, exchange: None };
     let a = d.request(body.clone());
     let b = Driver::new(exchange(), t0()).request(body);
     let AdapterEvent::Reply { body: ReplyBody::Bars { bars }, .. } = &a[0] else { panic!("{a:?}") };
@@ -538,7 +538,7 @@ fn without_timestamps(mut s: BrokerSnapshot) -> BrokerSnapshot {
 #[test]
 fn a_handed_over_exchange_continues_as_if_nothing_happened() {
     let mut a = Driver::new(exchange(), t0());
-    a.request(RequestBody::Subscribe { symbol: sym("IBM") });
+    a.request(RequestBody::Subscribe { symbol: sym("IBM"), exchange: None });
     let bid = a.ex.market(&sym("IBM"), t0()).bid_cents();
     let resting = a.order(acct(2), "IBM", Side::Buy, 100, OrderType::Limit { limit_price: Price::from_cents(bid / 2) }, TimeInForce::Gtc);
     let big = a.market(Side::Buy, 1000);
@@ -579,7 +579,7 @@ fn a_handed_over_exchange_continues_as_if_nothing_happened() {
 #[test]
 fn imported_markets_continue_the_same_random_stream() {
     let mut a = Driver::new(exchange(), t0());
-    a.request(RequestBody::Subscribe { symbol: sym("MSFT") });
+    a.request(RequestBody::Subscribe { symbol: sym("MSFT"), exchange: None });
     a.advance(3 * SEC);
     let state = state_of(&a.request(RequestBody::ExportState));
     let run = |state: String| {

@@ -418,16 +418,18 @@ impl Worker {
                     self.send(frame);
                 }
             }
-            RequestBody::Subscribe { symbol } => {
+            RequestBody::Subscribe { symbol, exchange } => {
                 if self.subs.contains_key(&symbol) {
                     // already streaming: the current market
                     let snap = self.market_snapshot(&symbol, None);
                     self.host.reply(id, ReplyBody::Market(snap));
                 } else {
-                    self.lookup(Waiting::Subscribe { request: id, symbol, details: None });
+                    self.lookup(Waiting::Subscribe { request: id, symbol, details: None }, exchange.as_deref());
                 }
             }
-            RequestBody::Instrument { symbol } => self.lookup(Waiting::Instrument { request: id, symbol, details: None }),
+            RequestBody::Instrument { symbol, exchange } => {
+                self.lookup(Waiting::Instrument { request: id, symbol, details: None }, exchange.as_deref());
+            }
             RequestBody::Unsubscribe { symbol } => {
                 if let Some(sub) = self.subs.remove(&symbol) {
                     if let (Some(req), Some(live)) = (sub.req_id, self.live.as_ref()) {
@@ -443,7 +445,7 @@ impl Worker {
                 }
                 self.host.reply(id, ReplyBody::Done);
             }
-            RequestBody::Bars { symbol, interval, start, end } => self.bars(id, symbol, interval, start, end),
+            RequestBody::Bars { symbol, interval, start, end, exchange } => self.bars(id, symbol, interval, (start, end), exchange.as_deref()),
             RequestBody::Account { account } => {
                 let req = self.req_id();
                 let Some(live) = self.live.as_ref() else { return };
@@ -461,13 +463,13 @@ impl Worker {
         }
     }
 
-    fn lookup(&mut self, w: Waiting) {
+    fn lookup(&mut self, w: Waiting, primary_exchange: Option<&str>) {
         let symbol = match &w {
             Waiting::Subscribe { symbol, .. } | Waiting::Instrument { symbol, .. } => symbol.clone(),
             _ => return,
         };
         let req = self.req_id();
-        let contract = mapping::contract(&self.settings, &symbol, None);
+        let contract = mapping::contract(&self.settings, &symbol, primary_exchange);
         let Some(live) = self.live.as_ref() else { return };
         let frame = live.conn.encoder().req_contract_details(req, &contract);
         self.waiting.insert(req, (w, Instant::now()));
@@ -528,7 +530,7 @@ impl Worker {
         }
     }
 
-    fn bars(&mut self, id: RequestId, symbol: Symbol, interval: BarInterval, start: UnixNanos, end: UnixNanos) {
+    fn bars(&mut self, id: RequestId, symbol: Symbol, interval: BarInterval, (start, end): (UnixNanos, UnixNanos), primary_exchange: Option<&str>) {
         let Some(bar_size) = mapping::bar_size(interval) else {
             self.host.fail(id, ErrorCode::Unsupported, format!("IB has no {interval:?} bars"));
             return;
@@ -536,7 +538,7 @@ impl Worker {
         let req = self.req_id();
         let r = HistoricalRequest {
             req_id: req,
-            contract: mapping::contract(&self.settings, &symbol, None),
+            contract: mapping::contract(&self.settings, &symbol, primary_exchange),
             end: mapping::end_time(end),
             bar_size: bar_size.into(),
             duration: mapping::duration(start, end, interval),
@@ -755,7 +757,7 @@ impl Worker {
         match w {
             Waiting::Subscribe { request, symbol, details: Some(d) } => {
                 let instrument = mapping::instrument(&symbol, &d);
-                let mut contract = mapping::contract(&self.settings, &symbol, None);
+                let mut contract = mapping::contract(&self.settings, &symbol, Some(&d.primary_exchange));
                 contract.con_id = d.contract.con_id;
                 let stats = SessionStats {
                     symbol: symbol.clone(),

@@ -671,7 +671,7 @@ impl Core {
         self.lookups.insert(symbol.clone());
         let timeout = self.settings.timeouts.order_status;
         let slot = self.market_slot();
-        let _ = self.send_to(slot, RequestBody::Instrument { symbol: symbol.clone() }, Some(("instrument", timeout, PendingKind::Lookup { symbol: symbol.clone() })));
+        let _ = self.send_to(slot, RequestBody::Instrument { symbol: symbol.clone(), exchange: self.exchanges.get(symbol).cloned() }, Some(("instrument", timeout, PendingKind::Lookup { symbol: symbol.clone() })));
     }
 
     fn request_snapshot(&mut self, slot: usize, reconcile: bool) {
@@ -941,7 +941,7 @@ impl Core {
                     let now = UnixNanos::now();
                     let today = now.to_datetime().with_timezone(&tz).date_naive();
                     let start = today.and_time(session.start).and_local_timezone(tz).earliest().map_or(now, UnixNanos::from);
-                    let body = RequestBody::Bars { symbol: symbol.clone(), interval: BarInterval::Minutes(1), start, end: now };
+                    let body = RequestBody::Bars { symbol: symbol.clone(), interval: BarInterval::Minutes(1), start, end: now, exchange: self.exchanges.get(&symbol).cloned() };
                     let timeout = self.settings.timeouts.barchart;
                     let slot = self.market_slot();
                     // On refusal, fail_pending activates the symbol without bars.
@@ -1176,7 +1176,7 @@ impl Core {
             if !self.subscribing.contains_key(&symbol) {
                 self.subscribing.insert(symbol.clone(), Subscribing { waiters: Vec::new(), snapshot: None, live_bars: Vec::new() });
                 let timeout = self.settings.timeouts.add_symbol;
-                let _ = self.send_to(slot, RequestBody::Subscribe { symbol: symbol.clone() }, Some(("subscribe", timeout, PendingKind::Subscribe { symbol })));
+                let _ = self.send_to(slot, RequestBody::Subscribe { symbol: symbol.clone(), exchange: self.exchanges.get(&symbol).cloned() }, Some(("subscribe", timeout, PendingKind::Subscribe { symbol })));
             }
         }
     }
@@ -1623,7 +1623,7 @@ impl Core {
                 }
                 let timeout = self.settings.timeouts.barchart;
                 let slot = self.market_slot();
-                let _ = self.send_to(slot, RequestBody::Bars { symbol, interval, start, end }, Some(("bars", timeout, PendingKind::Bars { reply })));
+                let _ = self.send_to(slot, RequestBody::Bars { exchange: self.exchanges.get(&symbol).cloned(), symbol, interval, start, end }, Some(("bars", timeout, PendingKind::Bars { reply })));
             }
             Command::Accounts { reply } => {
                 self.answer(reply, self.accounts.clone());
@@ -1819,7 +1819,7 @@ impl Core {
         let timeout = self.settings.timeouts.add_symbol;
         self.subscribing.insert(symbol.clone(), Subscribing { waiters: vec![(subscriber, reply)], snapshot: None, live_bars: Vec::new() });
         let slot = self.market_slot();
-        let _ = self.send_to(slot, RequestBody::Subscribe { symbol: symbol.clone() }, Some(("subscribe", timeout, PendingKind::Subscribe { symbol })));
+        let _ = self.send_to(slot, RequestBody::Subscribe { symbol: symbol.clone(), exchange: self.exchanges.get(&symbol).cloned() }, Some(("subscribe", timeout, PendingKind::Subscribe { symbol })));
     }
 
     fn unsubscribe(&mut self, symbol: Symbol) {

@@ -118,7 +118,7 @@ fn sim_bars(symbols: &[Symbol], from: NaiveDate, days: u32, seed: Option<u64>) -
     let mut exchange = txtrader_adapter_sim::engine::Exchange::new(config, UnixNanos::now());
     let mut bars = Vec::new();
     for (i, symbol) in symbols.iter().enumerate() {
-        let body = RequestBody::Bars { symbol: symbol.clone(), interval: BarInterval::Minutes(1), start, end };
+        let body = RequestBody::Bars { symbol: symbol.clone(), interval: BarInterval::Minutes(1), start, end, exchange: None };
         let events = exchange.handle(AdapterRequest { id: RequestId(i as u64 + 1), body }, UnixNanos::now());
         for e in events {
             match e {
