@@ -167,6 +167,11 @@ fn trading_through_tws_quotes_orders_cancels_bars() {
     let bad = http.call("add_symbol", &json!({"symbol": "NOSUCH"}));
     assert!(bad.1.is_null() || bad.0 != 200, "an unknown symbol is refused: {bad:?}");
 
+    // account data from IB's account summary
+    let acct = http.ok("query_account", &json!({"account": ACCOUNT}));
+    assert_eq!((acct["TOTAL_EQ"].as_f64(), acct["CASH_BALANCE"].as_f64(), acct["BUYING_POWER"].as_f64()), (Some(100_000.0), Some(81_000.0), Some(400_000.0)), "{acct}");
+    assert_eq!(acct["CURRENCY"], "USD", "{acct}");
+
     // a market order fills, with its execution and the position
     let before = http.ok("query_positions", &json!({}))[ACCOUNT]["AAPL"].as_i64().unwrap_or(0);
     assert_eq!(before, 100, "the broker's position at start");
