@@ -95,7 +95,8 @@ pub fn broker_id(perm_id: i64) -> Option<BrokerOrderId> {
 }
 
 /// The gateway's view of an order TWS reports (placed by anyone): the request it amounts to.
-pub fn request_of(settings: &Settings, o: &OpenOrder, ours: bool) -> Option<OrderRequest> {
+pub fn request_of(settings: &Settings, open: &OpenOrder, ours: bool) -> Option<OrderRequest> {
+    let o = &open.order;
     let symbol = symbol_of(settings, &o.contract)?;
     let quantity = Quantity::new(o.total_quantity).ok()?;
     let order_type = match (o.order_type.as_str(), o.lmt_price, o.aux_price) {
@@ -108,7 +109,7 @@ pub fn request_of(settings: &Settings, o: &OpenOrder, ours: bool) -> Option<Orde
     let client_order_id = if ours && !o.order_ref.is_empty() {
         ClientOrderId::new(o.order_ref.clone()).ok()?
     } else {
-        ClientOrderId::new(format!("ib-{}", o.perm_id)).ok()?
+        ClientOrderId::new(format!("ib-{}", open.perm_id)).ok()?
     };
     Some(OrderRequest {
         client_order_id,

@@ -985,7 +985,7 @@ impl Worker {
     }
 
     fn open_order(&mut self, o: OpenOrder) {
-        if let Some(key) = self.key_of(o.client_id, o.order_id, o.perm_id) {
+        if let Some(key) = self.key_of(o.client_id, o.order.order_id, o.perm_id) {
             self.learn_perm(key, o.perm_id);
             self.working(key, &o.status);
         }
@@ -1111,7 +1111,7 @@ impl Worker {
         }
         for (perm, o) in &g.open {
             let status = g.statuses.get(perm);
-            let ours = matches!(self.key_of(o.client_id, o.order_id, *perm), Some(Key::Ours(_)));
+            let ours = matches!(self.key_of(o.client_id, o.order.order_id, *perm), Some(Key::Ours(_)));
             let (Some(request), Some(broker)) = (mapping::request_of(&self.settings, o, ours), mapping::broker_id(*perm)) else { continue };
             if !ours {
                 // placed elsewhere: its later updates are reported too

@@ -36,7 +36,7 @@ fn check(version: u32) {
     assert!(any(&|m| matches!(m, Incoming::ManagedAccounts { accounts } if accounts == &["DU1234567"])));
     assert!(any(&|m| matches!(m, Incoming::TickPrice { tick_type: 1, price: Some(p), size: Some(s), .. } if *p == dec!(189.25) && *s == dec!(300))));
     assert!(any(&|m| matches!(m, Incoming::Error { code: 2104, req_id: -1, .. })));
-    assert!(any(&|m| matches!(m, Incoming::OpenOrder(o) if o.status == "Submitted" && o.contract.symbol == "AAPL" && o.perm_id > 0)));
+    assert!(any(&|m| matches!(m, Incoming::OpenOrder(o) if o.status == "Submitted" && o.order.contract.symbol == "AAPL" && o.perm_id > 0)));
     assert!(any(&|m| matches!(m, Incoming::OrderStatus(s) if s.status == "Filled" && s.remaining.is_zero())));
     assert!(any(&|m| matches!(m, Incoming::ExecDetails(x) if x.req_id == -1 && x.price == dec!(189.3) && x.shares == dec!(10) && x.side == "BOT" && !x.exec_id.is_empty())));
     assert!(any(&|m| matches!(m, Incoming::Commission { commission: Some(c), realized_pnl: None, .. } if *c == dec!(1))));

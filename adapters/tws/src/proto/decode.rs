@@ -8,7 +8,7 @@
 //! input makes the decoder panic (`tests` fuzz it with random and truncated frames).
 
 use super::text;
-pub use super::Contract;
+pub use super::{Contract, Order};
 use rust_decimal::Decimal;
 
 /// Why a message could not be decoded.
@@ -25,35 +25,15 @@ pub struct DecodeError {
     pub problem: String,
 }
 
-/// openOrder: what the gateway uses of it.
+/// openOrder: the order, who placed it, and its state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OpenOrder {
-    /// The client-side order id (0 for orders entered in TWS).
-    pub order_id: i64,
-    /// The contract.
-    pub contract: Contract,
-    /// `BUY` / `SELL`.
-    pub action: String,
-    /// Quantity.
-    pub total_quantity: Decimal,
-    /// Order type.
-    pub order_type: String,
-    /// Limit price.
-    pub lmt_price: Option<Decimal>,
-    /// Stop price.
-    pub aux_price: Option<Decimal>,
-    /// Time in force.
-    pub tif: String,
-    /// Account.
-    pub account: String,
-    /// The order reference.
-    pub order_ref: String,
+    /// The order (its id is the client-side one, 0 for orders entered in TWS).
+    pub order: Order,
     /// The API client that placed it (0: TWS or the master client).
     pub client_id: i64,
     /// TWS's account-wide id.
     pub perm_id: i64,
-    /// Outside regular trading hours.
-    pub outside_rth: bool,
     /// Order state (same strings as orderStatus).
     pub status: String,
 }
@@ -542,19 +522,9 @@ fn open_order(c: &mut Cursor<'_>, sv: u32) -> Result<OpenOrder, DecodeError> {
     c.skip(2, "solicited/whatIf")?;
     let status = c.text("status")?;
     Ok(OpenOrder {
-        order_id,
-        contract,
-        action,
-        total_quantity,
-        order_type,
-        lmt_price,
-        aux_price,
-        tif,
-        account,
-        order_ref,
+        order: Order { order_id, contract, action, total_quantity, order_type, lmt_price, aux_price, tif, account, order_ref, outside_rth },
         client_id,
         perm_id,
-        outside_rth,
         status,
     })
 }

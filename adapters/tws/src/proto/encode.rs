@@ -8,40 +8,12 @@
 use super::frame::FrameBuilder;
 use super::text::{decimal_repr, float_repr, UNSET_DOUBLE, UNSET_INTEGER};
 use rust_decimal::Decimal;
-pub use super::Contract;
+pub use super::{Contract, Order};
 
 /// The server versions this encoder speaks.
 pub const MIN_VERSION: u32 = 176;
 /// The highest server version this encoder speaks.
 pub const MAX_VERSION: u32 = 178;
-
-/// An order as placeOrder carries it (the attributes the gateway uses; everything else is
-/// sent as the official client sends its defaults).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Order {
-    /// The client-side order id.
-    pub order_id: i64,
-    /// What is traded.
-    pub contract: Contract,
-    /// `BUY` or `SELL`.
-    pub action: String,
-    /// Quantity.
-    pub total_quantity: Decimal,
-    /// `MKT`, `LMT`, `STP`, `STP LMT`.
-    pub order_type: String,
-    /// Limit price.
-    pub lmt_price: Option<Decimal>,
-    /// Stop price (`auxPrice`).
-    pub aux_price: Option<Decimal>,
-    /// Time in force (`DAY`, `GTC`, `IOC`…); empty: TWS's default.
-    pub tif: String,
-    /// Account (empty: the only one).
-    pub account: String,
-    /// Free text carried with the order (the gateway puts its own order id here).
-    pub order_ref: String,
-    /// May fill outside regular trading hours.
-    pub outside_rth: bool,
-}
 
 /// An execution filter for reqExecutions.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -6,6 +6,36 @@ pub mod encode;
 pub mod frame;
 pub mod text;
 
+use rust_decimal::Decimal;
+
+/// An order: what placeOrder carries (the attributes the gateway uses; everything else is sent
+/// as the official client sends its defaults) and what openOrder reports of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Order {
+    /// The client-side order id.
+    pub order_id: i64,
+    /// What is traded.
+    pub contract: Contract,
+    /// `BUY` or `SELL`.
+    pub action: String,
+    /// Quantity.
+    pub total_quantity: Decimal,
+    /// `MKT`, `LMT`, `STP`, `STP LMT`.
+    pub order_type: String,
+    /// Limit price.
+    pub lmt_price: Option<Decimal>,
+    /// Stop price (`auxPrice`).
+    pub aux_price: Option<Decimal>,
+    /// Time in force (`DAY`, `GTC`, `IOC`…); empty: TWS's default.
+    pub tif: String,
+    /// Account (empty: the only one).
+    pub account: String,
+    /// Free text carried with the order (the gateway puts its own order id here).
+    pub order_ref: String,
+    /// May fill outside regular trading hours.
+    pub outside_rth: bool,
+}
+
 /// A contract, as requests carry it and responses describe it (a field a message does not
 /// carry is empty).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
