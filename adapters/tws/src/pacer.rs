@@ -1,33 +1,39 @@
 //! The writer's pacer: never more than N frames (default 45; IB allows 50 for all requests
-//! together) in any one-second window, counted over the frames actually sent. Frames beyond
-//! the rate queue, in order, and go out as the window moves on — a burst from a strategy
-//! waits, it never reaches the socket faster than TWS allows. (A token bucket would let twice
-//! the rate through in the second after an idle spell.)
+//! together) in any one-second window, and evenly spread: a token bucket holding at most
+//! [`BURST`] tokens, refilled at N − BURST a second. Up to five requests go out at once (an
+//! order and its cancel do not wait on each other); a longer burst from a strategy waits, in
+//! order, and leaves at an even pace. Evenly spread frames keep the rate as TWS measures it
+//! even when their arrival is delayed unevenly; a one-second window filled at once does not
+//! (a late first batch and a punctual second one land within the same second).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// The window the rate is counted over.
-const WINDOW: Duration = Duration::from_secs(1);
+/// Frames that may leave at once.
+pub const BURST: u32 = 5;
 
-/// A sliding-window rate limit with a queue of frames waiting for it.
+/// A token bucket with a queue of frames waiting for tokens.
 #[derive(Debug)]
 pub struct Pacer {
-    rate: usize,
-    sent: VecDeque<Instant>,
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
     queue: VecDeque<Vec<u8>>,
 }
 
 impl Pacer {
     /// At most `per_second` frames in any second.
-    pub fn new(per_second: u32, _now: Instant) -> Self {
-        Self { rate: usize::try_from(per_second.max(1)).unwrap_or(45), sent: VecDeque::new(), queue: VecDeque::new() }
+    pub fn new(per_second: u32, now: Instant) -> Self {
+        // a one-frame-a-second pacer has no room for a burst
+        let burst = f64::from(BURST.min(per_second.saturating_sub(1)).max(1));
+        Self { rate: (f64::from(per_second) - burst).max(1.0), burst, tokens: burst, at: now, queue: VecDeque::new() }
     }
 
-    fn forget(&mut self, now: Instant) {
-        while self.sent.front().is_some_and(|t| now.saturating_duration_since(*t) >= WINDOW) {
-            self.sent.pop_front();
-        }
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.at = now;
     }
 
     /// Queues a frame.
@@ -35,13 +41,13 @@ impl Pacer {
         self.queue.push_back(frame);
     }
 
-    /// The frames that may go out now, in order (counted as sent).
+    /// The frames that may go out now, in order.
     pub fn due(&mut self, now: Instant) -> Vec<Vec<u8>> {
-        self.forget(now);
+        self.refill(now);
         let mut out = Vec::new();
-        while self.sent.len() < self.rate {
+        while self.tokens >= 1.0 {
             let Some(f) = self.queue.pop_front() else { break };
-            self.sent.push_back(now);
+            self.tokens -= 1.0;
             out.push(f);
         }
         out
@@ -52,11 +58,8 @@ impl Pacer {
         if self.queue.is_empty() {
             return None;
         }
-        if self.sent.len() < self.rate {
-            return Some(now);
-        }
-        let oldest = self.sent[self.sent.len() - self.rate];
-        Some(oldest + WINDOW)
+        let missing = (1.0 - self.tokens).max(0.0);
+        Some(now + Duration::from_secs_f64(missing / self.rate))
     }
 
     /// Frames waiting.
@@ -75,7 +78,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn never_more_than_the_rate_in_any_second() {
+    fn never_more_than_the_rate_in_any_second_and_evenly_spread() {
         let t0 = Instant::now();
         let mut p = Pacer::new(45, t0);
         for i in 0..200u32 {
@@ -93,8 +96,16 @@ mod tests {
         for (i, (at, _)) in sent.iter().enumerate() {
             let window = sent[i..].iter().take_while(|(t, _)| *t < *at + Duration::from_secs(1)).count();
             assert!(window <= 45, "{window} frames within a second from {at:?}");
+            let tenth = sent[i..].iter().take_while(|(t, _)| *t < *at + Duration::from_millis(100)).count();
+            assert!(tenth <= BURST as usize + 4, "{tenth} frames within 100 ms from {at:?}: not spread");
         }
-        assert!(sent[199].0 >= Duration::from_secs(3), "200 frames take over 3 s at 45/s: {:?}", sent[199].0);
+        assert!(sent[199].0 >= Duration::from_secs(4), "200 frames take over 4 s at 45/s: {:?}", sent[199].0);
+        // an idle pacer lets a small burst go at once
+        let mut p = Pacer::new(45, t0);
+        for i in 0..3u8 {
+            p.push(vec![i]);
+        }
+        assert_eq!(p.due(t0 + Duration::from_secs(5)).len(), 3);
     }
 }
 
