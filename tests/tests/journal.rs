@@ -395,7 +395,7 @@ fn execution_count(http: &Http) -> usize {
 #[test]
 fn compaction_archives_old_closed_orders_and_the_compacted_books_survive_a_crash() {
     let data = tempfile::tempdir().expect("data");
-    let env = [("TXTRADER_JOURNAL_ARCHIVE_AFTER", "3"), ("TXTRADER_JOURNAL_COMPACT_EVERY", "0")];
+    let env = [("TXTRADER_JOURNAL_ARCHIVE_AFTER", "10"), ("TXTRADER_JOURNAL_COMPACT_EVERY", "0")];
     let (d, http) = start_with("journal-compact-a", data.path(), &env);
     let old_fill = permid(&http.ok("market_order", &json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": 100})));
     let old_cancel = permid(&http.ok("limit_order", &json!({"account": ACCT, "route": "DEMO", "symbol": "AAPL", "quantity": 5, "limit_price": 1.05})));
@@ -406,7 +406,8 @@ fn compaction_archives_old_closed_orders_and_the_compacted_books_survive_a_crash
     http.ok("cancel_order", &json!({"id": old_cancel}));
     http.wait_order(&old_cancel, &["Cancelled"]);
 
-    // Too young to archive: the books stay whole, but the journal starts a new file.
+    // Too young to archive (10 s, room for a loaded machine): the books stay whole, but the
+    // journal starts a new file.
     let records_before = http.ok("query_journal", &json!({}))["records"].as_u64().expect("records");
     let first = http.ok("compact_journal", &json!({}));
     assert_eq!((first["archived_orders"].as_u64(), first["reason"].as_str()), (Some(0), Some("command")), "{first}");
@@ -417,7 +418,7 @@ fn compaction_archives_old_closed_orders_and_the_compacted_books_survive_a_crash
     assert!(j["records"].as_u64() < Some(records_before), "{j} after {records_before} records");
 
     // Past the age limit: the closed orders leave the books; the open one and a fresh fill stay.
-    std::thread::sleep(Duration::from_millis(3500));
+    std::thread::sleep(Duration::from_millis(10_500));
     let fresh = permid(&http.ok("market_order", &json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": -30})));
     http.wait_order(&fresh, &["Filled"]);
     let positions = http.ok("query_positions", &json!({}));
