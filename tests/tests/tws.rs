@@ -192,6 +192,14 @@ fn trading_through_tws_quotes_orders_cancels_bars() {
     });
     assert_eq!(http.ok("query_positions", &json!({}))[ACCOUNT]["AAPL"], 110);
 
+    // an execution corrected by IB (the fake corrects orders of 7 shares) is not a second fill
+    let c = http.ok("market_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "AAPL", "quantity": 7}));
+    http.wait_order(&permid(&c), &["Filled"]);
+    wait_until("the correction noticed", Duration::from_secs(10), || d.log_text().contains("IB corrected execution"));
+    let execs = http.ok("query_order_executions", &json!({"id": permid(&c)}));
+    assert_eq!(execs.as_object().map(serde_json::Map::len), Some(1), "{execs}");
+    assert_eq!(http.ok("query_positions", &json!({}))[ACCOUNT]["AAPL"], 117, "7 shares once");
+
     // a resting limit order, cancelled
     let l = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "AAPL", "quantity": 5, "limit_price": 50.0}));
     http.wait_order(&permid(&l), &["Pending"]);
@@ -217,7 +225,7 @@ fn trading_through_tws_quotes_orders_cancels_bars() {
     assert_eq!((bars[0][0].as_str(), bars[0][5].as_f64()), (Some("2024-01-02"), Some(185.64)), "{bars:?}");
 
     // the adapter paced itself and TWS's notices were information, not errors
-    assert_eq!(fake.received("3"), 5, "four orders placed by the gateway, one by the other client");
+    assert_eq!(fake.received("3"), 6, "five orders placed by the gateway, one by the other client");
     let log = d.log_text();
     assert!(log.contains("IB 2104: Market data farm connection is OK"), "{log}");
     http.ok("shutdown", &json!({"message": "tws test"}));

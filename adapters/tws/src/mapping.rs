@@ -158,6 +158,15 @@ pub fn execution(
     })
 }
 
+/// The part of an IB execution id that a correction keeps: `0000e0d5.6576a1b1.01.01` is
+/// corrected by `0000e0d5.6576a1b1.01.02` (same prefix, the revision after the last dot).
+pub fn exec_prefix(exec_id: &str) -> &str {
+    match exec_id.rsplit_once('.') {
+        Some((prefix, revision)) if exec_id.matches('.').count() >= 3 && revision.bytes().all(|b| b.is_ascii_digit()) => prefix,
+        _ => exec_id,
+    }
+}
+
 /// A commission report's charge, when it carries one.
 pub fn commission(amount: Option<Decimal>, currency: &str) -> Option<Commission> {
     Some(Commission { amount: Money::new(amount?), currency: currency.to_owned() })
@@ -264,6 +273,14 @@ mod tests {
         assert_eq!(bar_size(BarInterval::Minutes(5)), Some("5 mins"));
         assert_eq!(bar_size(BarInterval::Minutes(7)), None);
         assert_eq!(end_time(s(1_735_830_000)), "20250102-15:00:00");
+    }
+
+    #[test]
+    fn a_correction_shares_its_executions_prefix() {
+        assert_eq!(exec_prefix("0000e0d5.6576a1b1.01.02"), "0000e0d5.6576a1b1.01");
+        assert_eq!(exec_prefix("0000e0d5.6576a1b1.01.01"), exec_prefix("0000e0d5.6576a1b1.01.02"));
+        assert_eq!(exec_prefix("SIM-12"), "SIM-12");
+        assert_eq!(exec_prefix("a.b"), "a.b", "not IB's form: the whole id");
     }
 
     #[test]

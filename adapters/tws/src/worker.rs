@@ -166,6 +166,9 @@ pub struct Worker {
     /// Orders placed elsewhere (TWS, other clients) that a snapshot reported, by permanent id.
     foreign: HashMap<i64, Tracked>,
     execs: HashSet<String>,
+    /// The first execution id booked under each correction prefix (see
+    /// [`mapping::exec_prefix`]).
+    exec_prefixes: HashMap<String, String>,
     gathering: Option<Gathering>,
     clock_offset: i64,
     last_clock: Instant,
@@ -204,6 +207,7 @@ impl Worker {
             by_perm: HashMap::new(),
             foreign: HashMap::new(),
             execs: HashSet::new(),
+            exec_prefixes: HashMap::new(),
             gathering: None,
             clock_offset: 0,
             last_clock: Instant::now(),
@@ -1012,6 +1016,9 @@ impl Worker {
         if !self.execs.insert(x.exec_id.clone()) {
             return;
         }
+        if self.is_correction(&x.exec_id) {
+            return;
+        }
         self.learn_perm(key, x.perm_id);
         let Some(t) = self.tracked(key) else { return };
         let (Some(broker), Ok(exec_id), Ok(quantity)) =
@@ -1022,6 +1029,26 @@ impl Worker {
         let client = t.client.clone();
         let fill = Fill { exec_id, quantity, price: Price::new(x.price), venue_fill_id: (!x.exchange.is_empty()).then(|| x.exchange.clone()) };
         self.order_event(Some(&broker), &client, &x.exec_id, OrderEventKind::Filled(fill));
+    }
+
+    /// An execution correction (a new revision of an execution already booked) is not booked
+    /// as another fill: that would count the shares twice. It is raised for the operator; the
+    /// broker's positions, taken at each reconciliation, are right either way.
+    fn is_correction(&mut self, exec_id: &str) -> bool {
+        let prefix = mapping::exec_prefix(exec_id).to_owned();
+        match self.exec_prefixes.get(&prefix) {
+            Some(first) if first != exec_id => {
+                let message = format!("IB corrected execution {first} with {exec_id}; the correction is not booked as a new fill, positions follow the broker at the next reconciliation");
+                self.host.log(LogLevel::Warn, &message);
+                self.emit(AdapterEvent::Alert { level: AlertLevel::Warning, code: None, message });
+                true
+            }
+            Some(_) => false,
+            None => {
+                self.exec_prefixes.insert(prefix, exec_id.to_owned());
+                false
+            }
+        }
     }
 
     fn error(&mut self, req_id: i64, code: i64, message: String) {
@@ -1136,7 +1163,17 @@ impl Worker {
                 ts_event: UnixNanos::now(),
             });
         }
+        let mut first_revision: HashMap<String, String> = HashMap::new();
         for x in &g.executions {
+            // a correction of an execution reported before (or earlier in this list) is left out
+            let prefix = mapping::exec_prefix(&x.exec_id);
+            match self.exec_prefixes.get(prefix).or_else(|| first_revision.get(prefix)) {
+                Some(first) if *first != x.exec_id => continue,
+                Some(_) => {}
+                None => {
+                    first_revision.insert(prefix.to_owned(), x.exec_id.clone());
+                }
+            }
             let tracked = self.by_perm.get(&x.perm_id).and_then(|id| self.orders.get(id));
             let client = tracked.map(|t| t.client.clone());
             let total = tracked.and_then(|t| t.request.as_ref()).map(|r| r.quantity.as_decimal());
