@@ -26,32 +26,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use txtrader_host::adapters::{loader, AdapterSource, AdapterSpec};
-use txtrader_host::config::Config;
 use txtrader_host::gateway::bus::{Delivery, GatewayEvent};
-use txtrader_host::gateway::{self, Gateway, GatewaySettings, NewOrder};
+use txtrader_host::gateway::{self, Gateway, GatewaySettings};
 use txtrader_host::shutdown::Shutdown;
 use txtrader_plugin_api::adapter::AdapterConfig;
-use txtrader_plugin_api::model::{
-    AccountId, ConnectionStatus, OrderOrigin, OrderType, Price, Quantity, Route, Side, Symbol, TimeInForce,
-};
+use txtrader_plugin_api::model::{ConnectionStatus, OrderType, Price, Route};
 
-const ACCT: &str = "REALTICKDEMO.REALTICK.DEMO32.TRADING";
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{median, order, pct, round_trip};
+
 const ROUNDS: usize = 3;
-
-fn order(i: usize, order_type: OrderType) -> NewOrder {
-    NewOrder {
-        account: AccountId::new(ACCT).expect("acct"),
-        symbol: Symbol::new(["IBM", "MSFT", "AAPL"][i % 3]).expect("sym"),
-        side: if i.is_multiple_of(2) { Side::Buy } else { Side::Sell },
-        quantity: Quantity::from_u64(10),
-        order_type,
-        time_in_force: TimeInForce::Day,
-        route: None,
-        staged_tag: None,
-        origin: OrderOrigin::Client,
-        client_order_id: None,
-    }
-}
 
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default()
@@ -71,19 +57,8 @@ fn build_sim_library() -> PathBuf {
     target.join("release/libtxtrader_adapter_sim.so")
 }
 
-fn config() -> Config {
-    let env = [
-        ("TXTRADER_LOG_LEVEL", "WARN"),
-        ("TXTRADER_LOG_ORDER_UPDATES", "0"),
-        ("TXTRADER_LOG_EXECUTION_UPDATES", "0"),
-        ("TXTRADER_SIM_FILL_DELAY_MS", "0"),
-        ("TXTRADER_ENABLE_AUTO_RESET", "0"),
-    ];
-    Config::from_map(&env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(), "bench").expect("config")
-}
-
 async fn start(source: AdapterSource) -> (Gateway, Shutdown, tokio::task::JoinHandle<()>) {
-    let config = config();
+    let config = support::config(&[]);
     let adapter = AdapterConfig {
         instance: "sim".into(),
         settings: config.adapter_settings.get("sim").cloned().unwrap_or_default(),
@@ -98,17 +73,6 @@ async fn start(source: AdapterSource) -> (Gateway, Shutdown, tokio::task::JoinHa
     let (gw, core) = gateway::spawn(settings, shutdown.clone());
     tokio::time::timeout(Duration::from_secs(10), gw.wait_status(|s| s == ConnectionStatus::Up)).await.expect("up");
     (gw, shutdown, core)
-}
-
-async fn round_trip(gw: &Gateway, i: usize) -> Duration {
-    let t0 = Instant::now();
-    let view = gw.submit(order(i, OrderType::Market)).await.expect("answered");
-    assert!(view.order.broker_order_id.is_some(), "acknowledged");
-    t0.elapsed()
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
 
 struct Run {
@@ -127,30 +91,8 @@ async fn measure(gw: &Gateway, orders: usize, secs: u64) -> Run {
     }
     lat.sort();
     let start = Instant::now();
-    let until = start + Duration::from_secs(secs);
-    let tasks: Vec<_> = (0..16)
-        .map(|t| {
-            let gw = gw.clone();
-            tokio::spawn(async move {
-                let mut n = 0;
-                while Instant::now() < until {
-                    round_trip(&gw, t * 1_000_000 + n).await;
-                    n += 1;
-                }
-                n
-            })
-        })
-        .collect();
-    let mut done = 0;
-    for t in tasks {
-        done += t.await.expect("caller");
-    }
+    let done = support::flood(gw, 16, start + Duration::from_secs(secs), usize::MAX).await;
     Run { p50: pct(&lat, 0.5), p99: pct(&lat, 0.99), rate: done as f64 / start.elapsed().as_secs_f64() }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 async fn swap_gap(library: &loader::LoadedLibrary, resting: usize, swaps: usize) {

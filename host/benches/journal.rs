@@ -19,91 +19,32 @@
 //! one (age limit 0). Each time: how long `compact_journal` took (journal commits wait for the
 //! rotation meanwhile), the new journal file's size, and the recovery time from it.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use txtrader_host::config::Config;
-use txtrader_host::gateway::{Gateway, NewOrder};
 use txtrader_host::journal::JournalSettings;
-use txtrader_plugin_api::model::{AccountId, ConnectionStatus, OrderOrigin, OrderType, Quantity, Side, Symbol, TimeInForce};
+use txtrader_plugin_api::model::ConnectionStatus;
 
-const ACCT: &str = "REALTICKDEMO.REALTICK.DEMO32.TRADING";
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{flood, median, pct, round_trip};
 
 fn config(data: Option<&Path>) -> Config {
     config_with(data, &[])
 }
 
 fn config_with(data: Option<&Path>, extra: &[(&str, &str)]) -> Config {
-    let mut env: BTreeMap<String, String> = [
-        ("TXTRADER_HTTP_PORT", "0"),
-        ("TXTRADER_TCP_PORT", "0"),
-        ("TXTRADER_LOG_LEVEL", "WARN"),
-        ("TXTRADER_LOG_ORDER_UPDATES", "0"),
-        ("TXTRADER_LOG_EXECUTION_UPDATES", "0"),
-        ("TXTRADER_ENABLE_AUTO_RESET", "0"),
-        ("TXTRADER_SIM_FILL_DELAY_MS", "0"),
-        // the broker's own persistence is not the gateway's cost: the sim keeps its book in
-        // memory in both runs
-        ("TXTRADER_SIM_DURABLE", "0"),
-    ]
-    .iter()
-    .chain(extra)
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
-    match data {
-        Some(d) => env.insert("TXTRADER_DATA_DIR".into(), d.display().to_string()),
-        None => env.insert("TXTRADER_JOURNAL".into(), "0".into()),
-    };
-    Config::from_map(&env, "bench").expect("config")
-}
-
-fn order(i: usize) -> NewOrder {
-    NewOrder {
-        account: AccountId::new(ACCT).expect("acct"),
-        symbol: Symbol::new(["IBM", "MSFT", "AAPL"][i % 3]).expect("sym"),
-        side: if i.is_multiple_of(2) { Side::Buy } else { Side::Sell },
-        quantity: Quantity::from_u64(10),
-        order_type: OrderType::Market,
-        time_in_force: TimeInForce::Day,
-        route: None,
-        staged_tag: None,
-        origin: OrderOrigin::Client,
-        client_order_id: None,
+    // the broker's own persistence is not the gateway's cost: the sim keeps its book in
+    // memory in both runs
+    let dir = data.map(|d| d.display().to_string());
+    let mut env = vec![("TXTRADER_SIM_DURABLE", "0")];
+    match &dir {
+        Some(d) => env.push(("TXTRADER_DATA_DIR", d.as_str())),
+        None => env.push(("TXTRADER_JOURNAL", "0")),
     }
-}
-
-async fn round_trip(gw: &Gateway, i: usize) -> Duration {
-    let t0 = Instant::now();
-    let view = gw.submit(order(i)).await.expect("answered");
-    assert!(view.order.broker_order_id.is_some(), "acknowledged");
-    t0.elapsed()
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
-}
-
-/// Orders placed by `callers` concurrent callers until `until`; answers how many.
-async fn flood(gw: &Gateway, callers: usize, until: Instant, limit: usize) -> usize {
-    let placed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let tasks: Vec<_> = (0..callers)
-        .map(|t| {
-            let (gw, placed) = (gw.clone(), placed.clone());
-            tokio::spawn(async move {
-                let mut n = 0;
-                while Instant::now() < until && placed.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < limit {
-                    round_trip(&gw, t * 1_000_000 + n).await;
-                    n += 1;
-                }
-                n
-            })
-        })
-        .collect();
-    let mut done = 0;
-    for t in tasks {
-        done += t.await.expect("caller");
-    }
-    done
+    env.extend_from_slice(extra);
+    support::config(&env)
 }
 
 /// (p50, p99, orders/s) of one run.
@@ -125,11 +66,6 @@ async fn measure(data: Option<&Path>, orders: usize) -> (Duration, Duration, f64
     running.shutdown.trigger(txtrader_host::shutdown::ExitReason::Requested("bench".into()));
     running.wait().await;
     (pct(&lat, 0.5), pct(&lat, 0.99), rate)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn main() {

@@ -34,6 +34,11 @@ use txtrader_host::strategies::instance::{Clock, Ctx, Ids, Instance, Stats};
 use txtrader_host::strategies::Manifest;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
+
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{median, pct};
 use txtrader_host::gateway::bus::{Delivery, GatewayEvent};
 use txtrader_host::gateway::market::Subscriber;
 use txtrader_host::gateway::NewOrder;
@@ -150,11 +155,6 @@ impl Handler for Noop {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) * 4096
@@ -231,31 +231,16 @@ async fn observe(bus: &mut txtrader_host::gateway::bus::Subscription<Arc<txtrade
     lat
 }
 
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
-}
-
 /// Tick-to-order through the whole daemon: the fixture in the live runner against the native
 /// baseline, `rounds` alternating runs of `ticks` orders each; answers median (p50, p99) in µs
 /// of each.
 fn tick_to_order(component: PathBuf, ticks: usize, rounds: usize) -> ((f64, f64), (f64, f64)) {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
-        let env: std::collections::BTreeMap<String, String> = [
-            ("TXTRADER_HTTP_PORT", "0"),
-            ("TXTRADER_TCP_PORT", "0"),
-            ("TXTRADER_LOG_LEVEL", "WARN"),
-            ("TXTRADER_LOG_ORDER_UPDATES", "0"),
-            ("TXTRADER_LOG_EXECUTION_UPDATES", "0"),
-            ("TXTRADER_ENABLE_AUTO_RESET", "0"),
+        let config = support::config(&[
             ("TXTRADER_JOURNAL", "0"), // as before the journal; `--bench journal` measures it
-            ("TXTRADER_SIM_FILL_DELAY_MS", "0"),
             ("TXTRADER_SIM_TICK_MS", "10"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-        let config = txtrader_host::config::Config::from_map(&env, "bench").expect("config");
+        ]);
         let running = txtrader_host::start(&config).await.expect("gateway starts");
         running.gateway.wait_status(|s| s == ConnectionStatus::Up).await;
         let gw = running.gateway.clone();

@@ -11,33 +11,21 @@
 //! the fill's own timestamp from the exchange.
 
 use futures_util::{SinkExt, StreamExt};
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio_util::codec::{FramedRead, FramedWrite};
-use txtrader_host::config::Config;
 use txtrader_host::gateway::{ExecFilter, Gateway, NewOrder};
 use txtrader_host::stream::codec::NetstringCodec;
-use txtrader_plugin_api::model::{
-    AccountId, ConnectionStatus, OrderClass, OrderOrigin, OrderType, Quantity, Side, Symbol, TimeInForce, UnixNanos,
-};
+use txtrader_plugin_api::model::{ConnectionStatus, OrderClass, OrderType, UnixNanos};
 
 const OPTS: &str = r#"{"order-notification":1,"execution-notification":1,"sequence":1}"#;
 
+#[path = "support/mod.rs"]
+mod support;
+
 fn order(i: usize) -> NewOrder {
-    NewOrder {
-        account: AccountId::new("REALTICKDEMO.REALTICK.DEMO32.TRADING").expect("acct"),
-        symbol: Symbol::new(["IBM", "MSFT", "AAPL"][i % 3]).expect("sym"),
-        side: if i.is_multiple_of(2) { Side::Buy } else { Side::Sell },
-        quantity: Quantity::from_u64(10),
-        order_type: OrderType::Market,
-        time_in_force: TimeInForce::Day,
-        route: None,
-        staged_tag: None,
-        origin: OrderOrigin::Client,
-        client_order_id: None,
-    }
+    support::order(i, OrderType::Market)
 }
 
 type Reader = FramedRead<tokio::net::tcp::OwnedReadHalf, NetstringCodec>;
@@ -164,19 +152,10 @@ fn main() {
     let orders: usize = std::env::args().skip(1).find(|a| !a.starts_with("--")).and_then(|a| a.parse().ok()).unwrap_or(1000);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
-        let env: BTreeMap<String, String> = [
-            ("TXTRADER_HTTP_PORT", "0"),
-            ("TXTRADER_TCP_PORT", "0"),
-            ("TXTRADER_LOG_ORDER_UPDATES", "0"),
-            ("TXTRADER_LOG_EXECUTION_UPDATES", "0"),
-            ("TXTRADER_ENABLE_AUTO_RESET", "0"),
+        let config = support::config(&[
+            ("TXTRADER_LOG_LEVEL", "INFO"),
             ("TXTRADER_JOURNAL", "0"), // as before the journal; `--bench journal` measures it
-            ("TXTRADER_SIM_FILL_DELAY_MS", "0"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-        let config = Config::from_map(&env, "bench").expect("config");
+        ]);
         let running = txtrader_host::start(&config).await.expect("start");
         running.gateway.wait_status(|s| s == ConnectionStatus::Up).await;
         let (g, addr) = (running.gateway.clone(), running.tcp_addr);
