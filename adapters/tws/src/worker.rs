@@ -406,8 +406,11 @@ impl Worker {
             }
             _ if !self.ready() => {
                 let reason = "not connected to TWS".to_owned();
+                // orders and cancels are answered with order events, like when connected
                 match r.body {
                     RequestBody::SubmitOrder(o) => self.order_event(None, &o.client_order_id, "rejected", OrderEventKind::Rejected { reason }),
+                    RequestBody::CancelOrder { broker_order_id, client_order_id } => self.cancel_refused(broker_order_id, client_order_id, &reason),
+                    RequestBody::GlobalCancel => self.host.log(LogLevel::Warn, &format!("global cancel not sent: {reason}")),
                     _ => self.host.fail(id, ErrorCode::NotConnected, reason),
                 }
             }
@@ -633,18 +636,20 @@ impl Worker {
                 let frame = live.conn.encoder().cancel_order(order_id);
                 self.send(frame);
             }
-            None => {
-                let reason = "the order was not placed by this API client (cancel it in TWS, or with global_cancel)".to_owned();
-                let event = OrderEvent {
-                    event_id: format!("cancel-refused-{}", UnixNanos::now().0),
-                    broker_order_id: broker.clone(),
-                    client_order_id: client,
-                    ts_event: UnixNanos::now(),
-                    kind: OrderEventKind::CancelRejected { reason },
-                };
-                self.emit(AdapterEvent::Order(event));
-            }
+            None => self.cancel_refused(broker.clone(), client, "the order was not placed by this API client (cancel it in TWS, or with global_cancel)"),
         }
+    }
+
+    /// A cancel that does not reach TWS, answered as the broker would: the order resumes.
+    fn cancel_refused(&self, broker_order_id: BrokerOrderId, client_order_id: Option<ClientOrderId>, reason: &str) {
+        let event = OrderEvent {
+            event_id: format!("cancel-refused-{}", UnixNanos::now().0),
+            broker_order_id,
+            client_order_id,
+            ts_event: UnixNanos::now(),
+            kind: OrderEventKind::CancelRejected { reason: reason.to_owned() },
+        };
+        self.emit(AdapterEvent::Order(event));
     }
 
     // ----- messages from TWS
