@@ -62,11 +62,6 @@ impl Pacer {
         Some(now + Duration::from_secs_f64(missing / self.rate))
     }
 
-    /// Frames waiting.
-    pub fn waiting(&self) -> usize {
-        self.queue.len()
-    }
-
     /// Drops what waits (the connection is gone).
     pub fn clear(&mut self) {
         self.queue.clear();

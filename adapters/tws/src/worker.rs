@@ -15,7 +15,7 @@ use crate::connection::{self, Connection, Wire};
 use crate::mapping;
 use crate::pacer::{HistoryPacer, Pacer};
 use crate::proto::decode::{ContractDetails, ExecDetails, Incoming, OpenOrder, OrderStatus as IbStatus};
-use crate::proto::encode::{Contract, ExecutionFilter, HistoricalRequest};
+use crate::proto::encode::{Contract, Encoder, ExecutionFilter, HistoricalRequest};
 use crate::settings::Settings;
 use indexmap::IndexMap;
 use rust_decimal::Decimal;
@@ -105,6 +105,7 @@ struct Minute {
 #[derive(Debug)]
 struct Tracked {
     client: ClientOrderId,
+    /// What the gateway asked for (orders placed here; the order's size for its executions).
     request: Option<OrderRequest>,
     broker: Option<BrokerOrderId>,
     accepted: bool,
@@ -332,6 +333,11 @@ impl Worker {
         self.emit(AdapterEvent::Link(LinkState::Connected));
     }
 
+    /// The encoder of the live connection, if there is one.
+    fn encoder(&self) -> Option<Encoder> {
+        self.live.as_ref().map(|l| l.conn.encoder())
+    }
+
     fn ready(&self) -> bool {
         self.live.as_ref().is_some_and(|l| l.ready)
     }
@@ -420,9 +426,8 @@ impl Worker {
             RequestBody::GlobalCancel => {
                 // every open order of the account, placed here or elsewhere; the outcomes come
                 // as order status messages
-                if let Some(live) = self.live.as_ref() {
-                    let frame = live.conn.encoder().req_global_cancel();
-                    self.send(frame);
+                if let Some(e) = self.encoder() {
+                    self.send(e.req_global_cancel());
                 }
             }
             RequestBody::Subscribe { symbol, exchange } => {
@@ -439,15 +444,13 @@ impl Worker {
             }
             RequestBody::Unsubscribe { symbol } => {
                 if let Some(sub) = self.subs.remove(&symbol) {
-                    if let (Some(req), Some(live)) = (sub.req_id, self.live.as_ref()) {
-                        let frame = live.conn.encoder().cancel_mkt_data(req);
+                    if let (Some(req), Some(e)) = (sub.req_id, self.encoder()) {
                         self.by_md_req.remove(&req);
-                        self.send(frame);
+                        self.send(e.cancel_mkt_data(req));
                     }
-                    if let (Some(req), Some(live)) = (sub.bars_req, self.live.as_ref()) {
-                        let frame = live.conn.encoder().cancel_real_time_bars(req);
+                    if let (Some(req), Some(e)) = (sub.bars_req, self.encoder()) {
                         self.by_bars_req.remove(&req);
-                        self.send(frame);
+                        self.send(e.cancel_real_time_bars(req));
                     }
                 }
                 self.host.reply(id, ReplyBody::Done);
@@ -455,8 +458,8 @@ impl Worker {
             RequestBody::Bars { symbol, interval, start, end, exchange } => self.bars(id, symbol, interval, (start, end), exchange.as_deref()),
             RequestBody::Account { account } => {
                 let req = self.req_id();
-                let Some(live) = self.live.as_ref() else { return };
-                let frame = live.conn.encoder().req_account_summary(
+                let Some(e) = self.encoder() else { return };
+                let frame = e.req_account_summary(
                     req,
                     "All",
                     "NetLiquidation,TotalCashValue,ExcessLiquidity,AvailableFunds,GrossPositionValue,BuyingPower",
@@ -477,8 +480,8 @@ impl Worker {
         };
         let req = self.req_id();
         let contract = mapping::contract(&self.settings, &symbol, primary_exchange);
-        let Some(live) = self.live.as_ref() else { return };
-        let frame = live.conn.encoder().req_contract_details(req, &contract);
+        let Some(e) = self.encoder() else { return };
+        let frame = e.req_contract_details(req, &contract);
         self.waiting.insert(req, (w, Instant::now()));
         self.send(frame);
     }
@@ -492,8 +495,7 @@ impl Worker {
         sub.minute = None;
         let contract = sub.contract.clone();
         self.by_md_req.insert(req, symbol.clone());
-        let Some(live) = self.live.as_ref() else { return };
-        let enc = live.conn.encoder();
+        let Some(enc) = self.encoder() else { return };
         self.send(enc.req_mkt_data(req, &contract, "", false));
         if live_bars {
             self.by_bars_req.insert(bars_req, symbol.clone());
@@ -587,9 +589,8 @@ impl Worker {
                 continue;
             }
             self.history.sent(key, now);
-            let Some(live) = self.live.as_ref() else { return };
-            let frame = live.conn.encoder().req_historical_data(&r);
-            self.send(frame);
+            let Some(e) = self.encoder() else { return };
+            self.send(e.req_historical_data(&r));
         }
     }
 
@@ -599,8 +600,7 @@ impl Worker {
             return;
         }
         let exec_req = self.req_id();
-        let Some(live) = self.live.as_ref() else { return };
-        let enc = live.conn.encoder();
+        let Some(enc) = self.encoder() else { return };
         self.gathering = Some(Gathering { requests: vec![id], exec_req, ..Gathering::default() });
         // every client's open orders (orders placed elsewhere show up too), today's
         // executions, positions
@@ -617,10 +617,8 @@ impl Worker {
         }) else {
             return;
         };
-        let frame = {
-            let Some(live) = self.live.as_ref() else { return };
-            live.conn.encoder().place_order(&mapping::order(&self.settings, order_id, &o))
-        };
+        let Some(e) = self.encoder() else { return };
+        let frame = e.place_order(&mapping::order(&self.settings, order_id, &o));
         self.orders.insert(
             order_id,
             Tracked { client: o.client_order_id.clone(), request: Some(o), broker: None, accepted: false, done: false, last_error: None },
@@ -632,9 +630,9 @@ impl Worker {
         let order_id = broker.as_str().parse::<i64>().ok().and_then(|perm| self.by_perm.get(&perm).copied());
         match order_id {
             Some(order_id) => {
-                let Some(live) = self.live.as_ref() else { return };
-                let frame = live.conn.encoder().cancel_order(order_id);
-                self.send(frame);
+                if let Some(e) = self.encoder() {
+                    self.send(e.cancel_order(order_id));
+                }
             }
             None => self.cancel_refused(broker.clone(), client, "the order was not placed by this API client (cancel it in TWS, or with global_cancel)"),
         }
@@ -735,9 +733,8 @@ impl Worker {
                 if let Some(g) = self.gathering.as_mut() {
                     g.positions_done = true;
                 }
-                if let Some(live) = self.live.as_ref() {
-                    let frame = live.conn.encoder().cancel_positions();
-                    self.send(frame);
+                if let Some(e) = self.encoder() {
+                    self.send(e.cancel_positions());
                 }
                 self.maybe_snapshot_done();
             }
@@ -896,9 +893,8 @@ impl Worker {
 
     fn account_end(&mut self, req_id: i64) {
         let Some((Waiting::Account { request, account, values }, _)) = self.waiting.remove(&req_id) else { return };
-        if let Some(live) = self.live.as_ref() {
-            let frame = live.conn.encoder().cancel_account_summary(req_id);
-            self.send(frame);
+        if let Some(e) = self.encoder() {
+            self.send(e.cancel_account_summary(req_id));
         }
         if values.is_empty() {
             self.host.reply(request, ReplyBody::Account { summary: None });
@@ -1149,7 +1145,7 @@ impl Worker {
                 // placed elsewhere: its later updates are reported too
                 self.foreign.entry(*perm).or_insert_with(|| Tracked {
                     client: request.client_order_id.clone(),
-                    request: Some(request.clone()),
+                    request: None,
                     broker: Some(broker.clone()),
                     accepted: true,
                     done: false,
