@@ -65,6 +65,16 @@ pub enum GatewayEvent {
     },
 }
 
+/// Drops the oldest items of a buffer of numbered events beyond `keep`, remembering the number
+/// of the last one dropped: the newest events kept for `resume`, and how far back they reach.
+pub fn trim_oldest<T>(buf: &mut std::collections::VecDeque<T>, keep: usize, seq: impl Fn(&T) -> u64, evicted_through: &mut u64) {
+    while buf.len() > keep {
+        if let Some(old) = buf.pop_front() {
+            *evicted_through = seq(&old);
+        }
+    }
+}
+
 /// An event with its sequence number.
 #[derive(Clone, Debug)]
 pub struct Sequenced {

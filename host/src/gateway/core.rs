@@ -508,11 +508,7 @@ impl Core {
                 );
                 j.append(Entry::Published { seq, event: published.by_reference() });
                 self.recent.push_back((seq, published));
-                while self.recent.len() > self.settings.keep_pushes {
-                    if let Some((old, _)) = self.recent.pop_front() {
-                        self.recent_evicted = old;
-                    }
-                }
+                super::bus::trim_oldest(&mut self.recent, self.settings.keep_pushes, |(s, _)| *s, &mut self.recent_evicted);
             }
         }
         self.after_journal(move |c| c.bus.publish_numbered(seq, event));

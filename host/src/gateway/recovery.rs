@@ -12,7 +12,7 @@
 //! once each adapter reports its state (see the core's snapshot handling). Orders placed but
 //! never acknowledged are listed as *in doubt* for it.
 
-use super::bus::Sequenced;
+use super::bus::{trim_oldest, Sequenced};
 use super::oms::Oms;
 use crate::journal::{Entry, Journal, JournalError, JournalSettings, Scan};
 use indexmap::IndexMap;
@@ -74,16 +74,8 @@ pub fn recover(settings: &JournalSettings, keep_pushes: usize) -> Result<Recover
                     tracing::warn!(seq, "journal: a published event refers to what the books do not hold; not kept for resume");
                     return;
                 };
-                if keep_pushes > 0 {
-                    pushes.push_back(Arc::new(Sequenced { seq, event }));
-                    while pushes.len() > keep_pushes {
-                        if let Some(old) = pushes.pop_front() {
-                            evicted = old.seq;
-                        }
-                    }
-                } else {
-                    evicted = seq;
-                }
+                pushes.push_back(Arc::new(Sequenced { seq, event }));
+                trim_oldest(&mut pushes, keep_pushes, |p| p.seq, &mut evicted);
             }
             Entry::SeqReserved { through } => seq_reserved = seq_reserved.max(through),
             Entry::Route(r) => route = Some(r),
@@ -104,11 +96,7 @@ pub fn recover(settings: &JournalSettings, keep_pushes: usize) -> Result<Recover
                 seq_reserved = cp.seq_reserved;
                 evicted = cp.pushes_evicted_through;
                 pushes = cp.pushes.into_iter().filter_map(|(seq, p)| Some(Arc::new(Sequenced { seq, event: p.resolve(&oms)? }))).collect();
-                while pushes.len() > keep_pushes {
-                    if let Some(old) = pushes.pop_front() {
-                        evicted = old.seq;
-                    }
-                }
+                trim_oldest(&mut pushes, keep_pushes, |p| p.seq, &mut evicted);
             }
             Entry::Submitted { .. }
             | Entry::Archive { .. }

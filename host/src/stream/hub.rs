@@ -171,16 +171,8 @@ impl State {
 
     /// Keeps a push for `resume`, dropping the oldest beyond the capacity.
     fn keep(&mut self, push: Arc<Push>) {
-        if self.replay_capacity == 0 {
-            self.evicted_through = push.seq;
-            return;
-        }
         self.replay.push_back(push);
-        while self.replay.len() > self.replay_capacity {
-            if let Some(old) = self.replay.pop_front() {
-                self.evicted_through = old.seq;
-            }
-        }
+        crate::gateway::bus::trim_oldest(&mut self.replay, self.replay_capacity, |p| p.seq, &mut self.evicted_through);
     }
 
     /// Renders an event published before a restart into the replay buffer (not to sessions).
