@@ -548,7 +548,7 @@ async fn a_directly_linked_adapter_trades_like_one_behind_the_abi() {
     for _ in 0..100 {
         if gw.order(id.clone()).await.expect("order").is_some_and(|o| o.order.status == txtrader_plugin_api::model::OrderStatus::Filled) {
             // a swap works the same way: state handed over through the trait
-            let swapped = gw.reload_adapter("sim".into()).await.expect("gateway").expect("swapped");
+            let swapped = gw.reload_adapter("sim".into()).await.expect("swapped");
             assert_eq!(swapped.generation, 2);
             assert_eq!(gw.positions().await.expect("positions")[&view.order.request.account].len(), 1);
             return;
@@ -635,7 +635,7 @@ async fn a_replaced_generation_drains_before_it_is_shut_down() {
         async move { gw.account_summary(acct).await }
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let view = gw.reload_adapter("slow".into()).await.expect("gateway").expect("swapped");
+    let view = gw.reload_adapter("slow".into()).await.expect("swapped");
     assert_eq!((view.generation, view.retired_generations), (2, 1));
     let summary = asking.await.expect("task").expect("answered by the draining generation");
     assert_eq!(summary.map(|s| s.cash), Some(txtrader_plugin_api::model::Money::new(7.into())));

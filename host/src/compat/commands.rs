@@ -10,7 +10,7 @@ use super::args::{ArgError, Args};
 use super::routes::parse_route;
 use super::{bars, render, CompatConfig};
 use crate::gateway::market::Subscriber;
-use crate::gateway::{CancelOutcome, ExecFilter, Gateway, GatewayError, NewOrder, SubmitError};
+use crate::gateway::{CancelOutcome, ExecFilter, Gateway, GatewayError, LifecycleError, NewOrder, SubmitError};
 use crate::shutdown::{ExitReason, Shutdown};
 use chrono::{DateTime, Local};
 use serde_json::{json, Map, Value};
@@ -498,13 +498,14 @@ async fn query_adapters(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
 async fn on_adapter<F, Fut>(ctx: Ctx, args: Args, what: &str, act: F) -> Result<Value, CommandError>
 where
     F: FnOnce(Gateway, String) -> Fut,
-    Fut: Future<Output = Result<Result<crate::gateway::AdapterView, String>, GatewayError>>,
+    Fut: Future<Output = Result<crate::gateway::AdapterView, LifecycleError>>,
 {
     let name = args.string("name")?;
     tracing::warn!(adapter = %name, client = %ctx.client, "adapter {what} requested");
-    match act(ctx.gateway.clone(), name).await? {
+    match act(ctx.gateway.clone(), name).await {
         Ok(view) => Ok(render::adapter(&view)),
-        Err(e) => Err(CommandError::Refused(e)),
+        Err(LifecycleError::Gateway(e)) => Err(CommandError::Gateway(e)),
+        Err(e) => Err(CommandError::Refused(e.to_string())),
     }
 }
 

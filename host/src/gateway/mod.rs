@@ -8,7 +8,9 @@
 //!
 //! # Layout
 //! - this module: commands, the handle, views, errors, settings.
-//! - `core`: the task that owns the state and talks to the adapter.
+//! - `core`: the task that owns the state and talks to the adapters, one file per concern:
+//!   its loop and output gate, adapter slots, **hot swap** (new builds, reloads, restarts),
+//!   pending requests, market data, orders, reconciliation, timers and compaction.
 //! - [`oms`]: orders, executions, positions.
 //! - [`market`]: active symbols and their data.
 //! - [`bus`]: the sequenced event fan-out.
@@ -173,6 +175,35 @@ pub enum GatewayError {
     NoJournal,
 }
 
+/// Why an adapter lifecycle operation (reload, unload, a new build) did not happen.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LifecycleError {
+    /// No `TXTRADER_MODE` instance has this name.
+    #[error("no adapter instance named {0:?}")]
+    NotFound(String),
+    /// The instance is unloaded.
+    #[error("adapter {0} is not running")]
+    NotRunning(String),
+    /// A new generation of the instance is already taking over.
+    #[error("adapter {0}: a new generation is already taking over")]
+    SwapInProgress(String),
+    /// The library is of a kind no instance runs.
+    #[error("no adapter instance of kind {0}")]
+    NoInstanceOfKind(String),
+    /// The library file was refused (every reason).
+    #[error(transparent)]
+    LibraryRefused(LoadError),
+    /// The instance could not be created or greeted.
+    #[error("{0}")]
+    StartFailed(String),
+    /// The new generation was abandoned before routing switched; the old one serves.
+    #[error("{0}")]
+    SwapFailed(String),
+    /// The gateway could not be asked.
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+}
+
 /// Why an order was not accepted.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SubmitError {
@@ -255,16 +286,16 @@ pub enum Command {
     Adapters { reply: Reply<(Vec<AdapterView>, Vec<RejectedLibrary>)> },
     /// Start a new generation of an adapter instance (from its library file, re-read, or its
     /// built-in code), handing its state over; answers once it runs.
-    ReloadAdapter { name: String, reply: Reply<Result<AdapterView, String>> },
+    ReloadAdapter { name: String, reply: Reply<Result<AdapterView, LifecycleError>> },
     /// Stop an adapter instance (until reloaded).
-    UnloadAdapter { name: String, reply: Reply<Result<AdapterView, String>> },
+    UnloadAdapter { name: String, reply: Reply<Result<AdapterView, LifecycleError>> },
     /// A library file appeared or changed in the adapter folder.
     LibraryChanged { path: std::path::PathBuf },
     /// A library file was loaded (or refused) off the core task.
     LibraryLoaded {
         path: std::path::PathBuf,
         result: Box<Result<LoadedLibrary, LoadError>>,
-        reply: Option<Reply<Result<AdapterView, String>>>,
+        reply: Option<Reply<Result<AdapterView, LifecycleError>>>,
     },
     /// Publish a strategy's lifecycle event.
     StrategyEvent { name: String, event: &'static str, detail: serde_json::Value },
@@ -576,17 +607,18 @@ impl Gateway {
     /// Starts a new generation of an adapter instance; answers once it runs.
     ///
     /// # Errors
-    /// The reason it did not (unknown name, library refused, hand-over failed).
-    pub async fn reload_adapter(&self, name: String) -> Result<Result<AdapterView, String>, GatewayError> {
-        self.call(|reply| Command::ReloadAdapter { name, reply }).await
+    /// The reason it did not (unknown name, library refused, hand-over failed), or
+    /// [`LifecycleError::Gateway`] when the gateway is shutting down.
+    pub async fn reload_adapter(&self, name: String) -> Result<AdapterView, LifecycleError> {
+        self.call(|reply| Command::ReloadAdapter { name, reply }).await?
     }
 
     /// Stops an adapter instance.
     ///
     /// # Errors
-    /// The reason it did not.
-    pub async fn unload_adapter(&self, name: String) -> Result<Result<AdapterView, String>, GatewayError> {
-        self.call(|reply| Command::UnloadAdapter { name, reply }).await
+    /// The reason it did not, or [`LifecycleError::Gateway`] when the gateway is shutting down.
+    pub async fn unload_adapter(&self, name: String) -> Result<AdapterView, LifecycleError> {
+        self.call(|reply| Command::UnloadAdapter { name, reply }).await?
     }
 
     /// Reports a changed library file. Called from the folder watcher's thread (not from async
