@@ -5,6 +5,11 @@
 //! built-in simulator is linked in but still reached through its exported descriptor, so the
 //! default configuration exercises the dynamic-library boundary every time it runs. [`loader`]
 //! opens and validates libraries; [`watch`] reports new builds dropped into the adapter folder.
+//!
+//! This module does not decide what runs: the gateway core owns the instances. **Hot swap** —
+//! a new generation created beside the running one, the state handed over, routing switched,
+//! the old one drained — lives in `gateway/core/hot_swap.rs`; sending to an instance and its
+//! broker link in `gateway/core/slots.rs`.
 
 pub mod ffi;
 pub mod loader;
