@@ -232,7 +232,7 @@ fn recover(settings: &journal::JournalSettings, keep_pushes: usize) -> Result<ga
             executions = r.oms.executions().count(),
             in_doubt = r.in_doubt.len(),
             took_ms = r.took.as_millis(),
-            from_checkpoint = r.scan.compaction.as_ref().map(|c| c.checkpoint),
+            from_checkpoint = r.scan.checkpoint,
             "journal: books recovered"
         );
     }

@@ -477,7 +477,7 @@ async fn query_order_executions(ctx: Ctx, args: Args) -> Result<Value, CommandEr
 async fn query_journal(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
     Ok(ctx.gateway.journal().await?.map_or(Value::Null, |j| {
         let mut v = serde_json::to_value(&j).unwrap_or(Value::Null);
-        v["last_compaction"] = j.info.last_compaction.as_ref().map_or(Value::Null, render::compaction);
+        v["last_compaction"] = j.last_compaction.as_ref().map_or(Value::Null, render::compaction);
         v
     }))
 }

@@ -589,7 +589,7 @@ pub fn rejected_library(r: &crate::gateway::RejectedLibrary) -> Value {
 }
 
 /// One journal compaction (`compact_journal`, and `query_journal`'s `last_compaction`).
-pub fn compaction(c: &crate::journal::Compaction) -> Value {
+pub fn compaction(c: &crate::gateway::entry::Compaction) -> Value {
     json!({
         "at": local_time(c.at),
         "reason": c.reason,

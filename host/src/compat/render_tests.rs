@@ -3,7 +3,7 @@
 use super::*;
 use crate::config::Config;
 use crate::gateway::oms::{Booked, Oms};
-use crate::journal::Entry;
+use crate::gateway::entry::Entry;
 use chrono::NaiveTime;
 use std::collections::BTreeMap;
 use txtrader_plugin_api::model::{

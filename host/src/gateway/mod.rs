@@ -12,11 +12,14 @@
 //!   its loop and output gate, adapter slots, **hot swap** (new builds, reloads, restarts),
 //!   pending requests, market data, orders, reconciliation, timers and compaction.
 //! - [`oms`]: orders, executions, positions.
+//! - [`entry`]: what the gateway journals, and how an entry replays into the books.
+//! - [`recovery`]: the books read back from the journal at start.
 //! - [`market`]: active symbols and their data.
 //! - [`bus`]: the sequenced event fan-out.
 
 pub mod bus;
 mod core;
+pub mod entry;
 pub mod market;
 pub mod oms;
 pub mod recovery;
@@ -308,7 +311,7 @@ pub enum Command {
     /// The journal's size and position (`None`: running without a journal).
     Journal { reply: Reply<Option<JournalStatus>> },
     /// Compact the journal now; answered once the new file is in place.
-    CompactJournal { reply: Reply<Result<crate::journal::Compaction, GatewayError>> },
+    CompactJournal { reply: Reply<Result<entry::Compaction, GatewayError>> },
 }
 
 /// The journal as the `journal` command reports it.
@@ -317,6 +320,8 @@ pub struct JournalStatus {
     /// File, size and records kept.
     #[serde(flatten)]
     pub info: crate::journal::JournalInfo,
+    /// The last compaction (none: the journal was never compacted).
+    pub last_compaction: Option<entry::Compaction>,
     /// The last record appended.
     pub appended: u64,
     /// The last record on disk.
@@ -669,7 +674,7 @@ impl Gateway {
     ///
     /// # Errors
     /// [`GatewayError::NoJournal`] without a journal; when shutting down.
-    pub async fn compact_journal(&self) -> Result<crate::journal::Compaction, GatewayError> {
+    pub async fn compact_journal(&self) -> Result<entry::Compaction, GatewayError> {
         self.call(|reply| Command::CompactJournal { reply }).await?
     }
 }

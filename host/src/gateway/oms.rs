@@ -11,7 +11,7 @@
 use indexmap::IndexMap;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use crate::journal::Entry;
+use super::entry::Entry;
 use txtrader_plugin_api::model::{
     AccountId, BrokerOrderId, CancelResume, ClientOrderId, Execution, ExecutionId, InvalidTransition, OrderClass,
     OrderOrigin, OrderRequest, OrderStatus, OrderTrigger, Price, Quantity, SignedQuantity, Symbol,

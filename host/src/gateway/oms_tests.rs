@@ -256,7 +256,7 @@ fn archiving_lets_old_closed_orders_go_and_a_broker_reporting_them_adds_nothing(
     let image = oms.image();
     assert_eq!(Oms::from_image(image.clone()).image(), image);
     let mut other = Oms::new();
-    let cp = crate::journal::Checkpoint {
+    let cp = crate::gateway::entry::Checkpoint {
         books: image.clone(),
         route: None,
         current_account: None,
@@ -264,7 +264,7 @@ fn archiving_lets_old_closed_orders_go_and_a_broker_reporting_them_adds_nothing(
         seq_reserved: 0,
         pushes: Vec::new(),
         pushes_evicted_through: 0,
-        compaction: crate::journal::Compaction {
+        compaction: crate::gateway::entry::Compaction {
             at: UnixNanos(200),
             reason: "test".into(),
             archived_before: UnixNanos(50),

@@ -14,7 +14,8 @@
 
 use super::bus::{trim_oldest, Sequenced};
 use super::oms::Oms;
-use crate::journal::{Entry, Journal, JournalError, JournalSettings, Scan};
+use super::entry::{Compaction, Entry};
+use crate::journal::{Journal, JournalError, JournalSettings, Scan};
 use indexmap::IndexMap;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use txtrader_plugin_api::model::{AccountId, ClientOrderId, OrderStatus, Route, S
 #[derive(Debug)]
 pub struct Recovered {
     /// The open journal, appending after the last good record.
-    pub journal: Journal,
+    pub journal: Journal<Entry>,
     /// The books.
     pub oms: Oms,
     /// The default route, if it was changed.
@@ -42,6 +43,8 @@ pub struct Recovered {
     pub pushes_evicted_through: u64,
     /// Orders placed but not acknowledged by the broker when the gateway stopped.
     pub in_doubt: Vec<ClientOrderId>,
+    /// The compaction whose checkpoint the journal file begins with.
+    pub last_compaction: Option<Compaction>,
     /// What reading the journal found.
     pub scan: Scan,
     /// How long reading took.
@@ -65,6 +68,7 @@ pub fn recover(settings: &JournalSettings, keep_pushes: usize) -> Result<Recover
     let (mut route, mut current_account, mut exchanges) = (None, None, IndexMap::new());
     let (mut seq_reserved, mut evicted) = (0u64, 0u64);
     let mut pushes: VecDeque<Arc<Sequenced>> = VecDeque::new();
+    let mut last_compaction = None;
     let (journal, scan) = Journal::open(settings, |_, entry| {
         oms.book(&entry);
         match entry {
@@ -95,6 +99,7 @@ pub fn recover(settings: &JournalSettings, keep_pushes: usize) -> Result<Recover
                 exchanges = cp.exchanges;
                 seq_reserved = cp.seq_reserved;
                 evicted = cp.pushes_evicted_through;
+                last_compaction = Some(cp.compaction);
                 pushes = cp.pushes.into_iter().filter_map(|(seq, p)| Some(Arc::new(Sequenced { seq, event: p.resolve(&oms)? }))).collect();
                 trim_oldest(&mut pushes, keep_pushes, |p| p.seq, &mut evicted);
             }
@@ -123,7 +128,58 @@ pub fn recover(settings: &JournalSettings, keep_pushes: usize) -> Result<Recover
         pushes,
         pushes_evicted_through: evicted,
         in_doubt,
+        last_compaction,
         scan,
         took: started.elapsed(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::entry::Checkpoint;
+    use std::time::Duration;
+    use txtrader_plugin_api::model::UnixNanos;
+
+    fn route(name: &str) -> Entry {
+        Entry::Route(Route { name: name.into(), params: None })
+    }
+
+    /// Entries written through the engine and read back by recovery: a checkpoint replaces
+    /// what came before it, what follows applies on top, and the compaction it records is the
+    /// journal's last.
+    #[test]
+    fn a_checkpoint_is_where_recovery_starts_and_tells_the_last_compaction() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let settings = JournalSettings { dir: tmp.path().to_owned(), max_batch: 100 };
+        {
+            let (mut j, _) = Journal::<Entry>::open(&settings, |_, _| {}).expect("opens");
+            j.append(route("BEFORE"));
+            j.append(Entry::SeqReserved { through: 5 });
+            let compaction = Compaction { at: UnixNanos(1), reason: "test".into(), archived_before: UnixNanos(0), archived_orders: 0, checkpoint: 3 };
+            j.append(Entry::Checkpoint(Box::new(Checkpoint {
+                books: crate::gateway::oms::BooksImage::default(),
+                route: Some(Route { name: "CP".into(), params: None }),
+                current_account: None,
+                exchanges: IndexMap::new(),
+                seq_reserved: 7,
+                pushes: Vec::new(),
+                pushes_evicted_through: 0,
+                compaction,
+            })));
+            j.append(Entry::SeqReserved { through: 9 });
+            j.flush();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while j.durable() < 4 {
+                assert!(Instant::now() < deadline, "durable");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        let r = recover(&settings, 10).expect("recovers");
+        assert_eq!(r.scan.checkpoint, Some(3));
+        assert_eq!((r.scan.records, r.scan.last), (2, 4), "the file begins with the checkpoint");
+        assert_eq!(r.last_compaction.map(|c| c.reason), Some("test".into()));
+        assert_eq!(r.route.map(|r| r.name), Some("CP".into()), "the route the checkpoint kept");
+        assert_eq!(r.seq_reserved, 9, "what follows the checkpoint applies on top of it");
+    }
 }

@@ -1,12 +1,12 @@
-//! The durable journal: every change to the gateway's books is on disk before anyone hears of
-//! it.
+//! The durable journal's storage engine: numbered, checksummed records, group-committed to one
+//! SQLite file, read back in order, rotated at checkpoints.
 //!
-//! The gateway core appends an [`Entry`] for every change to its books (an order accepted, a
-//! broker event, a cancel asked, a snapshot merged, a route set) and for every order or
-//! execution event it publishes. Nothing an entry caused — a bus event, a reply to a caller, a
-//! request to the broker — leaves the core before the journal reports the entry durable (the
-//! core's output gate). At start the entries are read back, in order, to rebuild the books
-//! before the gateway reports `Up`.
+//! It knows records, not what they mean: each is a [`Record`] with a kind (stored beside the
+//! body, for operators), a body (text), and whether it is a checkpoint. The gateway's records
+//! and how they replay into its books are `gateway::entry`'s; the core appends one for every
+//! change to its books and holds everything the change caused until this engine reports it
+//! durable (the core's output gate). Dependencies point one way: the gateway uses the journal,
+//! never the reverse.
 //!
 //! **Storage: SQLite** (through `rusqlite`, compiled in, so a fresh machine needs nothing).
 //! Chosen over a log format of our own and over redb because its write-ahead log gives atomic,
@@ -27,20 +27,13 @@
 //! newest records is truncated away with a warning naming what was dropped; a damaged record
 //! with good records after it stops the start, naming the record — it is never skipped.
 //!
-//! **Compaction by rotation**: the core appends an [`Entry::Archive`] (closed orders past the
-//! age limit leave the books) and then an [`Entry::Checkpoint`] holding everything the records
-//! so far built. The writer starts a fresh journal file with the checkpoint as its first
+//! **Compaction by rotation**: the core appends a checkpoint record holding everything the
+//! records so far built. The writer starts a fresh journal file with the checkpoint as its first
 //! record and moves the old file, whole, to `archive/journal-FIRST-LAST.sqlite`: no row is
 //! copied or deleted, so compaction costs the checkpoint's size, not the journal's. Each step
 //! is a rename after an fsync, and an interrupted rotation is finished or undone at the next
 //! open (see [`settle_rotation`]). Recovery reads the active file only; archive files are the
 //! operator's (readable with `sqlite3`, deletable when no longer wanted).
-
-pub use entry::{Checkpoint, Compaction};
-
-pub mod entry;
-
-pub use entry::{Entry, Published};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -56,6 +49,29 @@ pub const FORMAT: i64 = 1;
 const NEXT_FILE: &str = "journal.next.sqlite";
 /// Where rotated-out journal files go, inside the data folder.
 pub const ARCHIVE_DIR: &str = "archive";
+
+/// What the journal stores.
+///
+/// Bodies are text (JSON for the gateway's records, readable with the `sqlite3` shell); the
+/// kind is stored beside the body and must be what decoding the body gives back.
+pub trait Record: Sized + Send + 'static {
+    /// The short name stored beside the body (for operators: `SELECT kind, count(*) …`).
+    fn kind(&self) -> &'static str;
+    /// True for a checkpoint: everything the records before it built. A checkpoint starts a new
+    /// journal file and the file before it moves to the archive.
+    fn is_checkpoint(&self) -> bool;
+    /// The body to store.
+    ///
+    /// # Errors
+    /// When the record cannot be written as text (the journal then stops: nothing more is
+    /// acknowledged).
+    fn encode(&self) -> Result<String, String>;
+    /// A stored body read back.
+    ///
+    /// # Errors
+    /// Why the body is unreadable; the record counts as damaged.
+    fn decode(body: &str) -> Result<Self, String>;
+}
 
 /// Where and how the journal is kept.
 #[derive(Clone, Debug)]
@@ -162,8 +178,8 @@ pub struct Scan {
     pub torn_wal_bytes: Option<u64>,
     /// A rotation interrupted by a crash, and what was done about it.
     pub rotation: Option<String>,
-    /// The compaction whose checkpoint the file begins with.
-    pub compaction: Option<Compaction>,
+    /// The record number of the checkpoint the file begins with (none: it begins at 1).
+    pub checkpoint: Option<u64>,
 }
 
 /// The durable position, as the writer thread reports it.
@@ -175,7 +191,7 @@ pub struct Durable {
     pub failed: Option<String>,
 }
 
-/// Size and compaction facts, for the `journal` command.
+/// Size and archive facts, for the `journal` command.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct JournalInfo {
     /// The journal file.
@@ -188,49 +204,48 @@ pub struct JournalInfo {
     pub first: u64,
     /// Last record number.
     pub last: u64,
-    /// The last compaction (none: the journal was never compacted).
-    pub last_compaction: Option<Compaction>,
     /// Rotated-out files in the archive folder.
     pub archive_files: u64,
     /// Their size in bytes.
     pub archive_bytes: u64,
 }
 
-enum Msg {
-    Append(Vec<(u64, Entry)>),
+enum Msg<R> {
+    Append(Vec<(u64, R)>),
     Info(mpsc::Sender<Result<JournalInfo, String>>),
     Stop,
 }
 
-/// The core's handle: appends entries, learns what is durable. Owned by the gateway core.
+/// The writer's handle: appends records, learns what is durable. Owned by one task (the
+/// gateway core).
 #[derive(Debug)]
-pub struct Journal {
-    tx: mpsc::Sender<Msg>,
+pub struct Journal<R: Record> {
+    tx: mpsc::Sender<Msg<R>>,
     durable: watch::Receiver<Durable>,
     appended: u64,
-    pending: Vec<(u64, Entry)>,
+    pending: Vec<(u64, R)>,
     thread: Option<JoinHandle<()>>,
     path: PathBuf,
 }
 
-impl std::fmt::Debug for Msg {
+impl<R> std::fmt::Debug for Msg<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Append(v) => write!(f, "Append({} entries)", v.len()),
+            Self::Append(v) => write!(f, "Append({} records)", v.len()),
             Self::Info(_) => f.write_str("Info"),
             Self::Stop => f.write_str("Stop"),
         }
     }
 }
 
-impl Journal {
-    /// Opens (or creates) the journal, hands every good entry to `each` in order, and starts
+impl<R: Record> Journal<R> {
+    /// Opens (or creates) the journal, hands every good record to `each` in order, and starts
     /// the writer thread. Damage at the end is truncated (reported in the [`Scan`]).
     ///
     /// # Errors
     /// [`JournalError`] when the folder or file cannot be used, or a damaged record has good
     /// records after it.
-    pub fn open(settings: &JournalSettings, each: impl FnMut(u64, Entry)) -> Result<(Self, Scan), JournalError> {
+    pub fn open(settings: &JournalSettings, each: impl FnMut(u64, R)) -> Result<(Self, Scan), JournalError> {
         std::fs::create_dir_all(&settings.dir).map_err(|source| JournalError::Dir { path: settings.dir.clone(), source })?;
         let path = settings.path();
         let rotation = settle_rotation(&settings.dir)?;
@@ -239,7 +254,6 @@ impl Journal {
         let mut scan = store.scan(each)?;
         scan.torn_wal_bytes = torn;
         scan.rotation = rotation;
-        store.last_compaction.clone_from(&scan.compaction);
         if let Some((first, _, _)) = &scan.truncated {
             store.truncate_from(*first)?;
         }
@@ -253,20 +267,20 @@ impl Journal {
         Ok((Self { tx, durable, appended: scan.last, pending: Vec::new(), thread: Some(thread), path }, scan))
     }
 
-    /// Appends an entry (sent to the writer at the next [`Journal::flush`]); answers its
+    /// Appends a record (sent to the writer at the next [`Journal::flush`]); answers its
     /// record number.
-    pub fn append(&mut self, entry: Entry) -> u64 {
+    pub fn append(&mut self, record: R) -> u64 {
         self.appended += 1;
-        self.pending.push((self.appended, entry));
+        self.pending.push((self.appended, record));
         self.appended
     }
 
-    /// Hands the appended entries to the writer.
+    /// Hands the appended records to the writer.
     pub fn flush(&mut self) {
         if !self.pending.is_empty() {
             let batch = std::mem::take(&mut self.pending);
             if self.tx.send(Msg::Append(batch)).is_err() {
-                tracing::error!("journal writer is gone; entries cannot become durable");
+                tracing::error!("journal writer is gone; records cannot become durable");
             }
         }
     }
@@ -308,14 +322,14 @@ impl Journal {
     }
 }
 
-impl Drop for Journal {
+impl<R: Record> Drop for Journal<R> {
     fn drop(&mut self) {
         self.close();
     }
 }
 
-fn writer(mut store: Store, rx: &mpsc::Receiver<Msg>, durable: &watch::Sender<Durable>, max_batch: usize) {
-    let mut batch: Vec<(u64, Entry)> = Vec::new();
+fn writer<R: Record>(mut store: Store, rx: &mpsc::Receiver<Msg<R>>, durable: &watch::Sender<Durable>, max_batch: usize) {
+    let mut batch: Vec<(u64, R)> = Vec::new();
     let mut asks = Vec::new();
     'outer: loop {
         let mut stop = false;
@@ -438,7 +452,6 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 struct Store {
     conn: Connection,
     path: PathBuf,
-    last_compaction: Option<Compaction>,
 }
 
 impl Store {
@@ -472,11 +485,11 @@ impl Store {
         if found != FORMAT {
             return Err(JournalError::Format { path: path.to_owned(), found });
         }
-        Ok(Self { conn, path: path.to_owned(), last_compaction: None })
+        Ok(Self { conn, path: path.to_owned() })
     }
 
     /// Reads every record in order, handing good ones to `each` until the first damaged one.
-    fn scan(&self, mut each: impl FnMut(u64, Entry)) -> Result<Scan, JournalError> {
+    fn scan<R: Record>(&self, mut each: impl FnMut(u64, R)) -> Result<Scan, JournalError> {
         let err = |source| JournalError::Sqlite { path: self.path.clone(), source };
         let mut stmt = self.conn.prepare("SELECT seq, kind, body, crc FROM records ORDER BY seq").map_err(err)?;
         let mut rows = stmt.query([]).map_err(err)?;
@@ -498,19 +511,19 @@ impl Store {
             } else if u32::try_from(stored).ok() != Some(crc(seq, &kind, &body)) {
                 Some("checksum mismatch".to_owned())
             } else {
-                match serde_json::from_str::<Entry>(&body) {
-                    Ok(entry) if entry.kind() == kind => {
+                match R::decode(&body) {
+                    Ok(record) if record.kind() == kind => {
                         if bad.is_none() {
-                            if let Entry::Checkpoint(cp) = &entry {
-                                scan.compaction = Some(cp.compaction.clone());
+                            if record.is_checkpoint() {
+                                scan.checkpoint = Some(seq);
                             }
-                            each(seq, entry);
+                            each(seq, record);
                             scan.records += 1;
                             scan.last = seq;
                         }
                         None
                     }
-                    Ok(entry) => Some(format!("kind {kind} does not match its body ({})", entry.kind())),
+                    Ok(record) => Some(format!("kind {kind} does not match its body ({})", record.kind())),
                     Err(e) => Some(format!("unreadable body: {e}")),
                 }
             };
@@ -546,9 +559,9 @@ impl Store {
     }
 
     /// Writes a batch; a checkpoint in it starts a new file (see [`Store::rotate`]).
-    fn write(&mut self, batch: &[(u64, Entry)]) -> Result<(), String> {
+    fn write<R: Record>(&mut self, batch: &[(u64, R)]) -> Result<(), String> {
         let mut rest = batch;
-        while let Some(at) = rest.iter().position(|(_, e)| matches!(e, Entry::Checkpoint(_))) {
+        while let Some(at) = rest.iter().position(|(_, r)| r.is_checkpoint()) {
             self.append(rest[..at].iter().map(|(s, e)| (*s, e)))?;
             self.rotate(&rest[at])?;
             rest = &rest[at + 1..];
@@ -560,7 +573,7 @@ impl Store {
     /// whole, to the archive folder. Every step is durable before the next: the new file is
     /// committed and closed, this one is closed (its WAL merged into it) and renamed into the
     /// archive, the new one renamed into place, the folders synced.
-    fn rotate(&mut self, (seq, checkpoint): &(u64, Entry)) -> Result<(), String> {
+    fn rotate<R: Record>(&mut self, (seq, checkpoint): &(u64, R)) -> Result<(), String> {
         let dir = self.path.parent().map(Path::to_owned).unwrap_or_default();
         let next = dir.join(NEXT_FILE);
         let io = |what: &str, e: std::io::Error| format!("journal rotation: {what}: {e}");
@@ -578,7 +591,7 @@ impl Store {
         std::fs::create_dir_all(&archive).map_err(|e| io("creating the archive folder", e))?;
         let name = format!("journal-{:012}-{:012}.sqlite", first.unwrap_or(0), seq.saturating_sub(1));
         let placeholder = Connection::open_in_memory().map_err(|e| e.to_string())?;
-        let old = Self { conn: std::mem::replace(&mut self.conn, placeholder), path: self.path.clone(), last_compaction: None };
+        let old = Self { conn: std::mem::replace(&mut self.conn, placeholder), path: self.path.clone() };
         // An archived file stands alone: its WAL merged, no WAL mode for readers to trip on.
         old.conn.pragma_update(None, "journal_mode", "DELETE").map_err(|e| format!("leaving WAL mode: {e}"))?;
         old.close()?;
@@ -586,11 +599,7 @@ impl Store {
         sync_dir(&archive).map_err(|e| io("syncing the archive folder", e))?;
         std::fs::rename(&next, &self.path).map_err(|e| io("moving the new file into place", e))?;
         sync_dir(&dir).map_err(|e| io("syncing the data folder", e))?;
-        let mut reopened = Self::open(&self.path).map_err(|e| e.to_string())?;
-        if let Entry::Checkpoint(cp) = checkpoint {
-            reopened.last_compaction = Some(cp.compaction.clone());
-        }
-        *self = reopened;
+        *self = Self::open(&self.path).map_err(|e| e.to_string())?;
         tracing::info!(
             checkpoint = seq,
             archived = %archive.join(&name).display(),
@@ -614,7 +623,7 @@ impl Store {
         Ok(())
     }
 
-    fn append<'a>(&mut self, batch: impl IntoIterator<Item = (u64, &'a Entry)>) -> Result<(), String> {
+    fn append<'a, R: Record>(&mut self, batch: impl IntoIterator<Item = (u64, &'a R)>) -> Result<(), String> {
         let mut batch = batch.into_iter().peekable();
         if batch.peek().is_none() {
             return Ok(());
@@ -624,9 +633,9 @@ impl Store {
             let mut insert = tx
                 .prepare_cached("INSERT INTO records (seq, kind, body, crc) VALUES (?1, ?2, ?3, ?4)")
                 .map_err(|e| e.to_string())?;
-            for (seq, entry) in batch {
-                let body = serde_json::to_string(entry).map_err(|e| format!("record {seq}: {e}"))?;
-                let kind = entry.kind();
+            for (seq, record) in batch {
+                let body = record.encode().map_err(|e| format!("record {seq}: {e}"))?;
+                let kind = record.kind();
                 let n = i64::try_from(seq).map_err(|e| e.to_string())?;
                 insert.execute(params![n, kind, body, i64::from(crc(seq, kind, &body))]).map_err(|e| e.to_string())?;
             }
@@ -651,7 +660,6 @@ impl Store {
             records: u64::try_from(records).unwrap_or(0),
             first: n(first),
             last: n(last),
-            last_compaction: self.last_compaction.clone(),
             archive_files: archive.len() as u64,
             archive_bytes: archive.iter().sum(),
         })

@@ -9,7 +9,7 @@ use super::{Core, Reply};
 use crate::gateway::bus::GatewayEvent;
 use crate::gateway::market::{Removed, Subscriber, SymbolView};
 use crate::gateway::GatewayError;
-use crate::journal::Entry;
+use crate::gateway::entry::Entry;
 use indexmap::IndexMap;
 use txtrader_plugin_api::model::{Bar, BarInterval, Quote, SessionStats, Symbol, Trade, UnixNanos};
 use txtrader_plugin_api::wire::{MarketSnapshot, RequestBody};

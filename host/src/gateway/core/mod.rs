@@ -35,7 +35,8 @@ use super::market::Market;
 use super::oms::Oms;
 use super::recovery::Recovered;
 use super::{Command, GatewaySettings, RejectedLibrary};
-use crate::journal::{Journal, Published};
+use super::entry::{Compaction, Entry, Published};
+use crate::journal::Journal;
 use crate::shutdown::Shutdown;
 use indexmap::IndexMap;
 use market_data::Subscribing;
@@ -87,7 +88,7 @@ pub(super) struct Core {
     last_minute: Option<u64>,
     last_snapshot_request: HashMap<usize, Instant>,
     /// The durable journal (none: `TXTRADER_JOURNAL=0`).
-    journal: Option<Journal>,
+    journal: Option<Journal<Entry>>,
     /// Outputs waiting for the journal: each runs once the records appended before it are on
     /// disk, in order. See [`Core::after_journal`].
     held: VecDeque<(u64, Deferred)>,
@@ -105,6 +106,8 @@ pub(super) struct Core {
     /// When the journal was last compacted (or the core started), and the record number its
     /// current file begins with.
     compacted: (Instant, u64),
+    /// The last compaction (the one the journal file begins with, after a restart).
+    last_compaction: Option<Compaction>,
 }
 
 /// Work that waits for the journal.
@@ -126,11 +129,12 @@ impl Core {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (mut oms, mut current_account, mut exchanges, mut bus) = (Oms::new(), None, IndexMap::new(), Bus::new());
         let (mut journal, mut seq_reserved, mut recovered_pushes, mut in_doubt) = (None, 0, None, HashMap::new());
-        let (mut recent, mut recent_evicted, mut file_first) = (VecDeque::new(), 0, 1);
+        let (mut recent, mut recent_evicted, mut file_first, mut last_compaction) = (VecDeque::new(), 0, 1, None);
         if let Some(r) = recovered {
             recent = r.pushes.iter().filter_map(|p| Some((p.seq, Published::of(&p.event)?))).collect();
             recent_evicted = r.pushes_evicted_through;
-            file_first = r.scan.compaction.as_ref().map_or(1, |c| c.checkpoint);
+            file_first = r.scan.checkpoint.unwrap_or(1);
+            last_compaction = r.last_compaction;
             oms = r.oms;
             route = r.route.unwrap_or(route);
             current_account = r.current_account;
@@ -177,6 +181,7 @@ impl Core {
             recent,
             recent_evicted,
             compacted: (Instant::now(), file_first),
+            last_compaction,
         }
     }
 

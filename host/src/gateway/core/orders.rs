@@ -9,7 +9,7 @@ use super::{Core, Reply};
 use crate::gateway::bus::GatewayEvent;
 use crate::gateway::oms::{Booked, Outcome, Refusal};
 use crate::gateway::{CancelOutcome, ExecFilter, ExecutionView, GatewayError, NewOrder, OrderView, Positions, SubmitError};
-use crate::journal::Entry;
+use crate::gateway::entry::Entry;
 use indexmap::IndexMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -10,7 +10,7 @@ use super::pending::PendingKind;
 use super::Core;
 use crate::gateway::bus::GatewayEvent;
 use crate::gateway::oms::Booked;
-use crate::journal::Entry;
+use crate::gateway::entry::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@
 
 use super::{Core, Reply};
 use crate::gateway::{GatewayError, JournalStatus};
-use crate::journal::{Checkpoint, Compaction, Entry};
+use crate::gateway::entry::{Checkpoint, Compaction, Entry};
 use crate::gateway::oms::Booked;
 use crate::shutdown::ExitReason;
 use chrono::{Local, Timelike};
@@ -77,6 +77,7 @@ impl Core {
         // The books already are the checkpoint's image: appended, not booked again.
         j.append(entry);
         self.compacted = (Instant::now(), checkpoint);
+        self.last_compaction = Some(compaction.clone());
         let took = started.elapsed();
         let done = compaction.clone();
         self.after_journal(move |_| {
@@ -115,11 +116,11 @@ impl Core {
             let _ = reply.send(None);
             return;
         };
-        let (appended, durable, held) = (j.appended(), j.durable(), self.held.len());
+        let (appended, durable, held, last_compaction) = (j.appended(), j.durable(), self.held.len(), self.last_compaction.clone());
         let info = j.info();
         tokio::task::spawn_blocking(move || {
             let info = info.recv().ok().and_then(Result::ok).unwrap_or_default();
-            let _ = reply.send(Some(JournalStatus { info, appended, durable, held }));
+            let _ = reply.send(Some(JournalStatus { info, last_compaction, appended, durable, held }));
         });
     }
 

@@ -1,16 +1,19 @@
-//! What the journal records: one [`Entry`] per change to the gateway's books, and one per
-//! order or execution event published to clients (for the stream's `resume` across restarts).
+//! What the gateway journals: one [`Entry`] per change to its books, and one per order or
+//! execution event published to clients (for the stream's `resume` across restarts), with what
+//! each means when the journal is read back.
 //!
 //! Entries are the *inputs* of the books, not their results: replaying them in order through
-//! [`crate::gateway::oms::Oms::book`] rebuilds exactly the books the gateway had, because the
-//! live core changes its books through that same function. The published views are kept as
-//! they were sent, so a resumed client gets the bytes it would have got.
+//! [`super::oms::Oms::book`] rebuilds exactly the books the gateway had, because the live core
+//! changes its books through that same function. Published events are kept by reference into
+//! the books ([`Published::resolve`]), so a resumed client gets the bytes it would have got.
 //!
-//! Bodies are JSON (readable with the `sqlite3` shell; new fields get `#[serde(default)]`).
+//! To the journal's storage engine an entry is a [`Record`]: a kind, a JSON body (readable with
+//! the `sqlite3` shell; new fields get `#[serde(default)]`), and whether it is a checkpoint.
 
-use crate::gateway::bus::GatewayEvent;
-use crate::gateway::oms::{BooksImage, Oms};
-use crate::gateway::{ExecutionView, OrderView};
+use super::bus::GatewayEvent;
+use super::oms::{BooksImage, Oms};
+use super::{ExecutionView, OrderView};
+use crate::journal::Record;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use txtrader_plugin_api::model::{AccountId, ClientOrderId, Commission, ExecutionId, Instrument, OrderRequest, Route, Symbol, UnixNanos};
@@ -214,9 +217,8 @@ impl Published {
     }
 }
 
-impl Entry {
-    /// The short name stored beside the body (for operators: `SELECT kind, count(*) …`).
-    pub fn kind(&self) -> &'static str {
+impl Record for Entry {
+    fn kind(&self) -> &'static str {
         match self {
             Self::Submitted { .. } => "submitted",
             Self::OrderEvent(_) => "order_event",
@@ -233,5 +235,17 @@ impl Entry {
             Self::Commission { .. } => "commission",
             Self::Checkpoint(_) => "checkpoint",
         }
+    }
+
+    fn is_checkpoint(&self) -> bool {
+        matches!(self, Self::Checkpoint(_))
+    }
+
+    fn encode(&self) -> Result<String, String> {
+        serde_json::to_string(self).map_err(|e| e.to_string())
+    }
+
+    fn decode(body: &str) -> Result<Self, String> {
+        serde_json::from_str(body).map_err(|e| e.to_string())
     }
 }
