@@ -14,6 +14,7 @@
 //! - [`shutdown`]: coordinated shutdown.
 
 pub mod adapters;
+pub mod auth;
 pub mod compat;
 pub mod config;
 pub mod gateway;
@@ -143,7 +144,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let tcp_listener = TcpListener::bind(tcp).await.map_err(|source| StartError::Bind { addr: tcp, source })?;
     let tcp_addr = tcp_listener.local_addr().map_err(|source| StartError::Bind { addr: tcp, source })?;
     let compat = compat::CompatConfig::from_config(config);
-    let auth = Arc::new(rpc::auth::Credentials::new(&config.username, &config.password));
+    let auth = Arc::new(auth::Credentials::new(&config.username, &config.password));
     let app = rpc::App {
         gateway: gateway.clone(),
         strategies: strategies.clone(),

@@ -15,7 +15,8 @@ use txtrader_host::adapters::{self, loader::AdapterIdentity, AdapterLink, Adapte
 use txtrader_host::compat::CompatConfig;
 use txtrader_host::config::Config;
 use txtrader_host::gateway::{self, GatewaySettings};
-use txtrader_host::rpc::{self, auth::Credentials, App};
+use txtrader_host::auth::Credentials;
+use txtrader_host::rpc::{self, App};
 use txtrader_host::shutdown::Shutdown;
 use txtrader_plugin_api::adapter::{AdapterConfig, AdapterError};
 use txtrader_plugin_api::model::{ConnectionStatus, Route};

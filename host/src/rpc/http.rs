@@ -1,17 +1,17 @@
 //! The txTrader HTTP API: one leaf route per command, GET or POST alike.
 //!
-//! Only the first path segment counts (`/status`, `/status/x` both run `status`). Every request
-//! is authenticated first; then the command is looked up, its arguments read (the query string
-//! for GET, a JSON object body for POST), the initialization gate applied, and the shared
-//! command handler run. Each failure gets a precise status and the API's one error shape, is
-//! logged once, and affects nothing but its own request.
+//! Only the first path segment counts (`/status`, `/status/x` both run `status`). The request
+//! is already authenticated (see [`super::authenticate`]); the command is looked up, its
+//! arguments read (the query string for GET, a JSON object body for POST), the initialization
+//! gate applied, and the shared command handler run. Each failure gets a precise status and the
+//! API's one error shape, is logged once, and affects nothing but its own request.
 
+use super::app::App;
+use super::body::{read_body, BodyError};
+use super::errors::{classify, HttpAnswer};
 use super::response::{self, error, json_ok};
-use super::{jsonrpc, App};
 use crate::compat::args::Args;
 use crate::compat::commands::{self, CommandError};
-use crate::gateway::GatewayError;
-use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::Response;
@@ -19,42 +19,12 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use txtrader_plugin_api::model::ConnectionStatus;
 
-/// Why a request body could not be used.
-#[derive(Debug)]
-pub enum BodyError {
-    /// Over the configured limit.
-    TooLarge(usize),
-    /// The connection failed while reading.
-    Read(String),
-}
-
-/// Reads a body up to `limit` bytes.
-///
-/// # Errors
-/// [`BodyError`].
-pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, BodyError> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let inner = e.into_inner();
-        if inner.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-            BodyError::TooLarge(limit)
-        } else {
-            BodyError::Read(inner.to_string())
-        }
-    })
-}
-
 /// Maps a command failure to a response (forcing a shutdown first when
 /// `TXTRADER_ENABLE_EXCEPTION_HALT` is on and the request was at fault).
 pub async fn command_error(app: &App, name: &str, e: &CommandError) -> Response {
-    let status = match e {
-        CommandError::Arg(_) => StatusCode::BAD_REQUEST,
-        CommandError::Failed(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        CommandError::Refused(_) | CommandError::Gateway(GatewayError::NoJournal) => StatusCode::CONFLICT,
-        CommandError::Gateway(GatewayError::NotInitialized) => return response::not_initialized(),
-        CommandError::Gateway(GatewayError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
-        CommandError::Gateway(GatewayError::Adapter(_)) => StatusCode::BAD_GATEWAY,
-        CommandError::Gateway(GatewayError::NotActive(_)) => StatusCode::CONFLICT,
-        CommandError::Gateway(GatewayError::Closed) => StatusCode::SERVICE_UNAVAILABLE,
+    let status = match classify(e).http {
+        HttpAnswer::Status(status) => status,
+        HttpAnswer::NotInitialized => return response::not_initialized(),
     };
     tracing::warn!(command = name, error = %e, "command failed");
     if app.compat.flags.exception_halt && matches!(e, CommandError::Arg(_) | CommandError::Failed(_)) {
@@ -63,17 +33,10 @@ pub async fn command_error(app: &App, name: &str, e: &CommandError) -> Response 
     error(status, &e.to_string(), Some(name))
 }
 
-/// The fallback handler: every path.
+/// The fallback handler: every path but `/rpc`.
 pub async fn leaf(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let name = parts.uri.path().trim_start_matches('/').split('/').next().unwrap_or_default().to_owned();
-    if !app.auth.check(&parts.headers) {
-        tracing::warn!(%peer, path = %parts.uri.path(), "request refused: bad or missing credentials");
-        return response::unauthorized();
-    }
-    if name == "rpc" {
-        return jsonrpc::handle(app, peer, parts.method, body).await;
-    }
     let Some(spec) = commands::find(&name) else {
         tracing::warn!(%peer, path = %parts.uri.path(), "unknown command");
         return error(StatusCode::NOT_FOUND, &format!("no such command: {name:?}"), None);

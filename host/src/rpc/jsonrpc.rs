@@ -2,18 +2,19 @@
 //!
 //! Single calls, batches (run in order) and notifications (no `id`, no answer) are supported.
 //! Errors use the standard codes: -32700 parse error, -32600 invalid request, -32601 method not
-//! found, -32602 invalid params; gateway failures use the server-error range: -32001 gateway not
-//! initialized, -32002 broker timeout, -32003 adapter error, -32004 symbol not active, -32000
-//! anything else. Business answers (e.g. `{"status":"Error","errorMsg":"account unknown"}`) are
-//! results, exactly as the HTTP routes return them.
+//! found; a command's failure is answered with the code [`super::errors::classify`] gives it
+//! (-32602 invalid params, and the server-error range for the gateway's failures). Business
+//! answers (e.g. `{"status":"Error","errorMsg":"account unknown"}`) are results, exactly as the
+//! HTTP routes return them.
 
-use super::http::{read_body, BodyError};
+use super::app::App;
+use super::body::{read_body, BodyError};
+use super::errors::classify;
 use super::response::json_status;
-use super::App;
 use crate::compat::args::Args;
-use crate::compat::commands::{self, CommandError};
-use crate::gateway::GatewayError;
+use crate::compat::commands;
 use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
@@ -29,7 +30,7 @@ fn rpc_error(id: Value, code: i64, message: &str, data: Option<Value>) -> Value 
 }
 
 /// Handles one HTTP request to `/rpc` (already authenticated).
-pub async fn handle(app: App, peer: SocketAddr, method: Method, body: Body) -> Response {
+pub async fn rpc_call(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketAddr>, method: Method, body: Body) -> Response {
     if method != Method::POST {
         let mut r = json_status(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -128,16 +129,8 @@ async fn call(app: &App, peer: SocketAddr, item: Value) -> Option<Value> {
         Ok(result) => answer(json!({"jsonrpc": "2.0", "result": result, "id": reply_id})),
         Err(e) => {
             tracing::warn!(method = spec.name, error = %e, "JSON-RPC call failed");
-            let (code, message) = match &e {
-                CommandError::Arg(_) => (-32602, "Invalid params"),
-                CommandError::Gateway(GatewayError::NotInitialized) => (-32001, "Gateway not Initialized"),
-                CommandError::Gateway(GatewayError::Timeout(_)) => (-32002, "Broker timeout"),
-                CommandError::Gateway(GatewayError::Adapter(_)) => (-32003, "Adapter error"),
-                CommandError::Gateway(GatewayError::NotActive(_)) => (-32004, "Symbol not active"),
-                CommandError::Refused(_) | CommandError::Gateway(GatewayError::NoJournal) => (-32005, "Operation refused"),
-                CommandError::Gateway(GatewayError::Closed) | CommandError::Failed(_) => (-32000, "Server error"),
-            };
-            answer(rpc_error(reply_id, code, message, Some(json!(e.to_string()))))
+            let class = classify(&e);
+            answer(rpc_error(reply_id, class.code, class.message, Some(json!(e.to_string()))))
         }
     }
 }

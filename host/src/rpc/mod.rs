@@ -1,71 +1,53 @@
 //! The HTTP listener: the txTrader leaf routes and JSON-RPC 2.0, behind Basic authentication.
 //!
+//! Every request passes [`authenticate`] first (unknown paths included), then reaches its
+//! route: `POST /rpc` (JSON-RPC) or a leaf route named after a command. Both translate onto the
+//! same command table (`compat::commands`) and answer a failure as [`errors::classify`] says.
+//!
 //! # Layout
+//! - [`app`]: what every handler shares.
 //! - [`http`]: one leaf route per command (GET or POST).
-//! - [`jsonrpc`]: `POST /rpc`.
-//! - [`auth`]: constant-time credential checks.
+//! - [`jsonrpc`]: JSON-RPC 2.0 on `/rpc`.
+//! - [`body`]: request bodies up to the limit.
+//! - [`errors`]: a command's failure as an HTTP status and a JSON-RPC code, in one table.
 //! - [`response`]: the success body and the one error shape.
 
-pub mod auth;
+pub mod app;
+pub mod body;
+pub mod errors;
 pub mod http;
 pub mod jsonrpc;
 pub mod response;
 
-use crate::compat::commands::Ctx;
-use crate::compat::CompatConfig;
-use crate::config::LogSettings;
-use crate::gateway::Gateway;
-use crate::shutdown::Shutdown;
-use auth::Credentials;
+pub use app::App;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::any;
 use axum::Router;
-use chrono::{DateTime, Local};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// What every request handler shares.
-#[derive(Clone, Debug)]
-pub struct App {
-    /// The gateway.
-    pub gateway: Gateway,
-    /// The strategy manager.
-    pub strategies: crate::strategies::Strategies,
-    /// Compat rendering settings.
-    pub compat: Arc<CompatConfig>,
-    /// The shutdown trigger.
-    pub shutdown: Shutdown,
-    /// Process start.
-    pub started: DateTime<Local>,
-    /// Expected credentials.
-    pub auth: Arc<Credentials>,
-    /// Largest request body.
-    pub max_body: usize,
-    /// Logging switches.
-    pub log: Arc<LogSettings>,
-}
-
-impl App {
-    /// A command context for HTTP callers (other surfaces adjust client and subscriber).
-    pub fn base_ctx(&self) -> Ctx {
-        Ctx {
-            gateway: self.gateway.clone(),
-            strategies: self.strategies.clone(),
-            compat: self.compat.clone(),
-            shutdown: self.shutdown.clone(),
-            started: self.started,
-            client: String::new(),
-            subscriber: crate::gateway::market::Subscriber::Http,
-        }
-    }
-
-    fn ctx(&self, peer: SocketAddr) -> Ctx {
-        Ctx { client: peer.to_string(), ..self.base_ctx() }
-    }
-}
-
-/// The router: every path goes to the leaf handler, which dispatches on the first segment.
+/// The router: `/rpc` (and anything below it) is JSON-RPC; every other path is a leaf route,
+/// dispatched on its first segment. Authentication wraps both.
 pub fn router(app: App) -> Router {
-    Router::new().fallback(http::leaf).with_state(app)
+    Router::new()
+        .route("/rpc", any(jsonrpc::rpc_call))
+        .route("/rpc/{*rest}", any(jsonrpc::rpc_call))
+        .fallback(http::leaf)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), authenticate))
+        .with_state(app)
+}
+
+/// Refuses a request without the configured Basic credentials, whatever its path, before any
+/// route sees it.
+pub async fn authenticate(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request, next: Next) -> Response {
+    if !app.auth.check(request.headers()) {
+        tracing::warn!(%peer, path = %request.uri().path(), "request refused: bad or missing credentials");
+        return response::unauthorized();
+    }
+    next.run(request).await
 }
 
 /// Serves until the shutdown triggers; in-flight requests complete.

@@ -14,7 +14,7 @@ use crate::compat::commands::Ctx;
 use crate::compat::stream::{self as wire, Needs, CHANNEL};
 use crate::gateway::bus::{Delivery, Subscription};
 use crate::gateway::market::Subscriber;
-use crate::rpc::auth::Credentials;
+use crate::auth::Credentials;
 use crate::shutdown::ExitReason;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Map, Value};

@@ -1,8 +1,10 @@
-//! HTTP Basic credentials, checked in constant time.
+//! Authentication, for every surface: the HTTP API (Basic credentials, checked by the `rpc`
+//! layer's middleware before any route) and the stream (`auth USER PASSWORD`).
 //!
-//! The configured user and password are kept only as SHA-256 digests; a request's credentials
+//! The configured user and password are kept only as SHA-256 digests; a caller's credentials
 //! are digested and compared with `subtle`, user and password both, without short-circuiting,
-//! so neither the timing nor the length of a wrong guess tells anything.
+//! so neither the timing nor the length of a wrong guess tells anything. Credentials are never
+//! logged.
 
 use base64::Engine;
 use http::HeaderMap;

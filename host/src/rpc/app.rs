@@ -1,0 +1,53 @@
+//! What every HTTP handler shares: the gateway and strategy handles, rendering settings,
+//! credentials, limits, logging switches.
+
+use crate::auth::Credentials;
+use crate::compat::commands::Ctx;
+use crate::compat::CompatConfig;
+use crate::config::LogSettings;
+use crate::gateway::Gateway;
+use crate::shutdown::Shutdown;
+use chrono::{DateTime, Local};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// What every request handler shares.
+#[derive(Clone, Debug)]
+pub struct App {
+    /// The gateway.
+    pub gateway: Gateway,
+    /// The strategy manager.
+    pub strategies: crate::strategies::Strategies,
+    /// Compat rendering settings.
+    pub compat: Arc<CompatConfig>,
+    /// The shutdown trigger.
+    pub shutdown: Shutdown,
+    /// Process start.
+    pub started: DateTime<Local>,
+    /// Expected credentials.
+    pub auth: Arc<Credentials>,
+    /// Largest request body.
+    pub max_body: usize,
+    /// Logging switches.
+    pub log: Arc<LogSettings>,
+}
+
+impl App {
+    /// A command context for HTTP callers (other surfaces adjust client and subscriber).
+    pub fn base_ctx(&self) -> Ctx {
+        Ctx {
+            gateway: self.gateway.clone(),
+            strategies: self.strategies.clone(),
+            compat: self.compat.clone(),
+            shutdown: self.shutdown.clone(),
+            started: self.started,
+            client: String::new(),
+            subscriber: crate::gateway::market::Subscriber::Http,
+        }
+    }
+
+    /// The command context of one HTTP caller.
+    pub fn ctx(&self, peer: SocketAddr) -> Ctx {
+        Ctx { client: peer.to_string(), ..self.base_ctx() }
+    }
+}

@@ -1,0 +1,27 @@
+//! Request bodies, read up to the configured limit (`TXTRADER_HTTP_MAX_BODY`).
+
+use axum::body::Body;
+
+/// Why a request body could not be used.
+#[derive(Debug)]
+pub enum BodyError {
+    /// Over the configured limit.
+    TooLarge(usize),
+    /// The connection failed while reading.
+    Read(String),
+}
+
+/// Reads a body up to `limit` bytes.
+///
+/// # Errors
+/// [`BodyError`].
+pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, BodyError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let inner = e.into_inner();
+        if inner.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            BodyError::TooLarge(limit)
+        } else {
+            BodyError::Read(inner.to_string())
+        }
+    })
+}

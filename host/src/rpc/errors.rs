@@ -1,0 +1,71 @@
+//! How a failed command is answered: the one table from [`CommandError`] to the HTTP status of
+//! the leaf routes and the JSON-RPC error code and message of `/rpc`.
+
+use crate::compat::commands::CommandError;
+use crate::gateway::GatewayError;
+use axum::http::StatusCode;
+
+/// What an HTTP leaf route answers a failure with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpAnswer {
+    /// A status with the API's one error shape.
+    Status(StatusCode),
+    /// The original's `503 Gateway not Initialized` with the body `false`.
+    NotInitialized,
+}
+
+/// A failure as each surface answers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ErrorClass {
+    /// The leaf routes' answer.
+    pub http: HttpAnswer,
+    /// The JSON-RPC error code.
+    pub code: i64,
+    /// The JSON-RPC error message (the failure's text goes in `data`).
+    pub message: &'static str,
+}
+
+const fn class(http: HttpAnswer, code: i64, message: &'static str) -> ErrorClass {
+    ErrorClass { http, code, message }
+}
+
+/// The answer to a failed command on each surface.
+///
+/// JSON-RPC codes: -32602 invalid params; the server-error range for the rest: -32001 gateway
+/// not initialized, -32002 broker timeout, -32003 adapter error, -32004 symbol not active,
+/// -32005 operation refused, -32000 anything else.
+pub fn classify(e: &CommandError) -> ErrorClass {
+    use HttpAnswer::{NotInitialized, Status};
+    match e {
+        CommandError::Arg(_) => class(Status(StatusCode::BAD_REQUEST), -32602, "Invalid params"),
+        CommandError::Failed(_) => class(Status(StatusCode::UNPROCESSABLE_ENTITY), -32000, "Server error"),
+        CommandError::Refused(_) | CommandError::Gateway(GatewayError::NoJournal) => {
+            class(Status(StatusCode::CONFLICT), -32005, "Operation refused")
+        }
+        CommandError::Gateway(GatewayError::NotInitialized) => class(NotInitialized, -32001, "Gateway not Initialized"),
+        CommandError::Gateway(GatewayError::Timeout(_)) => class(Status(StatusCode::GATEWAY_TIMEOUT), -32002, "Broker timeout"),
+        CommandError::Gateway(GatewayError::Adapter(_)) => class(Status(StatusCode::BAD_GATEWAY), -32003, "Adapter error"),
+        CommandError::Gateway(GatewayError::NotActive(_)) => class(Status(StatusCode::CONFLICT), -32004, "Symbol not active"),
+        CommandError::Gateway(GatewayError::Closed) => class(Status(StatusCode::SERVICE_UNAVAILABLE), -32000, "Server error"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compat::args::ArgError;
+
+    #[test]
+    fn every_failure_has_one_answer_per_surface() {
+        let arg = CommandError::Arg(ArgError::Missing("symbol"));
+        assert_eq!(classify(&arg), class(HttpAnswer::Status(StatusCode::BAD_REQUEST), -32602, "Invalid params"));
+        let not_up = CommandError::Gateway(GatewayError::NotInitialized);
+        assert_eq!(classify(&not_up).http, HttpAnswer::NotInitialized);
+        assert_eq!(classify(&not_up).code, -32001);
+        let refused = classify(&CommandError::Refused("busy".into()));
+        assert_eq!((refused.http, refused.code), (HttpAnswer::Status(StatusCode::CONFLICT), -32005));
+        assert_eq!(classify(&CommandError::Gateway(GatewayError::NoJournal)), refused, "no journal is refused like an operator command");
+        assert_eq!(classify(&CommandError::Gateway(GatewayError::Timeout("x"))).http, HttpAnswer::Status(StatusCode::GATEWAY_TIMEOUT));
+        assert_eq!(classify(&CommandError::Failed("route".into())).code, -32000);
+    }
+}
