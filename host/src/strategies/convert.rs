@@ -1,10 +1,10 @@
-//! The one place where the strategy WIT types and the domain model meet. Decimals cross the
+//! The one place where the strategy WIT types and the domain model meet: every WIT record the
+//! host gives a guest is built here, every one it takes is read here. Decimals cross the
 //! boundary as text and are parsed here; a malformed value becomes the refusal the guest sees.
 
-use super::engine::bindings::txtrader::strategy::types as wit;
+use super::bindings::txtrader::strategy::types as wit;
+use super::view::{LogLevel, OwnFill, OwnOrder};
 use crate::gateway::NewOrder;
-use crate::gateway::OrderView;
-use crate::gateway::oms::UpdateKind;
 use rust_decimal::Decimal;
 use std::str::FromStr;
 use txtrader_plugin_api::model::{
@@ -112,32 +112,33 @@ pub fn request(r: &OrderRequest) -> wit::OrderRequest {
     }
 }
 
-/// The fill an order change reports: the execution of its latest update, if that is a fill.
-pub fn latest_fill(view: &OrderView) -> Option<wit::Fill> {
-    let u = view.order.history.last()?;
-    match &u.kind {
-        UpdateKind::Filled { exec_id, quantity, price } => Some(wit::Fill {
-            exec_id: exec_id.as_str().to_owned(),
-            quantity: quantity.to_string(),
-            price: price.to_string(),
-            time: u.ts.0,
-        }),
-        _ => None,
-    }
+/// A fill for the guest.
+fn fill(f: &OwnFill) -> wit::Fill {
+    wit::Fill { exec_id: f.exec_id.as_str().to_owned(), quantity: f.quantity.to_string(), price: f.price.to_string(), time: f.time.0 }
 }
 
-/// An order for the guest, reporting its latest fill when the latest change is one.
-pub fn order(view: &OrderView) -> wit::Order {
-    let o = &view.order;
+/// One of its orders for the guest, reporting `fill` as the change's fill.
+pub fn order(o: &OwnOrder, change: Option<&OwnFill>) -> wit::Order {
     wit::Order {
-        id: o.request.client_order_id.as_str().to_owned(),
-        broker_id: o.broker_order_id.as_ref().map(|b| b.as_str().to_owned()),
+        id: o.id().to_owned(),
+        broker_id: o.broker_id.as_ref().map(|b| b.as_str().to_owned()),
         request: request(&o.request),
         status: status(o.status),
         filled: o.filled.to_string(),
-        avg_price: o.avg_price().map(|p| p.to_string()),
+        avg_price: o.avg_price.map(|p| p.to_string()),
         reason: o.reason.clone(),
-        fill: latest_fill(view),
+        fill: change.map(fill),
+    }
+}
+
+/// A guest's log level.
+pub fn log_level(l: wit::LogLevel) -> LogLevel {
+    match l {
+        wit::LogLevel::Trace => LogLevel::Trace,
+        wit::LogLevel::Debug => LogLevel::Debug,
+        wit::LogLevel::Info => LogLevel::Info,
+        wit::LogLevel::Warn => LogLevel::Warn,
+        wit::LogLevel::Error => LogLevel::Error,
     }
 }
 

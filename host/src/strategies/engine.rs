@@ -5,20 +5,16 @@
 //! strategies are interrupted by epoch deadlines (a ticker thread advances the epoch), replay
 //! counts fuel so that the same input always runs the same way. The linker grants WASI only
 //! as far as a Rust `wasm32-wasip2` guest needs to run: no files, no sockets, no environment,
-//! no arguments; stderr is captured for panic messages (see [`super::instance`]).
+//! no arguments; stderr is captured for panic messages (see [`super::host`]).
 
-use super::instance::Ctx;
+use super::bindings;
+use super::host::Ctx;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
-
-/// Bindings generated from `plugin-api/wit/strategy.wit`.
-pub(crate) mod bindings {
-    wasmtime::component::bindgen!({ path: "../plugin-api/wit", world: "strategy" });
-}
 
 /// How runaway guests are stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,10 +12,11 @@
 //! (market at the open; limit and stop at their price, or at the open when the bar opens
 //! through it), in full. Each bar is also presented as a quote one cent around its close.
 
-use super::engine::bindings::txtrader::strategy::types as wit;
 use super::engine::{Engine, Metering};
-use super::instance::{Action, Clock, Ctx, Fault, Ids, Instance, Stats, TimerOp};
+use super::host::{Action, Clock, Ctx, Ids, Stats, TimerOp};
+use super::instance::{Fault, Instance};
 use super::manifest::Manifest;
+use super::view::OwnFill;
 use chrono::{NaiveDate, TimeZone};
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
@@ -24,7 +25,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use txtrader_plugin_api::model::{Bar, BarInterval, OrderType, Price, Quantity, Quote, Side, Symbol, UnixNanos};
+use txtrader_plugin_api::model::{Bar, BarInterval, ExecutionId, OrderStatus, OrderType, Price, Quantity, Quote, Side, Symbol, UnixNanos};
 
 const USAGE: &str = "usage: txtraderd replay <manifest.toml|json> (--symbol SYM [--from YYYY-MM-DD] [--days N] [--seed N] | --csv FILE) [--write-csv FILE]";
 const MINUTE: u64 = 60_000_000_000;
@@ -217,14 +218,7 @@ impl Replay {
             let refusals: Vec<String> = ctx.refusals.drain(..).collect();
             let (logs, _) = ctx.drain_logs();
             for (level, m) in logs {
-                let level = match level {
-                    wit::LogLevel::Trace => "trace",
-                    wit::LogLevel::Debug => "debug",
-                    wit::LogLevel::Info => "info",
-                    wit::LogLevel::Warn => "warn",
-                    wit::LogLevel::Error => "error",
-                };
-                self.line(format!("log {} {level} {m}", time(now)));
+                self.line(format!("log {} {} {m}", time(now), level.name()));
             }
             for r in refusals {
                 self.line(format!("refused {} {r}", time(now)));
@@ -270,14 +264,14 @@ impl Replay {
                             order.symbol,
                             describe(&order.order_type)
                         ));
-                        self.update(&id, wit::OrderStatus::Working, None)?;
+                        self.update(&id, OrderStatus::Working, None)?;
                         self.book.push(Resting { id, order });
                     }
                     Action::Cancel(id) => {
                         if let Some(i) = self.book.iter().position(|r| r.id == id) {
                             self.book.remove(i);
                             self.line(format!("cancel {} {id}", time(now)));
-                            self.update(&id, wit::OrderStatus::Cancelled, None)?;
+                            self.update(&id, OrderStatus::Cancelled, None)?;
                         }
                     }
                 }
@@ -286,24 +280,23 @@ impl Replay {
     }
 
     /// Changes one of the guest's orders and tells it; a fill is of the whole order, at `Price`.
-    fn update(&mut self, id: &str, status: wit::OrderStatus, fill: Option<(&crate::gateway::NewOrder, Price, String)>) -> Result<(), Fault> {
+    fn update(&mut self, id: &str, status: OrderStatus, fill: Option<(&crate::gateway::NewOrder, Price, String)>) -> Result<(), Fault> {
         let now = self.now();
         let ctx = self.inst.ctx();
         let Some(own) = ctx.view.orders.get_mut(id) else { return Ok(()) };
-        own.order.status = status;
-        own.done = matches!(status, wit::OrderStatus::Filled | wit::OrderStatus::Cancelled | wit::OrderStatus::Rejected | wit::OrderStatus::Expired);
-        own.order.fill = None;
+        own.status = status;
+        let mut change = None;
         if let Some((o, p, exec)) = &fill {
-            let q = o.quantity;
-            own.order.filled = q.to_string();
-            own.order.avg_price = Some(p.to_string());
-            own.order.fill = Some(wit::Fill { exec_id: exec.clone(), quantity: q.to_string(), price: p.to_string(), time: now });
+            let Ok(exec_id) = ExecutionId::new(exec.clone()) else { return Ok(()) };
+            own.filled = o.quantity;
+            own.avg_price = Some(*p);
+            change = Some(OwnFill { exec_id, quantity: o.quantity, price: *p, time: UnixNanos(now) });
         }
-        let order = own.order.clone();
+        let order = own.clone();
         if let Some((o, _, exec)) = &fill {
             ctx.view.apply_fill(exec, &o.account, &o.symbol, o.side, o.quantity);
         }
-        self.inst.on_order(&order)?;
+        self.inst.on_order(&order, change.as_ref())?;
         self.settle()
     }
 
@@ -354,7 +347,7 @@ impl Replay {
             let exec = format!("replay-{}", self.fills);
             let now = self.now();
             self.line(format!("fill {} {} {} {} @ {price}", time(now), r.id, r.order.side, r.order.quantity));
-            self.update(&r.id, wit::OrderStatus::Filled, Some((&r.order, price, exec)))?;
+            self.update(&r.id, OrderStatus::Filled, Some((&r.order, price, exec)))?;
         }
         Ok(())
     }

@@ -1,48 +1,51 @@
 //! Live strategies: the manager task behind the [`Strategies`] handle, and for each running
-//! strategy the three parts that serve it.
+//! strategy the three parts that serve it, each in the file of the thread or task it runs on.
 //!
 //! - The manager owns every strategy's record (manifest, version, state, counters) and is the
 //!   only one to deploy, replace, stop or start them; commands and the folder watcher reach it
-//!   through the handle.
-//! - A **worker** thread owns the instance's `Store` and runs every callback in order: market
+//!   through the handle. It runs on the async runtime (this file).
+//! - A **worker** thread ([`worker`]) owns the instance's `Store` and runs every callback in order: market
 //!   data, its orders' changes, answers to its requests, timers. Only it touches the guest.
-//! - A **forwarder** task reads the gateway's event bus and passes on what concerns the
+//! - A **forwarder** task ([`forwarder`]) reads the gateway's event bus and passes on what concerns the
 //!   strategy: market data of its symbols (skipped, and counted, while it is more than
 //!   [`MAX_BACKLOG`] events behind: a slow strategy never slows the gateway), every change of
 //!   its own orders and every execution of its accounts (never skipped).
-//! - An **executor** task carries out what the guest queued (subscriptions, bar requests,
+//! - An **executor** task ([`executor`]) carries out what the guest queued (subscriptions, bar requests,
 //!   orders, cancels) through the same gateway commands every client uses, in order, and feeds
 //!   the outcomes back as events.
 //!
 //! A fault (deadline, memory, trap, panic) ends the worker; the manager records why, publishes
 //! it, and (unless the manifest says otherwise) cancels the strategy's open orders.
 
+mod channels;
+mod executor;
+mod forwarder;
+mod worker;
+
+pub use forwarder::MAX_BACKLOG;
+
 use super::engine::{Compiled, Engine};
-use super::engine::bindings::txtrader::strategy::types as wit;
-use super::instance::{Action, Clock, Ctx, Fault, Ids, Instance, OwnOrder, Stats, TimerOp, View};
+use super::host::{Clock, Ctx, Ids, Stats};
+use super::instance::Fault;
 use super::manifest::{Limits, Manifest};
-use crate::gateway::bus::Delivery;
+use super::view::{OwnOrder, View};
 use crate::gateway::market::Subscriber;
-use crate::gateway::oms::UpdateKind;
-use crate::gateway::{ExecutionView, Gateway, OrderView, SubmitError};
+use crate::gateway::Gateway;
 use crate::shutdown::Shutdown;
+use channels::{Input, Job};
+use executor::Exec;
+use forwarder::Forward;
 use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::json;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-use txtrader_plugin_api::model::{
-    AccountSummary, Bar, OrderClass, OrderOrigin, Quote, Symbol, Trade, UnixNanos,
-};
+use txtrader_plugin_api::model::{OrderClass, OrderOrigin, Symbol, UnixNanos};
 
-/// Market data a strategy may have queued before more is skipped.
-pub const MAX_BACKLOG: usize = 1000;
-/// Timers one strategy may have set at once.
-const MAX_TIMERS: usize = 1000;
 /// How long a stopping strategy's `on-stop` may take beyond its callback limit.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
@@ -544,28 +547,6 @@ async fn cancel_open_orders(gateway: &Gateway, name: &str) -> Vec<String> {
     out
 }
 
-/// What the worker thread reacts to.
-enum Input {
-    Quote(Quote),
-    Trade(Trade),
-    Bar(Bar),
-    Bars { id: u64, result: Result<Vec<Bar>, String> },
-    Order(Arc<OrderView>),
-    Execution(Arc<ExecutionView>),
-    Account(AccountSummary),
-    /// An order the gateway never booked.
-    Rejected { id: String, reason: String },
-    /// After a gap on the bus: the strategy's orders and the positions, afresh.
-    Resync { orders: Vec<OrderView>, positions: crate::gateway::Positions },
-    Stop(oneshot::Sender<()>),
-}
-
-/// What the executor carries out.
-enum Job {
-    Act(Action),
-    Publish(&'static str, serde_json::Value),
-}
-
 struct Launch {
     engine: Arc<Engine>,
     compiled: Compiled,
@@ -589,11 +570,11 @@ async fn launch(l: Launch) -> Result<Worker, String> {
     let origin = OrderOrigin::Strategy { name: name.clone() };
     for o in l.gateway.orders(OrderClass::Order).await.map_err(|e| e.to_string())? {
         if o.order.request.origin == origin {
-            let w = super::convert::order(&o);
-            view.orders.insert(w.id.clone(), OwnOrder { done: o.order.status.is_terminal(), order: wit::Order { fill: None, ..w } });
+            let own = OwnOrder::of(&o.order);
+            view.orders.insert(own.id().to_owned(), own);
         }
     }
-    set_positions(&mut view, &l.gateway.positions().await.map_err(|e| e.to_string())?, &limits);
+    view.set_positions(&l.gateway.positions().await.map_err(|e| e.to_string())?, &limits.accounts);
     for a in &limits.accounts {
         if let Ok(Some(s)) = l.gateway.account_summary(a.clone()).await {
             view.accounts.insert(a.clone(), s);
@@ -617,12 +598,12 @@ async fn launch(l: Launch) -> Result<Worker, String> {
                 let mut ctx = ctx;
                 ctx.view = view;
                 let name = ctx.name().to_owned();
-                let fault = work(&engine, &compiled, ctx, &config, &input_rx, &job_tx, &backlog, started_tx);
+                let fault = worker::work(&engine, &compiled, ctx, &config, &input_rx, &job_tx, &backlog, started_tx);
                 let _ = manager.blocking_send(Request::Ended { name, generation, fault });
             })
             .map_err(|e| format!("cannot start a thread: {e}"))?
     };
-    let executor = tokio::spawn(execute(Exec {
+    let executor = tokio::spawn(executor::execute(Exec {
         name: name.clone(),
         gateway: l.gateway.clone(),
         input: input_tx.clone(),
@@ -630,7 +611,7 @@ async fn launch(l: Launch) -> Result<Worker, String> {
         subscriber: Subscriber::Strategy(l.subscriber),
         backlog: backlog.clone(),
     }, job_rx));
-    let forwarder = tokio::spawn(forward(Forward {
+    let forwarder = tokio::spawn(forwarder::forward(Forward {
         name: name.clone(),
         gateway: l.gateway.clone(),
         input: input_tx.clone(),
@@ -652,346 +633,3 @@ async fn launch(l: Launch) -> Result<Worker, String> {
         }
     }
 }
-
-fn set_positions(view: &mut View, positions: &crate::gateway::Positions, limits: &Limits) {
-    view.positions.clear();
-    for (account, symbols) in positions.iter().filter(|(a, _)| limits.accounts.contains(a)) {
-        for (symbol, q) in symbols {
-            view.positions.insert((account.clone(), symbol.clone()), *q);
-        }
-    }
-}
-
-// ----- the worker thread
-
-/// Runs the instance until it is stopped or faults; answers `started` after `on-start`.
-#[allow(clippy::too_many_arguments)]
-fn work(
-    engine: &Engine,
-    compiled: &Compiled,
-    ctx: Ctx,
-    config: &str,
-    rx: &std::sync::mpsc::Receiver<Input>,
-    jobs: &mpsc::UnboundedSender<Job>,
-    backlog: &AtomicUsize,
-    started: oneshot::Sender<Result<(), String>>,
-) -> Option<Fault> {
-    let mut inst = match Instance::new(engine, compiled, ctx) {
-        Ok(i) => i,
-        Err(f) => {
-            let _ = started.send(Err(f.to_string()));
-            return None;
-        }
-    };
-    let mut timers: HashMap<u64, Instant> = HashMap::new();
-    let r = inst.on_start(config);
-    flush(&mut inst, jobs, &mut timers);
-    match r {
-        Ok(Ok(())) => {
-            let _ = started.send(Ok(()));
-        }
-        Ok(Err(reason)) => {
-            let _ = started.send(Err(format!("on-start refused: {reason}")));
-            return None;
-        }
-        Err(f) => {
-            let _ = started.send(Err(format!("on-start {f}")));
-            return None;
-        }
-    }
-    loop {
-        let next = timers.values().min().copied();
-        let input = match next {
-            Some(due) => rx.recv_timeout(due.saturating_duration_since(Instant::now())),
-            None => rx.recv().map_err(|_| std::sync::mpsc::RecvTimeoutError::Disconnected),
-        };
-        let outcome = match input {
-            Ok(Input::Stop(done)) => {
-                let r = inst.on_stop();
-                flush(&mut inst, jobs, &mut timers);
-                let _ = done.send(());
-                return r.err();
-            }
-            Ok(input) => deliver(&mut inst, input, backlog),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                let now = Instant::now();
-                let mut due: Vec<u64> = timers.iter().filter(|(_, t)| **t <= now).map(|(id, _)| *id).collect();
-                due.sort_unstable();
-                let mut r = Ok(());
-                for id in due {
-                    timers.remove(&id);
-                    r = inst.on_timer(id);
-                    if r.is_err() {
-                        break;
-                    }
-                }
-                r
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return None,
-        };
-        flush(&mut inst, jobs, &mut timers);
-        if let Err(f) = outcome {
-            return Some(f);
-        }
-    }
-}
-
-/// Runs the callback an input calls for (or only updates the view).
-fn deliver(inst: &mut Instance, input: Input, backlog: &AtomicUsize) -> Result<(), Fault> {
-    match input {
-        Input::Quote(q) => {
-            taken(backlog);
-            inst.on_quote(&q)
-        }
-        Input::Trade(t) => {
-            taken(backlog);
-            inst.on_trade(&t)
-        }
-        Input::Bar(b) => {
-            taken(backlog);
-            inst.on_bar(&b)
-        }
-        Input::Bars { id, result } => inst.on_bars(id, result.as_deref().map_err(Clone::clone)),
-        Input::Order(view) => match order_change(inst.ctx(), &view) {
-            Some(w) => inst.on_order(&w),
-            None => Ok(()),
-        },
-        Input::Execution(e) => {
-            let x = &e.execution;
-            inst.ctx().view.apply_fill(x.exec_id.as_str(), &x.account, &x.symbol, x.side, x.quantity);
-            Ok(())
-        }
-        Input::Account(s) => {
-            inst.ctx().view.accounts.insert(s.account.clone(), s);
-            Ok(())
-        }
-        Input::Rejected { id, reason } => {
-            let ctx = inst.ctx();
-            let Some(own) = ctx.view.orders.get_mut(&id) else { return Ok(()) };
-            if own.done {
-                return Ok(());
-            }
-            own.done = true;
-            own.order.status = wit::OrderStatus::Rejected;
-            own.order.reason = Some(reason);
-            let w = own.order.clone();
-            inst.on_order(&w)
-        }
-        Input::Resync { orders, positions } => {
-            let limits = inst.ctx().limits.clone();
-            set_positions(&mut inst.ctx().view, &positions, &limits);
-            for o in orders {
-                if let Some(w) = order_change(inst.ctx(), &o) {
-                    inst.on_order(&w)?;
-                }
-            }
-            Ok(())
-        }
-        Input::Stop(_) => Ok(()),
-    }
-}
-
-/// Counts one market data event out of the backlog.
-fn taken(backlog: &AtomicUsize) {
-    let _ = backlog.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
-}
-
-/// Records an order change in the view; the order as the guest gets it, or `None` when
-/// nothing it can see changed (the same state published twice).
-fn order_change(ctx: &mut Ctx, view: &OrderView) -> Option<wit::Order> {
-    let mut w = super::convert::order(view);
-    let prev = ctx.view.orders.get(&w.id);
-    if let Some(p) = prev {
-        let same = p.order.status == w.status && p.order.filled == w.filled && p.order.broker_id == w.broker_id && p.order.reason == w.reason;
-        if same {
-            return None;
-        }
-        if p.order.filled == w.filled {
-            w.fill = None; // the fill was reported already
-        }
-    }
-    // the position moves with the domain fill the WIT one was made from
-    if let (Some(_), Some(UpdateKind::Filled { exec_id, quantity, .. })) = (&w.fill, view.order.history.last().map(|u| &u.kind)) {
-        let r = &view.order.request;
-        ctx.view.apply_fill(exec_id.as_str(), &r.account, &r.symbol, r.side, *quantity);
-    }
-    ctx.view.orders.insert(w.id.clone(), OwnOrder { order: w.clone(), done: view.order.status.is_terminal() });
-    Some(w)
-}
-
-/// Hands what the guest queued to the executor and applies its timer changes; logs its log
-/// lines and refusals.
-fn flush(inst: &mut Instance, jobs: &mpsc::UnboundedSender<Job>, timers: &mut HashMap<u64, Instant>) {
-    let ctx = inst.ctx();
-    let name = ctx.name().to_owned();
-    for a in ctx.outbox.drain(..) {
-        let _ = jobs.send(Job::Act(a));
-    }
-    for op in ctx.timers.drain(..).collect::<Vec<_>>() {
-        match op {
-            TimerOp::Set(id, ms) => {
-                if timers.len() >= MAX_TIMERS && !timers.contains_key(&id) {
-                    tracing::warn!(strategy = %name, "timer {id} refused: {MAX_TIMERS} timers already set");
-                    continue;
-                }
-                timers.insert(id, Instant::now() + Duration::from_millis(ms));
-            }
-            TimerOp::Cancel(id) => {
-                timers.remove(&id);
-            }
-        }
-    }
-    let (logs, dropped) = ctx.drain_logs();
-    for (level, m) in logs {
-        match level {
-            wit::LogLevel::Trace => tracing::trace!(strategy = %name, "{m}"),
-            wit::LogLevel::Debug => tracing::debug!(strategy = %name, "{m}"),
-            wit::LogLevel::Info => tracing::info!(strategy = %name, "{m}"),
-            wit::LogLevel::Warn => tracing::warn!(strategy = %name, "{m}"),
-            wit::LogLevel::Error => tracing::error!(strategy = %name, "{m}"),
-        }
-    }
-    if dropped > 0 {
-        tracing::warn!(strategy = %name, "{dropped} log lines dropped (at most 100 per callback)");
-    }
-    for r in ctx.refusals.drain(..) {
-        tracing::warn!(strategy = %name, "action refused: {r}");
-        let _ = jobs.send(Job::Publish("refused", json!({"reason": r})));
-    }
-}
-
-// ----- the executor task
-
-struct Exec {
-    name: String,
-    gateway: Gateway,
-    input: std::sync::mpsc::Sender<Input>,
-    subscribed: Arc<Mutex<HashSet<Symbol>>>,
-    subscriber: Subscriber,
-    backlog: Arc<AtomicUsize>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-async fn execute(x: Exec, mut jobs: mpsc::UnboundedReceiver<Job>) {
-    while let Some(job) = jobs.recv().await {
-        match job {
-            Job::Publish(event, detail) => x.gateway.strategy_event(&x.name, event, detail).await,
-            Job::Act(Action::Subscribe(symbol)) => {
-                lock(&x.subscribed).insert(symbol.clone());
-                match x.gateway.add_symbol(symbol.clone(), Some(x.subscriber)).await {
-                    Ok(Some(view)) => {
-                        if let Some(q) = view.quote {
-                            // counted like every market data event (the worker counts it down)
-                            x.backlog.fetch_add(1, Ordering::Relaxed);
-                            let _ = x.input.send(Input::Quote(q));
-                        }
-                    }
-                    Ok(None) => {
-                        tracing::warn!(strategy = %x.name, %symbol, "subscription refused: the broker does not know the symbol");
-                        x.gateway.strategy_event(&x.name, "refused", json!({"reason": format!("unknown symbol {symbol}")})).await;
-                    }
-                    Err(e) => tracing::warn!(strategy = %x.name, %symbol, cause = %e, "subscription failed"),
-                }
-            }
-            Job::Act(Action::Unsubscribe(symbol)) => {
-                lock(&x.subscribed).remove(&symbol);
-                let _ = x.gateway.remove_symbol(symbol, x.subscriber).await;
-            }
-            Job::Act(Action::Bars { id, symbol, interval, start, end }) => {
-                let (g, input) = (x.gateway.clone(), x.input.clone());
-                tokio::spawn(async move {
-                    let result = g.bars(symbol, interval, start, end).await.map_err(|e| e.to_string());
-                    let _ = input.send(Input::Bars { id, result });
-                });
-            }
-            Job::Act(Action::Submit(order)) => {
-                let id = order.client_order_id.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_default();
-                match x.gateway.submit(*order).await {
-                    Ok(_) | Err(SubmitError::Gateway(crate::gateway::GatewayError::Timeout(_))) => {}
-                    Err(e) => {
-                        // Booked orders report their own fate on the bus; one the gateway
-                        // refused before booking it is rejected here.
-                        if matches!(x.gateway.order(id.clone()).await, Ok(None)) {
-                            let _ = x.input.send(Input::Rejected { id, reason: e.to_string() });
-                        }
-                    }
-                }
-            }
-            Job::Act(Action::Cancel(id)) => match x.gateway.cancel(id.clone()).await {
-                Ok(crate::gateway::CancelOutcome::Sent) | Err(_) => {}
-                Ok(other @ (crate::gateway::CancelOutcome::NotLive(_) | crate::gateway::CancelOutcome::AlreadyCancelled)) => {
-                    // a cancel that crossed the order's fill or cancel: the order says so itself
-                    tracing::info!(strategy = %x.name, order = %id, ?other, "cancel not sent: the order is already final");
-                }
-                Ok(other) => {
-                    tracing::warn!(strategy = %x.name, order = %id, ?other, "cancel not sent");
-                    x.gateway.strategy_event(&x.name, "refused", json!({"reason": format!("cancel {id}: {other:?}")})).await;
-                }
-            },
-        }
-    }
-}
-
-// ----- the forwarder task
-
-struct Forward {
-    name: String,
-    gateway: Gateway,
-    input: std::sync::mpsc::Sender<Input>,
-    subscribed: Arc<Mutex<HashSet<Symbol>>>,
-    backlog: Arc<AtomicUsize>,
-    stats: Arc<Stats>,
-    limits: Arc<Limits>,
-}
-
-impl Forward {
-    fn market(&self, symbol: &Symbol, input: impl FnOnce() -> Input) {
-        if !lock(&self.subscribed).contains(symbol) {
-            return;
-        }
-        if self.backlog.load(Ordering::Relaxed) >= MAX_BACKLOG {
-            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        self.backlog.fetch_add(1, Ordering::Relaxed);
-        let _ = self.input.send(input());
-    }
-}
-
-async fn forward(f: Forward, mut sub: crate::gateway::bus::Subscription<Arc<crate::gateway::bus::Sequenced>>) {
-    use crate::gateway::bus::GatewayEvent as E;
-    let origin = OrderOrigin::Strategy { name: f.name.clone() };
-    while let Some(d) = sub.recv().await {
-        match d {
-            Delivery::Item(s) => match &s.event {
-                E::Quote(q) => f.market(&q.symbol, || Input::Quote(q.clone())),
-                E::Trade { trade, .. } => f.market(&trade.symbol, || Input::Trade(trade.clone())),
-                E::Bar(b) => f.market(&b.symbol, || Input::Bar(b.clone())),
-                E::Order(o) if o.order.request.origin == origin => {
-                    let _ = f.input.send(Input::Order(o.clone()));
-                }
-                E::Execution(e) if f.limits.accounts.contains(&e.execution.account) => {
-                    let _ = f.input.send(Input::Execution(e.clone()));
-                    let (g, input, account) = (f.gateway.clone(), f.input.clone(), e.execution.account.clone());
-                    tokio::spawn(async move {
-                        if let Ok(Some(s)) = g.account_summary(account).await {
-                            let _ = input.send(Input::Account(s));
-                        }
-                    });
-                }
-                _ => {}
-            },
-            Delivery::Gap { missed, .. } => {
-                tracing::warn!(strategy = %f.name, missed, "strategy fell behind the event bus: resynchronizing its orders and positions");
-                let orders = f.gateway.orders(OrderClass::Order).await.unwrap_or_default();
-                let orders = orders.into_iter().filter(|o| o.order.request.origin == origin).collect();
-                let positions = f.gateway.positions().await.unwrap_or_default();
-                let _ = f.input.send(Input::Resync { orders, positions });
-            }
-        }
-    }
-}
-
