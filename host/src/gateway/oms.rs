@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use super::entry::Entry;
 use txtrader_plugin_api::model::{
-    AccountId, BrokerOrderId, CancelResume, ClientOrderId, Execution, ExecutionId, InvalidTransition, OrderClass,
+    AccountId, BrokerOrderId, ClientOrderId, Execution, ExecutionId, InvalidTransition, OrderClass,
     OrderOrigin, OrderRequest, OrderStatus, OrderTrigger, Price, Quantity, SignedQuantity, Symbol,
     UnixNanos,
 };
@@ -581,24 +581,6 @@ impl Oms {
         }
     }
 
-    /// The status an order of ours takes from the broker's snapshot: the broker's, except that
-    /// a cancel in flight stays in flight while the broker still reports the order open (with
-    /// the broker's view of where it would resume).
-    fn status_from_broker(ours: OrderStatus, broker: OrderStatus) -> OrderStatus {
-        let resume = match broker {
-            OrderStatus::Initialized => Some(CancelResume::Initialized),
-            OrderStatus::Submitted => Some(CancelResume::Submitted),
-            OrderStatus::Held => Some(CancelResume::Held),
-            OrderStatus::Working => Some(CancelResume::Working),
-            OrderStatus::PartiallyFilled => Some(CancelResume::PartiallyFilled),
-            _ => None,
-        };
-        match (ours, resume) {
-            (OrderStatus::PendingCancel { .. }, Some(resume)) => OrderStatus::PendingCancel { resume },
-            _ => broker,
-        }
-    }
-
     fn known_order(&self, snap: &txtrader_plugin_api::wire::OrderSnapshot) -> Option<&ClientOrderId> {
         self.by_broker.get(&snap.broker_order_id).or_else(|| self.orders.get_key_value(&snap.request.client_order_id).map(|(k, _)| k))
     }
@@ -632,7 +614,7 @@ impl Oms {
                 // closed before the archive horizon: archived, not new
                 None => !(snap.status.is_terminal() && snap.ts_event < self.horizon),
                 Some(o) => {
-                    let status = Self::status_from_broker(o.status, snap.status);
+                    let status = o.status.restate(snap.status);
                     if matches!((o.status, status), (OrderStatus::PendingCancel { .. }, OrderStatus::PendingCancel { .. })) {
                         plan.cancel_again.push(o.request.client_order_id.clone());
                     }
@@ -694,7 +676,7 @@ impl Oms {
                     let Some(order) = self.orders.get_mut(&id) else { continue };
                     self.by_broker.insert(snap.broker_order_id.clone(), id.clone());
                     order.broker_order_id.get_or_insert_with(|| snap.broker_order_id.clone());
-                    let status = Self::status_from_broker(order.status, snap.status);
+                    let status = order.status.restate(snap.status);
                     if order.status != status || order.filled != snap.filled_quantity {
                         order.status = status;
                         order.filled = snap.filled_quantity;

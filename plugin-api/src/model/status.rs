@@ -1,9 +1,12 @@
 //! The order status machine: one exhaustive transition table.
 //!
-//! An order's status only ever changes through [`OrderStatus::transition`]. Every
-//! `(status, trigger)` pair is decided in one `match`; a pair that makes no sense (a fill after a
-//! cancel, an accept after a fill) is an [`InvalidTransition`], which the OMS logs and drops, so a
-//! duplicate, stale or impossible broker event can never corrupt an order.
+//! An order's status only ever changes here: through [`OrderStatus::transition`] for an event,
+//! or [`OrderStatus::restate`] when a broker's snapshot says where the order stands (at
+//! reconciliation). Every `(status, trigger)` pair is decided in one `match` that names every
+//! pair, with no catch-all arm, so a new status or trigger does not compile until each of its
+//! pairs is decided. A pair that makes no sense (a fill after a cancel, an accept after a fill)
+//! is an [`InvalidTransition`], which the OMS logs and drops, so a duplicate, stale or impossible
+//! broker event can never corrupt an order.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -21,6 +24,26 @@ pub enum CancelResume {
     Working,
     /// Working, partly filled.
     PartiallyFilled,
+}
+
+impl CancelResume {
+    /// Where a cancel of an order in `status` would resume if refused: the open statuses a
+    /// cancel can start from (the inverse of `OrderStatus::from`); `None` for a pending cancel
+    /// itself and for final statuses.
+    pub fn of(status: OrderStatus) -> Option<Self> {
+        match status {
+            OrderStatus::Initialized => Some(Self::Initialized),
+            OrderStatus::Submitted => Some(Self::Submitted),
+            OrderStatus::Held => Some(Self::Held),
+            OrderStatus::Working => Some(Self::Working),
+            OrderStatus::PartiallyFilled => Some(Self::PartiallyFilled),
+            OrderStatus::PendingCancel { .. }
+            | OrderStatus::Filled
+            | OrderStatus::Cancelled
+            | OrderStatus::Rejected
+            | OrderStatus::Expired => None,
+        }
+    }
 }
 
 impl From<CancelResume> for OrderStatus {
@@ -132,7 +155,7 @@ impl OrderStatus {
                 S::PendingCancel { resume: CancelResume::PartiallyFilled }
             }
             (S::PendingCancel { .. }, T::Fill) => S::Filled,
-            // Cancel requests.
+            // Cancel requests: the pending cancel remembers where to resume.
             (S::Initialized, T::RequestCancel) => S::PendingCancel { resume: CancelResume::Initialized },
             (S::Submitted, T::RequestCancel) => S::PendingCancel { resume: CancelResume::Submitted },
             (S::Held, T::RequestCancel) => S::PendingCancel { resume: CancelResume::Held },
@@ -154,17 +177,81 @@ impl OrderStatus {
             ) => S::Cancelled,
             // A reject can only come before anything filled.
             (S::Initialized | S::Submitted | S::Held | S::Working, T::Reject) => S::Rejected,
-            (S::PendingCancel { resume }, T::Reject) if resume != CancelResume::PartiallyFilled => {
-                S::Rejected
-            }
+            (
+                S::PendingCancel {
+                    resume:
+                        CancelResume::Initialized
+                        | CancelResume::Submitted
+                        | CancelResume::Held
+                        | CancelResume::Working,
+                },
+                T::Reject,
+            ) => S::Rejected,
             (
                 S::Submitted | S::Held | S::Working | S::PartiallyFilled | S::PendingCancel { .. },
                 T::Expire,
             ) => S::Expired,
-            // Everything else: terminal statuses absorb nothing; out-of-order events are refused.
-            (from, trigger) => return Err(InvalidTransition { from, trigger }),
+
+            // Refused: terminal statuses absorb nothing; stale or out-of-order events change
+            // nothing. Each trigger names the statuses it cannot happen in.
+            (
+                S::Held | S::Working | S::PartiallyFilled | S::PendingCancel { .. } | S::Filled | S::Cancelled | S::Rejected | S::Expired,
+                T::Acknowledge,
+            )
+            | (
+                S::Submitted | S::Working | S::PartiallyFilled | S::PendingCancel { .. } | S::Filled | S::Cancelled | S::Rejected | S::Expired,
+                T::Stage,
+            )
+            | (S::Filled | S::Cancelled | S::Rejected | S::Expired, T::Accept)
+            | (S::Initialized | S::Submitted | S::Held | S::Filled | S::Cancelled | S::Rejected | S::Expired, T::Trigger)
+            // a held ticket never fills: the broker creates a new order on release
+            | (S::Held | S::Filled | S::Cancelled | S::Rejected | S::Expired, T::PartialFill | T::Fill)
+            | (S::Filled | S::Cancelled | S::Rejected | S::Expired, T::RequestCancel)
+            // no cancel was pending
+            | (
+                S::Initialized | S::Submitted | S::Held | S::Working | S::PartiallyFilled | S::Filled | S::Cancelled | S::Rejected | S::Expired,
+                T::RejectCancel,
+            )
+            | (S::Filled | S::Cancelled | S::Rejected | S::Expired, T::Cancel)
+            // no reject after a fill
+            | (
+                S::PartiallyFilled
+                | S::PendingCancel { resume: CancelResume::PartiallyFilled }
+                | S::Filled
+                | S::Cancelled
+                | S::Rejected
+                | S::Expired,
+                T::Reject,
+            )
+            // an order the broker never acknowledged cannot expire there
+            | (S::Initialized | S::Filled | S::Cancelled | S::Rejected | S::Expired, T::Expire) => {
+                return Err(InvalidTransition { from: self, trigger });
+            }
         };
         Ok(next)
+    }
+
+    /// The status an order takes from a broker's snapshot (reconciliation): the broker's,
+    /// except that a cancel in flight stays in flight while the broker still reports the order
+    /// open, resuming where the broker says it stands.
+    pub fn restate(self, broker: OrderStatus) -> OrderStatus {
+        use OrderStatus as S;
+        match (self, CancelResume::of(broker)) {
+            (S::PendingCancel { .. }, Some(resume)) => S::PendingCancel { resume },
+            (S::PendingCancel { .. }, None)
+            | (
+                S::Initialized
+                | S::Submitted
+                | S::Held
+                | S::Working
+                | S::PartiallyFilled
+                | S::Filled
+                | S::Cancelled
+                | S::Rejected
+                | S::Expired,
+                Some(_) | None,
+            ) => broker,
+        }
     }
 
     /// True for `Filled`, `Cancelled`, `Rejected` and `Expired`.
@@ -254,6 +341,23 @@ mod tests {
                     "{terminal:?} + {t:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_broker_restatement_keeps_a_cancel_in_flight_while_the_order_is_open() {
+        let pending = S::PendingCancel { resume: CancelResume::Working };
+        assert_eq!(pending.restate(S::PartiallyFilled), S::PendingCancel { resume: CancelResume::PartiallyFilled });
+        assert_eq!(pending.restate(S::Filled), S::Filled, "the broker says it ended: it did");
+        assert_eq!(pending.restate(S::PendingCancel { resume: CancelResume::Submitted }), S::PendingCancel { resume: CancelResume::Submitted });
+        assert_eq!(S::Working.restate(S::Cancelled), S::Cancelled);
+        assert_eq!(S::Filled.restate(S::Working), S::Working, "the broker is the truth for what happened there");
+        for status in [S::Initialized, S::Submitted, S::Held, S::Working, S::PartiallyFilled] {
+            let resume = CancelResume::of(status).expect("an open status is a resume point");
+            assert_eq!(OrderStatus::from(resume), status, "of and from are inverses");
+        }
+        for status in [S::PendingCancel { resume: CancelResume::Held }, S::Filled, S::Cancelled, S::Rejected, S::Expired] {
+            assert_eq!(CancelResume::of(status), None);
         }
     }
 
