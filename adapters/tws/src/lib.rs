@@ -4,9 +4,11 @@
 //! - [`proto`]: the wire protocol (framing, encoding, decoding), checked byte for byte against
 //!   IB's official client and fuzzed with random and truncated frames.
 //! - [`connection`]: one TCP connection (greeting, version negotiation, reader thread).
-//! - [`worker`]: the adapter's thread: session state, reconnection, market data, orders,
-//!   snapshots for reconciliation; [`pacer`] keeps requests under IB's message rate.
-//! - [`mapping`]: IB's vocabulary to the gateway's domain, in one place.
+//! - [`worker`]: the adapter's thread, a file per concern: the session and reconnection,
+//!   market data, orders, snapshots for reconciliation; [`pacer`] keeps requests under IB's
+//!   message rate.
+//! - [`mapping`]: IB's vocabulary (order states, error codes, contracts…) to the gateway's
+//!   domain, in one place.
 //!
 //! Settings are `TXTRADER_<INSTANCE>_*` (see [`settings`]); the address and client id default
 //! to the gateway's `TXTRADER_API_HOST` / `TXTRADER_API_PORT` / `TXTRADER_API_CLIENT_ID`.

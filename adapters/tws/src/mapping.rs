@@ -1,5 +1,5 @@
 //! IB's vocabulary ↔ the gateway's domain, in one place: contracts for symbols, orders, order
-//! states, executions, positions, instruments, bars and account values.
+//! states, error codes, executions, positions, instruments, bars and account values.
 
 use crate::proto::decode::{ContractDetails, ExecDetails, HistoricalBar, OpenOrder};
 use crate::proto::encode::{Contract, Order};
@@ -74,18 +74,94 @@ pub fn order(settings: &Settings, order_id: i64, r: &OrderRequest) -> Order {
     }
 }
 
+/// Where IB says an order stands: its order-status strings (orderStatus, openOrder), read in
+/// this one place for live updates and snapshots alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IbState {
+    /// `PendingSubmit`, `ApiPending`: sent, not yet at the venue.
+    Pending,
+    /// `PreSubmitted`, `Submitted`: working (a stop not yet triggered is PreSubmitted).
+    Working,
+    /// `PendingCancel`: a cancel was asked for.
+    PendingCancel,
+    /// `Cancelled`, `ApiCancelled`.
+    Cancelled,
+    /// `Filled`.
+    Filled,
+    /// `Inactive`: refused or not working (the reason comes as an error before it).
+    Inactive,
+    /// A string this adapter does not know: treated as working in snapshots, ignored live.
+    Other,
+}
+
+/// An IB order-status string.
+pub fn ib_state(ib: &str) -> IbState {
+    match ib {
+        "PendingSubmit" | "ApiPending" => IbState::Pending,
+        "PreSubmitted" | "Submitted" => IbState::Working,
+        "PendingCancel" => IbState::PendingCancel,
+        "Cancelled" | "ApiCancelled" => IbState::Cancelled,
+        "Filled" => IbState::Filled,
+        "Inactive" => IbState::Inactive,
+        _ => IbState::Other,
+    }
+}
+
 /// An IB order status as the gateway's, given what has filled.
 pub fn status(ib: &str, filled: Decimal) -> OrderStatus {
     let working = if filled > Decimal::ZERO { OrderStatus::PartiallyFilled } else { OrderStatus::Working };
-    match ib {
-        "PendingSubmit" | "ApiPending" => OrderStatus::Submitted,
-        "PendingCancel" => OrderStatus::PendingCancel {
-            resume: if filled > Decimal::ZERO { CancelResume::PartiallyFilled } else { CancelResume::Working },
-        },
-        "Cancelled" | "ApiCancelled" => OrderStatus::Cancelled,
-        "Filled" => OrderStatus::Filled,
-        "Inactive" => OrderStatus::Rejected,
-        _ => working,
+    match ib_state(ib) {
+        IbState::Pending => OrderStatus::Submitted,
+        IbState::PendingCancel => OrderStatus::PendingCancel { resume: CancelResume::of(working).unwrap_or(CancelResume::Working) },
+        IbState::Cancelled => OrderStatus::Cancelled,
+        IbState::Filled => OrderStatus::Filled,
+        IbState::Inactive => OrderStatus::Rejected,
+        IbState::Working | IbState::Other => working,
+    }
+}
+
+/// What an IB error code means to the adapter (codes from IB's message-codes list, as TWS
+/// reports them in `error` messages).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IbError {
+    /// 2100–2199, 10167: connection-wide notices (data farm status, delayed data): logged only.
+    Notice,
+    /// 200: no security definition for the contract.
+    NoSecurity,
+    /// 202: an order was cancelled (the message may carry the reason).
+    OrderCancelled,
+    /// 10147, 10148: a cancel was refused (order not found, or not cancellable in its state).
+    CancelRefused,
+    /// 399: a warning about an order, which goes on.
+    OrderWarning,
+    /// 103, 104, 105, 110, 201: the order is rejected, even after TWS acknowledged it.
+    OrderRejected,
+    /// 1100: TWS lost its connection to IB (orders wait).
+    ConnectivityLost,
+    /// 1101: connectivity restored, market data lost: subscribe again.
+    ConnectivityRestoredDataLost,
+    /// 1102: connectivity restored, data kept.
+    ConnectivityRestored,
+    /// 1300 (socket port reset), 326 (client id in use): this session is over.
+    SessionEnded,
+    /// Anything else: about the request or order it names, else an alert.
+    Other,
+}
+
+/// Classifies an IB error code.
+pub fn ib_error(code: i64) -> IbError {
+    match code {
+        2100..=2199 | 10167 => IbError::Notice,
+        200 => IbError::NoSecurity,
+        202 => IbError::OrderCancelled,
+        10147 | 10148 => IbError::CancelRefused,
+        399 => IbError::OrderWarning,
+        103 | 104 | 105 | 110 | 201 => IbError::OrderRejected,
+        1100 => IbError::ConnectivityLost,
+        1101 => IbError::ConnectivityRestoredDataLost,
+        1102 => IbError::ConnectivityRestored,
+        1300 | 326 => IbError::SessionEnded,
+        _ => IbError::Other,
     }
 }
 
@@ -289,6 +365,34 @@ mod tests {
         assert_eq!(status("Submitted", dec!(5)), OrderStatus::PartiallyFilled);
         assert_eq!(status("Inactive", dec!(0)), OrderStatus::Rejected);
         assert_eq!(status("ApiCancelled", dec!(0)), OrderStatus::Cancelled);
+        assert_eq!(status("PendingSubmit", dec!(0)), OrderStatus::Submitted);
+        assert_eq!(status("PendingCancel", dec!(0)), OrderStatus::PendingCancel { resume: CancelResume::Working });
+        assert_eq!(status("PendingCancel", dec!(3)), OrderStatus::PendingCancel { resume: CancelResume::PartiallyFilled });
+        assert_eq!(status("SomethingNew", dec!(0)), OrderStatus::Working, "an unknown state reads as working");
+        assert_eq!(ib_state("ApiPending"), IbState::Pending);
+        assert_eq!(ib_state("Filled"), IbState::Filled);
+        assert_eq!(ib_state("SomethingNew"), IbState::Other);
+    }
+
+    #[test]
+    fn error_codes_are_classified() {
+        for notice in [2104, 2106, 2158, 2100, 2199, 10167] {
+            assert_eq!(ib_error(notice), IbError::Notice, "{notice}");
+        }
+        assert_eq!(ib_error(200), IbError::NoSecurity);
+        assert_eq!(ib_error(202), IbError::OrderCancelled);
+        assert_eq!((ib_error(10147), ib_error(10148)), (IbError::CancelRefused, IbError::CancelRefused));
+        assert_eq!(ib_error(399), IbError::OrderWarning);
+        for rejected in [103, 104, 105, 110, 201] {
+            assert_eq!(ib_error(rejected), IbError::OrderRejected, "{rejected}");
+        }
+        assert_eq!(ib_error(1100), IbError::ConnectivityLost);
+        assert_eq!(ib_error(1101), IbError::ConnectivityRestoredDataLost);
+        assert_eq!(ib_error(1102), IbError::ConnectivityRestored);
+        assert_eq!((ib_error(1300), ib_error(326)), (IbError::SessionEnded, IbError::SessionEnded));
+        for other in [162, 354, 2200, 2099, 0, -1] {
+            assert_eq!(ib_error(other), IbError::Other, "{other}");
+        }
     }
 
     #[test]
