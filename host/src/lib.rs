@@ -6,12 +6,21 @@
 //!
 //! # Layout
 //! - [`config`]: `TXTRADER_*` environment configuration.
-//! - [`gateway`]: the core task (OMS, market data, accounts) and its handle.
-//! - [`adapters`]: adapter instances behind the wire-message boundary.
+//! - [`gateway`]: the core task that owns the trading state (OMS, market data, accounts, the
+//!   adapter instances and their hot swaps, reconciliation) and its handle; what it journals.
+//! - [`journal`]: the durable journal's storage engine (records, group commit, rotation).
+//! - [`adapters`]: adapter code behind the C ABI: the built-in simulator, library loading and
+//!   validation, the adapter folder watcher.
+//! - [`strategies`]: sandboxed WebAssembly strategies (wasmtime): live and replayed.
 //! - [`compat`]: txTrader argument conventions, commands and JSON shapes.
+//! - [`auth`]: credentials, checked in constant time, for HTTP and the stream.
 //! - [`rpc`]: the HTTP listener (leaf routes and JSON-RPC).
 //! - [`stream`]: the netstring TCP stream (pushes and commands).
 //! - [`shutdown`]: coordinated shutdown.
+//!
+//! Dependencies point one way: the listeners (`rpc`, `stream`) and `strategies` reach the
+//! gateway through its handle; the gateway uses `adapters` and `journal`, which know nothing of
+//! it.
 
 pub mod adapters;
 pub mod auth;
