@@ -58,7 +58,8 @@ fn build_sim_library() -> PathBuf {
 }
 
 async fn start(source: AdapterSource) -> (Gateway, Shutdown, tokio::task::JoinHandle<()>) {
-    let config = support::config(&[]);
+    // the bench drives the core directly: no journal (its default folder needs HOME)
+    let config = support::config(&[("TXTRADER_JOURNAL", "0")]);
     let adapter = AdapterConfig {
         instance: "sim".into(),
         settings: config.adapter_settings.get("sim").cloned().unwrap_or_default(),
