@@ -254,7 +254,10 @@ fn an_order_in_doubt_after_a_crash_is_found_at_the_broker_or_rejected_after_retr
         stop(d, &http);
         cut_after_submit(data.path());
         if !broker_has_it {
-            std::fs::remove_file(data.path().join("adapters/sim/exchange.json")).expect("the exchange's own file");
+            std::fs::remove_file(data.path().join("adapters/sim/exchange.sqlite")).expect("the exchange's own file");
+            for aside in ["exchange.sqlite-wal", "exchange.sqlite-shm"] {
+                let _ = std::fs::remove_file(data.path().join("adapters/sim").join(aside));
+            }
         }
         let (d, http) = start("journal-doubt-b", data.path());
         let orders = http.ok("query_orders", &json!({}));

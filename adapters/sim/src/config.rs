@@ -46,8 +46,8 @@ pub struct SimConfig {
     pub tick: Duration,
     /// Maintenance margin rate, for excess equity and buying power.
     pub maintenance_margin: Decimal,
-    /// Keep the book in the instance's data folder, saved before every change is reported
-    /// (`TXTRADER_SIM_DURABLE`, default on; the whole book is rewritten each time).
+    /// Keep the books in the instance's data folder (`exchange.sqlite`), each batch of changes
+    /// committed before it is reported (`TXTRADER_SIM_DURABLE`, default on; off: in memory).
     pub durable: bool,
 }
 

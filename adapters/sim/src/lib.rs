@@ -10,6 +10,7 @@
 //! - `rng`, `instrument`, `history`: deterministic synthetic listings and bars.
 //! - `market`: the live market of one symbol.
 //! - [`engine`]: the exchange (accounts, order book, matching); pure, time passed in.
+//! - [`store`]: its books on disk (SQLite rows), committed once per batch of requests.
 //! - this module: the adapter, which runs the engine on its own thread.
 
 pub mod config;
@@ -18,18 +19,20 @@ mod history;
 mod instrument;
 mod market;
 mod rng;
+pub mod store;
 
 use config::SimConfig;
 use engine::Exchange;
-use std::io::Write;
+use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use store::Store;
 use txtrader_plugin_api::adapter::{Adapter, AdapterConfig, AdapterError, Host, LogLevel};
-use txtrader_plugin_api::model::{LinkState, UnixNanos};
-use txtrader_plugin_api::wire::{AdapterEvent, AdapterRequest, RequestBody};
+use txtrader_plugin_api::model::{BrokerOrderId, Execution, ExecutionId, LinkState, UnixNanos};
+use txtrader_plugin_api::wire::{AdapterEvent, AdapterRequest, BrokerSnapshot, OrderSnapshot, ReplyBody, RequestBody};
 
 enum Msg {
     Request(Box<AdapterRequest>),
@@ -56,11 +59,14 @@ impl Adapter for SimAdapter {
 
     fn create(config: AdapterConfig, host: Host) -> Result<Self, AdapterError> {
         let sim = SimConfig::from_settings(&config.settings, &config.timezone).map_err(AdapterError::Config)?;
-        let store = config.data_dir.as_ref().filter(|_| sim.durable).map(|d| StateFile(PathBuf::from(d).join(STATE_FILE)));
+        let keeping = match config.data_dir.as_ref().filter(|_| sim.durable) {
+            Some(d) => Keeping::Disk(PathBuf::from(d).join(store::FILE_NAME)),
+            None => Keeping::Memory,
+        };
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name(format!("{}-exchange", config.instance))
-            .spawn(move || run(sim, store, rx, host))
+            .spawn(move || run(sim, keeping, rx, host))
             .map_err(|e| AdapterError::Failed(format!("cannot start the exchange thread: {e}")))?;
         Ok(Self { tx: Some(tx), thread: Some(thread) })
     }
@@ -95,42 +101,31 @@ fn next_boundary(now: UnixNanos, tick: Duration) -> UnixNanos {
     UnixNanos((now.0 / t + 1) * t)
 }
 
-/// The exchange's own file inside the instance's data folder.
-pub const STATE_FILE: &str = "exchange.json";
+/// Where the exchange keeps its books.
+#[derive(Debug, Clone)]
+enum Keeping {
+    /// `exchange.sqlite` in the instance's data folder.
+    Disk(PathBuf),
+    /// In memory: durability off, or no data folder.
+    Memory,
+}
 
-/// Where the exchange keeps its books, so a restarted gateway finds the broker as it left it
-/// (and reconciles against it, as against a real broker).
-#[derive(Debug)]
-struct StateFile(PathBuf);
-
-impl StateFile {
-    /// The saved state, if any.
-    fn load(&self) -> Result<Option<String>, String> {
-        match std::fs::read_to_string(&self.0) {
-            Ok(text) => Ok(Some(text)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("cannot read {}: {e}", self.0.display())),
+impl Keeping {
+    fn describe(&self) -> String {
+        match self {
+            Self::Disk(p) => p.display().to_string(),
+            Self::Memory => "memory".into(),
         }
-    }
-
-    /// Replaces the file atomically and durably: a temporary file, fsynced, renamed over it,
-    /// and the folder fsynced.
-    fn save(&self, text: &str) -> std::io::Result<()> {
-        let dir = self.0.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        // Each writer its own temporary file: during a hot swap two generations (two copies of
-        // this library, each with its own statics) share the folder; their `StateFile`s differ.
-        let tmp = self.0.with_extension(format!("json.{}-{:x}.tmp", std::process::id(), std::ptr::from_ref(self) as usize));
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &self.0)?;
-        std::fs::File::open(dir)?.sync_all()
     }
 }
 
-fn run(config: SimConfig, store: Option<StateFile>, rx: mpsc::Receiver<Msg>, host: Host) {
-    let result = catch_unwind(AssertUnwindSafe(|| event_loop(config, store.as_ref(), &rx, &host)));
+/// Requests handled before their changes are stored together (one commit).
+const MAX_BATCH: usize = 1000;
+/// How often the markets (which move every tick) are stored with the books.
+const MARKETS_EVERY: Duration = Duration::from_secs(10);
+
+fn run(config: SimConfig, keeping: Keeping, rx: mpsc::Receiver<Msg>, host: Host) {
+    let result = catch_unwind(AssertUnwindSafe(|| event_loop(config, &keeping, &rx, &host)));
     if let Err(panic) = result {
         let what = panic
             .downcast_ref::<&str>()
@@ -143,69 +138,183 @@ fn run(config: SimConfig, store: Option<StateFile>, rx: mpsc::Receiver<Msg>, hos
     }
 }
 
-fn event_loop(config: SimConfig, store: Option<&StateFile>, rx: &mpsc::Receiver<Msg>, host: &Host) {
-    let tick = config.tick;
-    let mut exchange = Exchange::new(config, UnixNanos::now());
-    // A book restored from disk stays still (no ticks, no matching) until the host's first
-    // request beyond the greeting: a generation started for a hot swap is about to get the
-    // running one's book handed over and must not trade on its stale copy meanwhile.
-    let mut dormant = false;
-    if let Some(store) = store {
-        let restored = store.load().and_then(|text| text.map(|t| exchange.restore(&t)).transpose());
-        match restored {
-            Ok(Some(())) => {
-                dormant = true;
-                host.log(LogLevel::Info, &format!("exchange state restored from {}: {} orders", store.0.display(), exchange.order_count()));
+/// Opens the store; with `load`, the exchange continues from what it kept (or from the file
+/// of earlier versions, migrated once).
+fn open_store(keeping: &Keeping, exchange: &mut Exchange, load: bool, host: &Host) -> Result<Store, String> {
+    let mut store = match keeping {
+        Keeping::Memory => Store::memory()?,
+        Keeping::Disk(path) => {
+            let legacy = path.with_file_name(store::LEGACY_FILE);
+            let migrate = load && !path.exists() && legacy.exists();
+            let mut store = Store::open(path)?;
+            if migrate {
+                let text = std::fs::read_to_string(&legacy).map_err(|e| format!("{}: {e}", legacy.display()))?;
+                exchange.restore(&text).map_err(|e| format!("{}: {e}", legacy.display()))?;
+                if let Some(changes) = exchange.take_changes(true) {
+                    store.commit(&changes)?;
+                }
+                let done = legacy.with_extension("json.migrated");
+                std::fs::rename(&legacy, &done).map_err(|e| format!("{}: {e}", legacy.display()))?;
+                host.log(LogLevel::Info, &format!("exchange books migrated from {} into {} ({} kept as {})", legacy.display(), path.display(), legacy.display(), done.display()));
             }
-            Ok(None) => {}
-            Err(e) => {
-                // A broker that lost its books must not open as if it had none.
-                let reason = format!("the exchange's state file is unusable ({e}); move {} aside to start with empty books", store.0.display());
-                host.log(LogLevel::Error, &reason);
-                host.emit(&AdapterEvent::Link(LinkState::Failed { reason }));
-                return;
+            store
+        }
+    };
+    if load {
+        if let Some(kept) = store.kept()? {
+            exchange.load(
+                &kept.meta,
+                kept.orders.iter().map(|(k, b)| (*k, b.as_str())),
+                kept.accounts.iter().map(|(a, b)| (a.as_str(), b.as_str())),
+                kept.markets.iter().map(|(m, b)| (m.as_str(), b.as_str())),
+            )?;
+            host.log(LogLevel::Info, &format!("exchange books restored from {}: {} open orders", keeping.describe(), exchange.order_count()));
+        }
+    } else {
+        // handed over: the books are this generation's now. The previous generation stored
+        // them in the same file before it handed them over; a store in memory is new.
+        match keeping {
+            Keeping::Disk(_) => exchange.mark_stored(),
+            Keeping::Memory => {
+                if let Some(changes) = exchange.take_changes(true) {
+                    store.commit(&changes)?;
+                }
             }
         }
     }
-    host.log(LogLevel::Info, "simulated exchange open");
-    // Like a real broker: what changed the books is on disk before anyone hears of it.
-    let emit = |exchange: &mut Exchange, events: Vec<AdapterEvent>| {
-        let books_changed = exchange.take_dirty();
-        if let Some(store) = store.filter(|_| books_changed && !exchange.is_frozen()) {
-            if let Err(e) = store.save(&exchange.state_text()) {
-                let reason = format!("cannot save the exchange state to {}: {e}", store.0.display());
-                host.log(LogLevel::Error, &reason);
-                host.emit(&AdapterEvent::Link(LinkState::Failed { reason }));
-                return false;
-            }
-        }
-        events.iter().for_each(|e| host.emit(e));
-        true
+    exchange.forget_closed();
+    Ok(store)
+}
+
+/// Stores what changed (with the markets when asked) and lets go of the closed orders.
+fn store_changes(exchange: &mut Exchange, store: &mut Store, markets: bool) -> Result<(), String> {
+    if let Some(changes) = exchange.take_changes(markets) {
+        store.commit(&changes)?;
+    }
+    exchange.forget_closed();
+    Ok(())
+}
+
+/// Completes a snapshot the exchange answered from its memory (open orders) with the day's
+/// closed orders and executions from its store.
+fn with_history(snapshot: &mut BrokerSnapshot, store: &Store, since: UnixNanos) -> Result<(), String> {
+    let (orders, executions) = store.history(since.0)?;
+    let held: HashSet<BrokerOrderId> = snapshot.orders.iter().map(|o| o.broker_order_id.clone()).collect();
+    snapshot.orders.extend(orders.iter().filter_map(|b| Exchange::order_snapshot(b)).filter(|o| !held.contains(&o.broker_order_id)));
+    // in time priority, as the exchange numbered them
+    let number = |o: &OrderSnapshot| o.broker_order_id.as_str().rsplit_once('-').and_then(|(_, n)| u64::from_str_radix(n, 16).ok()).unwrap_or(0);
+    snapshot.orders.sort_by_key(number);
+    let seen: HashSet<ExecutionId> = snapshot.executions.iter().map(|x| x.exec_id.clone()).collect();
+    let mut stored: Vec<Execution> = executions.iter().filter_map(|b| serde_json::from_str::<Execution>(b).ok()).filter(|x| !seen.contains(&x.exec_id)).collect();
+    stored.append(&mut snapshot.executions);
+    snapshot.executions = stored;
+    Ok(())
+}
+
+fn event_loop(config: SimConfig, keeping: &Keeping, rx: &mpsc::Receiver<Msg>, host: &Host) {
+    let tick = config.tick;
+    let mut exchange = Exchange::new(config, UnixNanos::now());
+    // The store opens at the host's first request past the greeting: until then the exchange
+    // stays still (no ticks, no matching), because a generation started for a hot swap is about
+    // to get the running one's books handed over, and the running one holds the store.
+    let mut store: Option<Store> = None;
+    let mut markets_saved = Instant::now();
+    let fail = |reason: String| {
+        host.log(LogLevel::Error, &reason);
+        host.emit(&AdapterEvent::Link(LinkState::Failed { reason }));
     };
+    host.log(LogLevel::Info, "simulated exchange open");
     let mut next_tick = next_boundary(UnixNanos::now(), tick);
     loop {
         let now = UnixNanos::now();
         let deadline = exchange.next_activation().map_or(next_tick, |a| a.min(next_tick));
-        let wait = if dormant { Duration::from_secs(3600) } else { Duration::from_nanos(deadline.0.saturating_sub(now.0)) };
-        let events = match rx.recv_timeout(wait) {
-            Ok(Msg::Request(request)) => {
-                dormant &= matches!(request.body, RequestBody::Hello(_));
-                exchange.handle(*request, UnixNanos::now())
+        let wait = if store.is_none() { Duration::from_secs(3600) } else { Duration::from_nanos(deadline.0.saturating_sub(now.0)) };
+        let mut batch = Vec::new();
+        let mut stop = false;
+        match rx.recv_timeout(wait) {
+            Ok(Msg::Request(r)) => batch.push(r),
+            Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => stop = true,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        // Group commit: what else is queued is handled now and stored with it.
+        while !stop && !batch.is_empty() && batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(Msg::Request(r)) => batch.push(r),
+                Ok(Msg::Stop) | Err(mpsc::TryRecvError::Disconnected) => stop = true,
+                Err(mpsc::TryRecvError::Empty) => break,
             }
-            Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
-            Err(RecvTimeoutError::Timeout) => Vec::new(),
-        };
+        }
+        let mut events = Vec::new();
+        for request in batch {
+            let greeting = matches!(request.body, RequestBody::Hello(_));
+            let import = matches!(request.body, RequestBody::ImportState { .. });
+            if store.is_none() && !greeting && !import && !exchange.is_frozen() {
+                match open_store(keeping, &mut exchange, true, host) {
+                    Ok(s) => store = Some(s),
+                    Err(e) => {
+                        // A broker that lost its books must not open as if it had none.
+                        return fail(format!("the exchange's store is unusable ({e}); move {} aside to start with empty books", keeping.describe()));
+                    }
+                }
+            }
+            let snapshot = matches!(request.body, RequestBody::Snapshot);
+            if let (true, Some(s)) = (snapshot, store.as_mut()) {
+                // A snapshot is taken at a batch boundary: what the requests before it changed
+                // is stored first, so the books in memory and the history in the store are the
+                // same moment's (changes after it reach the host as events, after it).
+                if let Err(e) = store_changes(&mut exchange, s, false) {
+                    return fail(format!("cannot store the exchange's books in {}: {e}", keeping.describe()));
+                }
+            }
+            let mut answered = exchange.handle(*request, UnixNanos::now());
+            if let (true, Some(s)) = (snapshot, store.as_ref()) {
+                let since = exchange.day_start(UnixNanos::now());
+                for e in &mut answered {
+                    if let AdapterEvent::Reply { body: ReplyBody::Snapshot(snapshot), .. } = e {
+                        if let Err(e) = with_history(snapshot, s, since) {
+                            return fail(format!("cannot read the exchange's books from {}: {e}", keeping.describe()));
+                        }
+                    }
+                }
+            }
+            events.extend(answered);
+            if store.is_none() && import && !exchange.is_frozen() {
+                match open_store(keeping, &mut exchange, false, host) {
+                    Ok(s) => store = Some(s),
+                    Err(e) => return fail(format!("cannot store the handed-over books in {}: {e}", keeping.describe())),
+                }
+            }
+            if exchange.is_frozen() {
+                break; // handed over: what follows is refused by the next generation's turn
+            }
+        }
         let now = UnixNanos::now();
-        let mut events = events;
-        if !dormant {
+        if store.is_some() {
             events.extend(exchange.run_due(now));
             if now >= next_tick {
                 events.extend(exchange.tick(now));
                 next_tick = next_boundary(now, tick);
             }
         }
-        if !emit(&mut exchange, events) {
-            return;
+        // Like a real broker: what changed the books is on disk before anyone hears of it.
+        if let Some(s) = store.as_mut() {
+            let markets = stop || exchange.is_frozen() || markets_saved.elapsed() >= MARKETS_EVERY;
+            if let Err(e) = store_changes(&mut exchange, s, markets) {
+                return fail(format!("cannot store the exchange's books in {}: {e}", keeping.describe()));
+            }
+            if markets {
+                markets_saved = Instant::now();
+            }
+        }
+        if exchange.is_frozen() || stop {
+            // the next generation opens the store once this one has closed it
+            if let Some(s) = store.take() {
+                s.close();
+            }
+        }
+        events.iter().for_each(|e| host.emit(e));
+        if stop {
+            break;
         }
     }
     host.log(LogLevel::Info, "simulated exchange closed");

@@ -14,6 +14,10 @@
 //! - orders above `partial_fill_threshold` fill in `partial_fill_parts` slices, one per tick;
 //! - IOC orders fill what they can at once and cancel the rest; DAY orders expire with the day.
 
+mod persist;
+
+pub use persist::{Changes, ExecRow, OrderRow};
+
 use crate::config::SimConfig;
 use crate::history::{History, MinuteBar};
 use crate::instrument::{listing, unlisted_reason};
@@ -94,11 +98,13 @@ pub struct Exchange {
     executions: Vec<Execution>,
     seq: u64,
     cancel_rejects: u64,
+    /// Fills so far (the venue's fill numbers).
+    fills: u64,
     permid_prefix: String,
     /// After an export: no ticks, no fills, no requests until an import.
     frozen: bool,
-    /// The books changed since the last [`Exchange::take_dirty`].
-    dirty: bool,
+    /// What changed since the last [`Exchange::take_changes`].
+    changed: persist::Changed,
     out: Vec<AdapterEvent>,
 }
 
@@ -113,6 +119,9 @@ struct ExchangeState {
     orders: BTreeMap<u64, SimOrder>,
     executions: Vec<Execution>,
     markets: BTreeMap<Symbol, LiveMarket>,
+    /// Fills so far (absent in states written before it was kept: the executions held).
+    #[serde(default)]
+    fills: Option<u64>,
 }
 
 impl Exchange {
@@ -141,9 +150,10 @@ impl Exchange {
             executions: Vec::new(),
             seq: 0,
             cancel_rejects: 0,
+            fills: 0,
             permid_prefix,
             frozen: false,
-            dirty: false,
+            changed: persist::Changed::default(),
             out: Vec::new(),
         }
     }
@@ -167,6 +177,7 @@ impl Exchange {
             orders: std::mem::take(&mut self.orders),
             executions: std::mem::take(&mut self.executions),
             markets: std::mem::take(&mut self.markets),
+            fills: Some(self.fills),
         };
         let text = serde_json::to_string(&state).unwrap_or_default();
         // Keep the books (a frozen exchange can be imported back by the host on an aborted
@@ -176,11 +187,6 @@ impl Exchange {
         self.executions = state.executions;
         self.markets = state.markets;
         text
-    }
-
-    /// Whether the books changed since the last call (orders, fills, cash, a hand-over).
-    pub fn take_dirty(&mut self) -> bool {
-        std::mem::take(&mut self.dirty)
     }
 
     /// Whether the exchange handed its state over (and stopped).
@@ -210,10 +216,20 @@ impl Exchange {
         self.permid_prefix = state.permid_prefix;
         self.seq = state.seq;
         self.cancel_rejects = state.cancel_rejects;
+        self.fills = state.fills.unwrap_or(state.executions.len() as u64);
         self.accounts = state.accounts;
         self.executions = state.executions;
         self.markets = state.markets;
         self.orders = state.orders;
+        self.reindex();
+        self.frozen = false;
+        // everything handed over is this exchange's now: its store keeps all of it
+        self.changed.everything = true;
+        Ok(())
+    }
+
+    /// Rebuilds the lookups from the orders.
+    fn reindex(&mut self) {
         self.by_broker_id = self.orders.iter().map(|(seq, o)| (o.broker_id.clone(), *seq)).collect();
         self.activations = self.orders.iter().filter_map(|(seq, o)| o.active_at.map(|t| (t, *seq))).collect();
         self.working = self
@@ -222,8 +238,6 @@ impl Exchange {
             .filter(|(_, o)| o.status.is_open() && o.status != OrderStatus::Held && o.active_at.is_none())
             .map(|(seq, _)| *seq)
             .collect();
-        self.frozen = false;
-        Ok(())
     }
 
     /// The configuration in force.
@@ -246,7 +260,6 @@ impl Exchange {
             RequestBody::ImportState { state } => match self.import(&state) {
                 Ok(()) => {
                     // the handed-over books are this exchange's now: saved before the answer
-                    self.dirty = true;
                     self.reply(id, ReplyBody::Done);
                 }
                 Err(e) => self.fail(id, ErrorCode::InvalidRequest, e),
@@ -412,6 +425,7 @@ impl Exchange {
     fn cancel(&mut self, broker_id: &BrokerOrderId, now: UnixNanos) {
         let Some(&seq) = self.by_broker_id.get(broker_id) else {
             self.cancel_rejects += 1;
+            self.changed.meta = true;
             self.out.push(AdapterEvent::Order(OrderEvent {
                 event_id: format!("{broker_id}-x{}", self.cancel_rejects),
                 broker_order_id: broker_id.clone(),
@@ -435,7 +449,7 @@ impl Exchange {
 
     /// Reports an order event and applies it to the exchange's own order.
     fn order_event(&mut self, seq: u64, kind: OrderEventKind, now: UnixNanos) {
-        self.dirty = true;
+        self.changed.orders.insert(seq);
         let Some(o) = self.orders.get_mut(&seq) else { return };
         let trigger = match &kind {
             OrderEventKind::Acknowledged => Some(OrderTrigger::Acknowledge),
@@ -628,11 +642,13 @@ impl Exchange {
             cum_quantity: o.filled,
             leaves_quantity: o.remaining(),
             avg_price: o.avg_price().unwrap_or(price),
-            venue_fill_id: Some(format!("SIM-{}", self.executions.len() + 1)),
+            venue_fill_id: Some(format!("SIM-{}", self.fills + 1)),
             ts_event: now,
             commission: None,
         };
         let venue_fill_id = execution.venue_fill_id.clone();
+        self.fills += 1;
+        self.changed.executions.push(execution.clone());
         self.executions.push(execution);
         self.order_event(
             seq,
@@ -657,6 +673,7 @@ impl Exchange {
     /// Books a fill into the account: cash, position and average cost.
     fn book(&mut self, account: &AccountId, symbol: &Symbol, side: Side, qty: Quantity, price: Price) {
         let Some(acct) = self.accounts.get_mut(account) else { return };
+        self.changed.accounts.insert(account.clone());
         let signed = match side {
             Side::Buy => qty.as_decimal(),
             Side::Sell => -qty.as_decimal(),
@@ -774,5 +791,4 @@ impl Exchange {
 }
 
 #[cfg(test)]
-#[path = "engine_tests.rs"]
 mod tests;
