@@ -7,7 +7,13 @@ use tracing_subscriber::EnvFilter;
 use txtrader_host::config::Config;
 use txtrader_host::shutdown::ExitReason;
 
-fn init_tracing(level: &str) {
+/// Log lines that may wait for the writer before new ones are dropped (counted, and reported).
+const LOG_BUFFER_LINES: usize = 128 * 1024;
+
+/// Sets up logging to stderr through a writer thread of its own: a request never waits for the
+/// log (a slow terminal, a full pipe); lines the writer cannot keep up with are dropped and
+/// counted, and the count is logged once the writer catches up.
+fn init_tracing(level: &str) -> tracing_appender::non_blocking::WorkerGuard {
     // TXTRADER_LOG_LEVEL takes the original's DEBUG/INFO/WARN/ERROR or a full filter; RUST_LOG,
     // when set, wins.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
@@ -22,12 +28,33 @@ fn init_tracing(level: &str) {
         EnvFilter::try_new(lvl).unwrap_or_else(|_| EnvFilter::new("info"))
     });
     use std::io::IsTerminal;
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(LOG_BUFFER_LINES)
+        .thread_name("txtrader-log")
+        .finish(std::io::stderr());
+    let dropped = writer.error_counter();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
+    let watch = std::thread::Builder::new().name("txtrader-log-watch".into()).spawn(move || {
+        let mut reported = 0;
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(10));
+            let now = dropped.dropped_lines();
+            if now > reported {
+                tracing::warn!(dropped = now - reported, total = now, "log lines dropped: the log's reader could not keep up");
+                reported = now;
+            }
+        }
+    });
+    if let Err(e) = watch {
+        tracing::warn!(cause = %e, "cannot watch for dropped log lines");
+    }
+    guard
 }
 
 /// `txtraderd journal truncate SEQ`: drops record SEQ and everything after it (the way past a
@@ -70,7 +97,8 @@ fn main() -> ExitCode {
     if args.get(1).map(String::as_str) == Some("journal") {
         return journal_command(&config, &args[2..]);
     }
-    init_tracing(&config.log.level);
+    // flushes what the log writer still holds when main returns
+    let _log = init_tracing(&config.log.level);
     tracing::info!("txtraderd {} ({})", env!("CARGO_PKG_VERSION"), env!("TXTRADER_GIT_REVISION"));
     config.log_report();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -9,7 +9,7 @@
 use super::app::App;
 use super::body::{read_body, BodyError};
 use super::errors::{classify, HttpAnswer};
-use super::response::{self, error, json_ok};
+use super::response::{self, error, json_body};
 use crate::compat::args::Args;
 use crate::compat::commands::{self, CommandError};
 use axum::extract::{ConnectInfo, Request, State};
@@ -95,14 +95,16 @@ pub async fn leaf(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketA
     args.insert("client", Value::from(peer.to_string()));
     match (spec.run)(app.ctx(peer), args).await {
         Ok(value) => {
+            // serialized once: the body, and the log line's beginning of it
+            let body = serde_json::to_vec(&value).unwrap_or_else(|_| b"null".to_vec());
             if app.log.http_responses {
-                let text = value.to_string();
+                let text = String::from_utf8_lossy(&body);
                 let cut = app.log.response_truncate.min(text.len());
                 let cut = (0..=cut).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
                 let more = if cut < text.len() { "..." } else { "" };
                 tracing::info!("<--[200] {} {}{more}", text.len(), &text[..cut]);
             }
-            json_ok(&value)
+            json_body(body)
         }
         Err(e) => command_error(&app, spec.name, &e).await,
     }

@@ -16,9 +16,9 @@ fn with_body(status: StatusCode, body: Vec<u8>) -> Response {
     r
 }
 
-/// `200` with a JSON value.
-pub fn json_ok(value: &Value) -> Response {
-    with_body(StatusCode::OK, serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec()))
+/// `200` with a JSON value already serialized.
+pub fn json_body(body: Vec<u8>) -> Response {
+    with_body(StatusCode::OK, body)
 }
 
 /// A JSON value with any status.
