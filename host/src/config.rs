@@ -114,6 +114,9 @@ pub struct LogSettings {
     pub execution_updates: bool,
     /// Log callback metrics every minute.
     pub callback_metrics: bool,
+    /// Log lines that may wait for the log writer before new ones are dropped
+    /// (`TXTRADER_LOG_BUFFER_LINES`, txtrader's own).
+    pub buffer_lines: usize,
 }
 
 /// Stream (netstring TCP) limits and policies; txtrader's own settings.
@@ -412,6 +415,11 @@ impl Config {
             order_update_dups: r.flag("LOG_ORDER_UPDATE_DUPS", "0"),
             execution_updates: r.flag("LOG_EXECUTION_UPDATES", "1"),
             callback_metrics: r.flag("LOG_CALLBACK_METRICS", "0"),
+            buffer_lines: r.parse("LOG_BUFFER_LINES", "131072", 131_072usize, |s| match s.parse::<usize>() {
+                Ok(n) if n >= 1 => Ok(n),
+                Ok(_) => Err("must be at least 1".into()),
+                Err(e) => Err(e.to_string()),
+            }),
         };
         let _ = r.string("DAEMON_REACTOR", "poll");
         let _ = r.string("DAEMON_LOGFILE", "-");

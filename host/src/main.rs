@@ -7,13 +7,10 @@ use tracing_subscriber::EnvFilter;
 use txtrader_host::config::Config;
 use txtrader_host::shutdown::ExitReason;
 
-/// Log lines that may wait for the writer before new ones are dropped (counted, and reported).
-const LOG_BUFFER_LINES: usize = 128 * 1024;
-
 /// Sets up logging to stderr through a writer thread of its own: a request never waits for the
 /// log (a slow terminal, a full pipe); lines the writer cannot keep up with are dropped and
 /// counted, and the count is logged once the writer catches up.
-fn init_tracing(level: &str) -> tracing_appender::non_blocking::WorkerGuard {
+fn init_tracing(level: &str, buffer_lines: usize) -> tracing_appender::non_blocking::WorkerGuard {
     // TXTRADER_LOG_LEVEL takes the original's DEBUG/INFO/WARN/ERROR or a full filter; RUST_LOG,
     // when set, wins.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
@@ -30,7 +27,7 @@ fn init_tracing(level: &str) -> tracing_appender::non_blocking::WorkerGuard {
     use std::io::IsTerminal;
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(true)
-        .buffered_lines_limit(LOG_BUFFER_LINES)
+        .buffered_lines_limit(buffer_lines)
         .thread_name("txtrader-log")
         .finish(std::io::stderr());
     let dropped = writer.error_counter();
@@ -98,7 +95,7 @@ fn main() -> ExitCode {
         return journal_command(&config, &args[2..]);
     }
     // flushes what the log writer still holds when main returns
-    let _log = init_tracing(&config.log.level);
+    let _log = init_tracing(&config.log.level, config.log.buffer_lines);
     tracing::info!("txtraderd {} ({})", env!("CARGO_PKG_VERSION"), env!("TXTRADER_GIT_REVISION"));
     config.log_report();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
