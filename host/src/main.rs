@@ -110,9 +110,15 @@ fn main() -> ExitCode {
             Ok(r) => r,
             Err(e) => return ExitReason::Fatal(e.to_string()),
         };
-        // Machine-readable, on stdout: where to connect (port 0 picks a free port).
-        println!("txtraderd: http listening on {}", running.http_addr);
-        println!("txtraderd: tcp listening on {}", running.tcp_addr);
+        // Machine-readable, on stdout: where to connect (port 0 picks a free port). Nobody
+        // reading stdout is no reason to stop: a failed write is ignored.
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "txtraderd: http listening on {}", running.http_addr);
+            let _ = writeln!(out, "txtraderd: tcp listening on {}", running.tcp_addr);
+            let _ = out.flush();
+        }
         let shutdown = running.shutdown.clone();
         tokio::spawn(async move {
             let signal = wait_for_signal().await;

@@ -69,3 +69,39 @@ fn a_log_reader_that_stops_reading_does_not_stop_the_gateway() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A port free on 127.0.0.1 a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+#[test]
+fn nobody_reading_stdout_does_not_stop_the_gateway() {
+    // Started with its stdout already closed (a supervisor that does not read it): the
+    // listening addresses it prints go nowhere, and it serves.
+    let data = tempfile::tempdir().expect("data");
+    let (http_port, tcp_port) = (free_port(), free_port());
+    let mut child = Command::new(txtraderd())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("TXTRADER_HTTP_PORT", http_port.to_string())
+        .env("TXTRADER_TCP_PORT", tcp_port.to_string())
+        .env("TXTRADER_DATA_DIR", data.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("txtraderd starts");
+    drop(child.stdout.take());
+    let http = Http::new(http_port);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while http.try_call("status", &json!({})).is_none() {
+        assert!(child.try_wait().expect("status").is_none(), "txtraderd stopped");
+        assert!(Instant::now() < deadline, "txtraderd never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    http.wait_status("Up");
+    assert_eq!(http.ok("query_accounts", &json!({})).as_array().map(Vec::len), Some(2));
+    assert!(child.try_wait().expect("status").is_none(), "still running");
+    let _ = child.kill();
+    let _ = child.wait();
+}
