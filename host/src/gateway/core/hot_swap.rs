@@ -111,7 +111,7 @@ impl Core {
             }
         };
         let number = new.number;
-        self.slots[slot].swap = Some(Swap { new, reason, exported: None, waiters: waiter.into_iter().collect(), started: Instant::now() });
+        self.slots[slot].swap = Some(Swap { new, reason, exported: None, waiters: waiter.into_iter().collect(), started: Instant::now(), holding_since: None });
         tracing::info!(adapter = %name, generation = number, ?reason, source = %source.origin(), "new generation starting");
         if let Err(e) = self.send_to_generation(slot, true, Self::hello(), "hello (new generation)", PendingKind::SwapHello { slot }) {
             self.abort_swap(slot, format!("the new generation refused hello: {e}"));
@@ -130,6 +130,9 @@ impl Core {
         if new_hands_over && old_hands_over && !restart {
             // Hold requests while the state moves.
             self.slots[slot].state = SlotState::Swapping;
+            if let Some(swap) = self.slots[slot].swap.as_mut() {
+                swap.holding_since = Some(Instant::now());
+            }
             if let Err(e) = self.send_to_generation(slot, false, RequestBody::ExportState, "export state", PendingKind::SwapExport { slot }) {
                 self.abort_swap(slot, format!("the running generation refused to export its state: {e}"));
             }
@@ -153,7 +156,8 @@ impl Core {
     pub(super) fn switch(&mut self, slot: usize, handed_over: bool) {
         let Some(swap) = self.slots[slot].swap.take() else { return };
         let name = self.slots[slot].spec.name.clone();
-        let gap = swap.started.elapsed();
+        let took = swap.started.elapsed();
+        let held_for = swap.holding_since.map_or(Duration::ZERO, |t| t.elapsed());
         let mut new = swap.new;
         // The hand-over replaced the new generation's (empty) state; it reports afresh.
         new.snapshot_requested = false;
@@ -204,7 +208,9 @@ impl Core {
                 "generation": number,
                 "version": version,
                 "state_handed_over": handed_over,
-                "requests_held_ms": u64::try_from(gap.as_millis()).unwrap_or(u64::MAX),
+                "requests_held_ms": u64::try_from(held_for.as_millis()).unwrap_or(u64::MAX),
+                "requests_held_us": u64::try_from(held_for.as_micros()).unwrap_or(u64::MAX),
+                "swap_ms": u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
                 "retired_generations": self.slots[slot].retired,
             }),
         );

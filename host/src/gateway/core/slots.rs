@@ -91,7 +91,10 @@ pub(super) struct Swap {
     pub(super) reason: SwapReason,
     pub(super) exported: Option<String>,
     pub(super) waiters: Vec<AdapterReply>,
+    /// When the new generation was created.
     pub(super) started: Instant,
+    /// When requests began to be held (the state hand-over), if they were.
+    pub(super) holding_since: Option<Instant>,
 }
 
 /// An adapter instance name's place in the gateway.
