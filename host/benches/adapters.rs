@@ -1,7 +1,7 @@
 //! Adapter boundary benchmark: the order round trip through a dynamic library against the same
 //! simulator linked in, and the gap a hot swap leaves in the order flow.
 //!
-//! `cargo bench -p txtrader-host --bench adapters [-- ORDERS SWAPS]`
+//! `cargo bench -p txtrader-host --bench adapters [-- ORDERS SWAPS DAY]`
 //!
 //! Builds the simulator as a release `.so` (in `target/adapter-builds`), then runs the gateway
 //! core in-process three times, each with one simulator instance reached a different way:
@@ -10,16 +10,20 @@
 //!   events serialized, function pointers, panics caught), as txtraderd runs its built-in sim;
 //! - **dylib**: the `.so` opened with libloading, as an adapter dropped into the folder.
 //!
-//! Each places ORDERS (default 2000) market orders one after another (latency: submit until the
+//! `--day-only` runs only the swap gap's last row; DAY 0 leaves that row out.
+//!
+//! Each places ORDERS (default 2000; 0 skips this part) market orders one after another (latency: submit until the
 //! broker's first answer reaches the caller), then 16 concurrent callers order for 2 s
 //! (throughput). Three rounds, the variants in a different order each round; ratios are against
 //! the linked run of the same round.
 //!
-//! Swap gap: on the dylib, with 0, 1000 and 5000 orders resting on the exchange (its state to
-//! hand over grows with them), SWAPS reloads each (`reload_adapter`: the library read again,
-//! a new generation greeted, the state exported, imported, routing switched) while a caller
-//! keeps placing orders; reported: how long requests were held (from the gateway's `swapped`
-//! event) and the slowest order round trip during the swaps against the median outside them.
+//! Swap gap: on the dylib, its books durable as by default (`exchange.sqlite` in a folder under
+//! `target/`), with 0, 1000 and 5000 orders resting on the exchange (the open books it hands
+//! over grow with them), and with 5000 resting after DAY (default 100 000) orders of the day,
+//! SWAPS reloads each (`reload_adapter`: the library read again, a new generation greeted, the
+//! state exported, imported, routing switched) while a caller keeps placing orders; reported:
+//! how long requests were held (from the gateway's `swapped` event) and the slowest order round
+//! trip during the swaps against the median outside them.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -58,13 +62,18 @@ fn build_sim_library() -> PathBuf {
 }
 
 async fn start(source: AdapterSource) -> (Gateway, Shutdown, tokio::task::JoinHandle<()>) {
+    start_in(source, None).await
+}
+
+/// The gateway with one simulator instance, its books in `data` (durable) or in memory.
+async fn start_in(source: AdapterSource, data: Option<&std::path::Path>) -> (Gateway, Shutdown, tokio::task::JoinHandle<()>) {
     // the bench drives the core directly: no journal (its default folder needs HOME)
     let config = support::config(&[("TXTRADER_JOURNAL", "0")]);
     let adapter = AdapterConfig {
         instance: "sim".into(),
         settings: config.adapter_settings.get("sim").cloned().unwrap_or_default(),
         timezone: config.api_timezone.name().into(),
-        data_dir: None,
+        data_dir: data.map(|d| d.display().to_string()),
         api: Default::default(),
     };
     let spec = AdapterSpec { name: "sim".into(), kind: "sim".into(), config: adapter, source };
@@ -96,9 +105,17 @@ async fn measure(gw: &Gateway, orders: usize, secs: u64) -> Run {
     Run { p50: pct(&lat, 0.5), p99: pct(&lat, 0.99), rate: done as f64 / start.elapsed().as_secs_f64() }
 }
 
-async fn swap_gap(library: &loader::LoadedLibrary, resting: usize, swaps: usize) {
-    let (gw, shutdown, core) = start(AdapterSource::library(library)).await;
+async fn swap_gap(library: &loader::LoadedLibrary, resting: usize, day: usize, swaps: usize) {
+    let data = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("adapters-bench-swap-{resting}-{day}"));
+    let _ = std::fs::remove_dir_all(&data);
+    let (gw, shutdown, core) = start_in(AdapterSource::library(library), Some(&data)).await;
     let (mut events, _) = gw.subscribe(1 << 16).await.expect("subscribe");
+    if day > 0 {
+        // the day so far: market orders from 16 callers, filled at once
+        let t = Instant::now();
+        let n = support::flood(&gw, 16, Instant::now() + Duration::from_secs(3600), day).await;
+        eprintln!("the day: {n} orders in {:.1} s", t.elapsed().as_secs_f64());
+    }
     for i in 0..resting {
         let limit = OrderType::Limit { limit_price: Price::from_cents(105) };
         gw.submit(order(i, limit)).await.expect("resting");
@@ -121,7 +138,7 @@ async fn swap_gap(library: &loader::LoadedLibrary, resting: usize, swaps: usize)
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut held = Vec::new();
+    let (mut held, mut whole) = (Vec::new(), Vec::new());
     let mut windows = Vec::new();
     for _ in 0..swaps {
         let t0 = Instant::now();
@@ -132,7 +149,8 @@ async fn swap_gap(library: &loader::LoadedLibrary, resting: usize, swaps: usize)
             match events.recv().await.expect("bus") {
                 Delivery::Item(e) => {
                     if let GatewayEvent::Adapter { event: "swapped", detail, .. } = &e.event {
-                        held.push(detail["requests_held_ms"].as_u64().unwrap_or(0));
+                        held.push(detail["requests_held_us"].as_u64().unwrap_or(0) as f64 / 1e3);
+                        whole.push(detail["swap_ms"].as_u64().unwrap_or(0));
                         break;
                     }
                 }
@@ -149,12 +167,15 @@ async fn swap_gap(library: &loader::LoadedLibrary, resting: usize, swaps: usize)
         if windows.iter().any(|(a, b)| end >= *a && at <= *b) { during.push(took) } else { outside.push(took) }
     }
     outside.sort();
-    held.sort_unstable();
+    held.sort_by(f64::total_cmp);
+    whole.sort_unstable();
     let worst = during.iter().max().copied().unwrap_or_default();
     println!(
-        "| {resting} | {swaps} | {} | {} | {} | {:.0} | {:.1} | {} |",
+        "| {resting} | {swaps} | {:.1} | {:.1} | {:.1} | {} | {} | {:.0} | {:.1} | {} |",
         held[held.len() / 2],
+        held[(held.len() * 99 / 100).min(held.len() - 1)],
         held[held.len() - 1],
+        whole[whole.len() / 2],
         during.len(),
         pct(&outside, 0.5).as_secs_f64() * 1e6,
         worst.as_secs_f64() * 1e3,
@@ -162,17 +183,24 @@ async fn swap_gap(library: &loader::LoadedLibrary, resting: usize, swaps: usize)
     );
     shutdown.trigger(txtrader_host::shutdown::ExitReason::Requested("bench done".into()));
     let _ = core.await;
+    let _ = std::fs::remove_dir_all(&data);
 }
 
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let orders = args.first().copied().unwrap_or(2000).max(16);
+    // 0 skips the round trips (the swap gap only)
+    let orders = args.first().copied().unwrap_or(2000);
     let swaps = args.get(1).copied().unwrap_or(10).max(1);
+    let day = args.get(2).copied().unwrap_or(100_000);
+    let day_only = std::env::args().any(|a| a == "--day-only");
     let path = build_sim_library();
     let copies = std::env::temp_dir().join(format!("txtrader-bench-{}", std::process::id()));
     let library = loader::load(&path, &copies).expect("the simulator library loads");
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
+        if orders == 0 {
+            println!("(round trips skipped: ORDERS is 0)");
+        }
         println!("order round trip: {orders} one after another (latency: submit -> first broker answer), then 16 callers for 2 s");
         println!("(throughput); {ROUNDS} rounds, variants in a different order each round; medians, ratio range in brackets\n");
         println!("| adapter | p50 µs | p99 µs | orders/s (16 callers) | vs linked |");
@@ -185,7 +213,7 @@ fn main() {
         };
         let mut runs: Vec<Vec<Run>> = (0..3).map(|_| Vec::new()).collect();
         let mut ratios: Vec<Vec<f64>> = (0..3).map(|_| Vec::new()).collect();
-        for round in 0..ROUNDS {
+        for round in 0..if orders == 0 { 0 } else { ROUNDS } {
             let mut rates = [0.0; 3];
             for k in 0..3 {
                 let v = (k + round) % 3;
@@ -200,7 +228,7 @@ fn main() {
                 ratios[v].push(rates[v] / rates[0]);
             }
         }
-        for v in 0..3 {
+        for v in 0..if orders == 0 { 0 } else { 3 } {
             let us = |f: &dyn Fn(&Run) -> Duration| median(runs[v].iter().map(|r| f(r).as_secs_f64() * 1e6).collect());
             let rate = median(runs[v].iter().map(|r| r.rate).collect());
             let lo = ratios[v].iter().copied().fold(f64::MAX, f64::min);
@@ -214,11 +242,16 @@ fn main() {
                 median(ratios[v].clone())
             );
         }
-        println!("\nswap gap: reload_adapter on the dylib while a caller keeps ordering\n");
-        println!("| resting orders | swaps | requests held p50 ms | held max ms | orders during swaps | order p50 outside µs | slowest during ms | orders of the day |");
-        println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
-        for resting in [0, 1000, 5000] {
-            swap_gap(&library, resting, swaps).await;
+        println!("\nswap gap: reload_adapter on the dylib (books durable) while a caller keeps ordering\n");
+        println!("| resting orders | swaps | requests held p50 ms | held p99 ms | held max ms | whole swap p50 ms | orders during swaps | order p50 outside µs | slowest during ms | orders of the day |");
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let rows: &[(usize, usize)] = match (day_only, day) {
+            (true, _) => &[(5000, day)],
+            (false, 0) => &[(0, 0), (1000, 0), (5000, 0)],
+            (false, _) => &[(0, 0), (1000, 0), (5000, 0), (5000, day)],
+        };
+        for &(resting, day) in rows {
+            swap_gap(&library, resting, day, swaps).await;
         }
     });
     let _ = std::fs::remove_dir_all(&copies);

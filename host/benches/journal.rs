@@ -14,6 +14,9 @@
 //! the daemon stops, and the journal is read back (`gateway::recovery::recover`, the start-up
 //! path: every record checked and booked) three times; the median is reported.
 //!
+//! ORDERS 0 skips the first part. With `TXTRADER_BENCH_JOURNAL` naming a folder, the recovery
+//! runs keep their journal there: placed once, then only read back (for profiling recovery).
+//!
 //! Compaction: the daemon is started on that journal and compacted twice, first keeping every
 //! order (age limit one day: the checkpoint holds all the books), then archiving every closed
 //! one (age limit 0). Each time: how long `compact_journal` took (journal commits wait for the
@@ -76,7 +79,7 @@ fn main() {
     let base = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"), Into::into);
     std::fs::create_dir_all(&base).expect("target dir");
     let (mut off, mut on) = (Vec::new(), Vec::new());
-    for round in 0..3 {
+    for round in 0..if orders == 0 { 0 } else { 3 } {
         for journal in if round % 2 == 0 { [false, true] } else { [true, false] } {
             let dir = tempfile::Builder::new().prefix("bench-journal-").tempdir_in(&base).expect("tmp");
             let r = rt.block_on(measure(journal.then_some(dir.path()), orders));
@@ -90,6 +93,7 @@ fn main() {
             median(v.iter().map(|r| r.2).collect()),
         )
     };
+    if orders > 0 {
     let (off50, off99, off_rate) = summary(&off);
     let (on50, on99, on_rate) = summary(&on);
     println!("{orders} sequential market orders per run, then 16 callers for 2 s; 3 runs alternating, medians; {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -97,11 +101,17 @@ fn main() {
     println!("|---|---:|---:|---:|---:|---:|");
     println!("| off (baseline) | {off50:.0} | {off99:.0} | {off_rate:.0} | 1.00x | 1.00x |");
     println!("| on (SQLite, group commit) | {on50:.0} | {on99:.0} | {on_rate:.0} | {:.2}x | {:.2}x |", on99 / off99.max(0.001), on_rate / off_rate.max(0.001));
+    }
 
     // Recovery of RECOVER journaled orders.
     let dir = tempfile::Builder::new().prefix("bench-recovery-").tempdir_in(&base).expect("tmp");
-    let placed = rt.block_on(async {
-        let running = txtrader_host::start(&config(Some(dir.path()))).await.expect("starts");
+    let kept = std::env::var_os("TXTRADER_BENCH_JOURNAL").map(std::path::PathBuf::from);
+    let (dir, reuse) = match &kept {
+        Some(k) => (k.as_path(), k.join(txtrader_host::journal::FILE_NAME).exists()),
+        None => (dir.path(), false),
+    };
+    let mut placed = if reuse { 0 } else { rt.block_on(async {
+        let running = txtrader_host::start(&config(Some(dir))).await.expect("starts");
         running.gateway.wait_status(|s| s == ConnectionStatus::Up).await;
         let t = Instant::now();
         let n = flood(&running.gateway, 32, Instant::now() + Duration::from_secs(3600), recover_orders).await;
@@ -110,13 +120,14 @@ fn main() {
         running.shutdown.trigger(txtrader_host::shutdown::ExitReason::Requested("bench".into()));
         running.wait().await;
         n
-    });
-    let settings = JournalSettings { dir: dir.path().to_owned(), max_batch: 10_000 };
+    }) };
+    let settings = JournalSettings { dir: dir.to_owned(), max_batch: 10_000 };
     let mut took = Vec::new();
     let (mut records, mut bytes) = (0, 0);
     for _ in 0..3 {
         let r = txtrader_host::gateway::recovery::recover(&settings, 20_000).expect("recovers");
         assert!(r.oms.orders().count() >= placed, "every order recovered");
+        placed = placed.max(r.oms.orders().count());
         records = r.scan.records;
         took.push(r.took.as_secs_f64());
         drop(r);
@@ -126,6 +137,9 @@ fn main() {
     println!("| orders | journal records | journal size | recovery (median of 3) | orders/s recovered |");
     println!("|---:|---:|---:|---:|---:|");
     println!("| {placed} | {records} | {:.0} MiB | {t:.2} s | {:.0} |", bytes as f64 / f64::from(1 << 20), placed as f64 / t);
+    if kept.is_some() {
+        return;
+    }
 
     // Compaction of those books, then recovery from the compacted journal.
     println!();
@@ -134,7 +148,7 @@ fn main() {
     for (label, age) in [("keep all (age limit 1 day)", "86400"), ("archive closed (age limit 0)", "0")] {
         let extra = [("TXTRADER_JOURNAL_ARCHIVE_AFTER", age), ("TXTRADER_JOURNAL_COMPACT_EVERY", "0"), ("TXTRADER_JOURNAL_COMPACT_RECORDS", "0")];
         let (archived, took) = rt.block_on(async {
-            let running = txtrader_host::start(&config_with(Some(dir.path()), &extra)).await.expect("starts");
+            let running = txtrader_host::start(&config_with(Some(dir), &extra)).await.expect("starts");
             running.gateway.wait_status(|s| s == ConnectionStatus::Up).await;
             let t = Instant::now();
             let c = running.gateway.compact_journal().await.expect("compacts");

@@ -443,6 +443,112 @@ fn remove_db(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Records decoded ahead of booking, in batches.
+const SCAN_QUEUE: usize = 8;
+const SCAN_BATCH: usize = 512;
+
+/// One row as the reader found it.
+struct Read<R> {
+    seq: u64,
+    kind: String,
+    /// The record, or why it is damaged.
+    record: Result<R, String>,
+}
+
+/// Reads the rows in order: checksum checked, body decoded.
+fn read_records<R: Record>(conn: &mut Connection, path: &Path, tx: &mpsc::SyncSender<Vec<Read<R>>>) -> Result<(), JournalError> {
+    let err = |source| JournalError::Sqlite { path: path.to_owned(), source };
+    let mut stmt = conn.prepare("SELECT seq, kind, body, crc FROM records ORDER BY seq").map_err(err)?;
+    let mut rows = stmt.query([]).map_err(err)?;
+    let mut batch = Vec::with_capacity(SCAN_BATCH);
+    while let Some(row) = rows.next().map_err(err)? {
+        let seq = u64::try_from(row.get::<_, i64>(0).map_err(err)?).unwrap_or(0);
+        let kind: String = row.get(1).map_err(err)?;
+        let body = row.get_ref(2).map_err(err)?.as_str().map_err(|e| err(e.into()))?;
+        let stored = row.get::<_, i64>(3).map_err(err)?;
+        let record = if u32::try_from(stored).ok() == Some(crc(seq, &kind, body)) {
+            match R::decode(body) {
+                Ok(record) if record.kind() == kind => Ok(record),
+                Ok(record) => Err(format!("kind {kind} does not match its body ({})", record.kind())),
+                Err(e) => Err(format!("unreadable body: {e}")),
+            }
+        } else {
+            Err("checksum mismatch".to_owned())
+        };
+        batch.push(Read { seq, kind, record });
+        if batch.len() == SCAN_BATCH && tx.send(std::mem::replace(&mut batch, Vec::with_capacity(SCAN_BATCH))).is_err() {
+            return Ok(());
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(batch);
+    }
+    Ok(())
+}
+
+/// Takes the records in order: good ones are booked until the first damaged one; what follows
+/// a damaged one tells whether it is a torn end (truncated) or damage inside (refused).
+#[derive(Default)]
+struct Checker {
+    scan: Scan,
+    bad: Option<(u64, String)>,
+    bad_count: u64,
+    good_after: u64,
+    expect: Option<u64>,
+    first: Option<u64>,
+}
+
+impl Checker {
+    fn take<R: Record>(&mut self, read: Read<R>, each: &mut impl FnMut(u64, R)) {
+        let Read { seq, kind, record } = read;
+        self.first.get_or_insert(seq);
+        let why = if self.expect.is_some_and(|e| e != seq) {
+            Some(format!("records {} to {} are missing", self.expect.unwrap_or(0), seq.saturating_sub(1)))
+        } else if self.expect.is_none() && seq != 1 && kind != "checkpoint" {
+            Some(format!("records 1 to {} are missing and it is not a checkpoint", seq.saturating_sub(1)))
+        } else {
+            match record {
+                Ok(record) => {
+                    if self.bad.is_none() {
+                        if record.is_checkpoint() {
+                            self.scan.checkpoint = Some(seq);
+                        }
+                        each(seq, record);
+                        self.scan.records += 1;
+                        self.scan.last = seq;
+                    }
+                    None
+                }
+                Err(why) => Some(why),
+            }
+        };
+        self.expect = Some(seq + 1);
+        match (&self.bad, why) {
+            (None, Some(why)) => {
+                self.bad = Some((seq, why));
+                self.bad_count = 1;
+            }
+            (Some(_), Some(_)) => self.bad_count += 1,
+            (Some(_), None) => self.good_after += 1,
+            (None, None) => {}
+        }
+    }
+
+    fn finish(self, path: &Path) -> Result<Scan, JournalError> {
+        let mut scan = self.scan;
+        if let Some((seq, why)) = self.bad {
+            if self.first == Some(seq) && seq != 1 {
+                return Err(JournalError::Checkpoint { path: path.to_owned(), seq, why });
+            }
+            if self.good_after > 0 {
+                return Err(JournalError::Corrupt { path: path.to_owned(), seq, why, after: self.good_after });
+            }
+            scan.truncated = Some((seq, self.bad_count, why));
+        }
+        Ok(scan)
+    }
+}
+
 /// Makes a folder's entries (renames, new files) durable.
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
@@ -489,65 +595,28 @@ impl Store {
     }
 
     /// Reads every record in order, handing good ones to `each` until the first damaged one.
-    fn scan<R: Record>(&self, mut each: impl FnMut(u64, R)) -> Result<Scan, JournalError> {
-        let err = |source| JournalError::Sqlite { path: self.path.clone(), source };
-        let mut stmt = self.conn.prepare("SELECT seq, kind, body, crc FROM records ORDER BY seq").map_err(err)?;
-        let mut rows = stmt.query([]).map_err(err)?;
-        let mut scan = Scan::default();
-        let mut bad: Option<(u64, String)> = None;
-        let (mut bad_count, mut good_after) = (0u64, 0u64);
-        let mut expect: Option<u64> = None;
-        let mut first = None;
-        while let Some(row) = rows.next().map_err(err)? {
-            let seq = u64::try_from(row.get::<_, i64>(0).map_err(err)?).unwrap_or(0);
-            let kind: String = row.get(1).map_err(err)?;
-            let body: String = row.get(2).map_err(err)?;
-            let stored = row.get::<_, i64>(3).map_err(err)?;
-            first.get_or_insert(seq);
-            let why = if expect.is_some_and(|e| e != seq) {
-                Some(format!("records {} to {} are missing", expect.unwrap_or(0), seq.saturating_sub(1)))
-            } else if expect.is_none() && seq != 1 && kind != "checkpoint" {
-                Some(format!("records 1 to {} are missing and it is not a checkpoint", seq.saturating_sub(1)))
-            } else if u32::try_from(stored).ok() != Some(crc(seq, &kind, &body)) {
-                Some("checksum mismatch".to_owned())
-            } else {
-                match R::decode(&body) {
-                    Ok(record) if record.kind() == kind => {
-                        if bad.is_none() {
-                            if record.is_checkpoint() {
-                                scan.checkpoint = Some(seq);
-                            }
-                            each(seq, record);
-                            scan.records += 1;
-                            scan.last = seq;
-                        }
-                        None
-                    }
-                    Ok(record) => Some(format!("kind {kind} does not match its body ({})", record.kind())),
-                    Err(e) => Some(format!("unreadable body: {e}")),
+    ///
+    /// Two threads: a reader steps through the rows, checks each checksum and decodes each body
+    /// (the costly part of reading), and this thread books the records in order, so booking one
+    /// overlaps decoding the next.
+    fn scan<R: Record>(&mut self, mut each: impl FnMut(u64, R)) -> Result<Scan, JournalError> {
+        let path = self.path.clone();
+        let conn = &mut self.conn;
+        std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::sync_channel::<Vec<Read<R>>>(SCAN_QUEUE);
+            let reader = std::thread::Builder::new()
+                .name("txtrader-journal-scan".into())
+                .spawn_scoped(scope, move || read_records(conn, &path, &tx))
+                .map_err(|source| JournalError::Dir { path: self.path.clone(), source })?;
+            let mut check = Checker::default();
+            for batch in rx {
+                for read in batch {
+                    check.take(read, &mut each);
                 }
-            };
-            expect = Some(seq + 1);
-            match (&bad, why) {
-                (None, Some(why)) => {
-                    bad = Some((seq, why));
-                    bad_count = 1;
-                }
-                (Some(_), Some(_)) => bad_count += 1,
-                (Some(_), None) => good_after += 1,
-                (None, None) => {}
             }
-        }
-        if let Some((seq, why)) = bad {
-            if first == Some(seq) && seq != 1 {
-                return Err(JournalError::Checkpoint { path: self.path.clone(), seq, why });
-            }
-            if good_after > 0 {
-                return Err(JournalError::Corrupt { path: self.path.clone(), seq, why, after: good_after });
-            }
-            scan.truncated = Some((seq, bad_count, why));
-        }
-        Ok(scan)
+            reader.join().unwrap_or_else(|_| Err(JournalError::Corrupt { path: self.path.clone(), seq: 0, why: "the journal reader crashed".into(), after: 0 }))?;
+            check.finish(&self.path)
+        })
     }
 
     fn truncate_from(&mut self, seq: u64) -> Result<(), JournalError> {
