@@ -11,12 +11,10 @@
 //! - `market`: the live market of one symbol.
 //! - [`engine`]: the exchange (accounts, order book, matching); pure, time passed in.
 //! - [`store`]: its books on disk (SQLite rows), committed once per batch of requests.
-//! - `handover`: a hot swap's hand-over through the store, when the books are on disk.
 //! - this module: the adapter, which runs the engine on its own thread.
 
 pub mod config;
 pub mod engine;
-mod handover;
 mod history;
 mod instrument;
 mod market;
@@ -31,7 +29,6 @@ use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use handover::Handled;
 use store::Store;
 use txtrader_plugin_api::adapter::{Adapter, AdapterConfig, AdapterError, Host, LogLevel};
 use txtrader_plugin_api::model::{BrokerOrderId, Execution, ExecutionId, LinkState, UnixNanos};
@@ -106,7 +103,7 @@ fn next_boundary(now: UnixNanos, tick: Duration) -> UnixNanos {
 
 /// Where the exchange keeps its books.
 #[derive(Debug, Clone)]
-pub(crate) enum Keeping {
+enum Keeping {
     /// `exchange.sqlite` in the instance's data folder.
     Disk(PathBuf),
     /// In memory: durability off, or no data folder.
@@ -143,7 +140,7 @@ fn run(config: SimConfig, keeping: Keeping, rx: mpsc::Receiver<Msg>, host: Host)
 
 /// Opens the store; with `load`, the exchange continues from what it kept (or from the file
 /// of earlier versions, migrated once).
-pub(crate) fn open_store(keeping: &Keeping, exchange: &mut Exchange, load: bool, host: &Host) -> Result<Store, String> {
+fn open_store(keeping: &Keeping, exchange: &mut Exchange, load: bool, host: &Host) -> Result<Store, String> {
     let mut store = match keeping {
         Keeping::Memory => Store::memory()?,
         Keeping::Disk(path) => {
@@ -190,7 +187,7 @@ pub(crate) fn open_store(keeping: &Keeping, exchange: &mut Exchange, load: bool,
 }
 
 /// Stores what changed (with the markets when asked) and lets go of the closed orders.
-pub(crate) fn store_changes(exchange: &mut Exchange, store: &mut Store, markets: bool) -> Result<(), String> {
+fn store_changes(exchange: &mut Exchange, store: &mut Store, markets: bool) -> Result<(), String> {
     if let Some(changes) = exchange.take_changes(markets) {
         store.commit(&changes)?;
     }
@@ -249,19 +246,6 @@ fn event_loop(config: SimConfig, keeping: &Keeping, rx: &mpsc::Receiver<Msg>, ho
         }
         let mut events = Vec::new();
         for request in batch {
-            if let Keeping::Disk(path) = keeping {
-                match handover::through_store(&request, path, &mut exchange, &mut store, host) {
-                    Handled::Yes(answer) => {
-                        events.push(*answer);
-                        if exchange.is_frozen() {
-                            break;
-                        }
-                        continue;
-                    }
-                    Handled::Failed(reason) => return fail(reason),
-                    Handled::No => {}
-                }
-            }
             let greeting = matches!(request.body, RequestBody::Hello(_));
             let import = matches!(request.body, RequestBody::ImportState { .. });
             if store.is_none() && !greeting && !import && !exchange.is_frozen() {

@@ -183,14 +183,6 @@ impl Store {
         ))
     }
 
-    /// Closes the store for a hand-over to the next generation, which opens it at once: its
-    /// log is left for that one to read rather than folded into the file first, which would
-    /// hold orders for a checkpoint's writes and fsync.
-    pub fn close_for_handover(self) {
-        let _ = self.conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
-        drop(self.conn);
-    }
-
     /// Closes the store, its log folded into the file.
     pub fn close(self) {
         let _ = self.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");

@@ -189,18 +189,6 @@ impl Exchange {
         text
     }
 
-    /// Stops the exchange for a hand-over whose books travel through its store (the caller
-    /// stores them); what it holds stays as it is, for a thaw if the hand-over is abandoned.
-    pub fn freeze(&mut self) {
-        self.frozen = true;
-    }
-
-    /// Continues after an abandoned hand-over through the store: the books it held are still
-    /// the stored ones.
-    pub fn thaw(&mut self) {
-        self.frozen = false;
-    }
-
     /// Whether the exchange handed its state over (and stopped).
     pub fn is_frozen(&self) -> bool {
         self.frozen
