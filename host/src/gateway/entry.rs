@@ -217,6 +217,11 @@ impl Published {
     }
 }
 
+impl Entry {
+    /// The kind of [`Entry::Published`] records.
+    pub const PUBLISHED: &'static str = "published";
+}
+
 impl Record for Entry {
     fn kind(&self) -> &'static str {
         match self {
@@ -226,7 +231,7 @@ impl Record for Entry {
             Self::CancelNotSent { .. } => "cancel_not_sent",
             Self::OrderNotSent { .. } => "order_not_sent",
             Self::Snapshot { .. } => "snapshot",
-            Self::Published { .. } => "published",
+            Self::Published { .. } => Self::PUBLISHED,
             Self::SeqReserved { .. } => "seq_reserved",
             Self::Route(_) => "route",
             Self::CurrentAccount(_) => "current_account",

@@ -22,6 +22,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use txtrader_plugin_api::model::{AccountId, ClientOrderId, OrderStatus, Route, Symbol};
 
+/// Published events resolved beyond the newest ones kept, in case some at the end are damaged.
+const PUSH_MARGIN: usize = 1024;
+
 /// The state read back from the journal, handed to the core.
 #[derive(Debug)]
 pub struct Recovered {
@@ -69,9 +72,16 @@ pub fn recover(settings: &JournalSettings, keep_pushes: usize) -> Result<Recover
     let (mut seq_reserved, mut evicted) = (0u64, 0u64);
     let mut pushes: VecDeque<Arc<Sequenced>> = VecDeque::new();
     let mut last_compaction = None;
-    let (journal, scan) = Journal::open(settings, |_, entry| {
+    // Published events before the newest `keep_pushes` (and a margin for damaged ones at the
+    // end) would be trimmed as soon as resolved: they are passed over.
+    let keep_from = Journal::<Entry>::nth_newest(settings, Entry::PUBLISHED, keep_pushes.saturating_add(PUSH_MARGIN)).unwrap_or(0);
+    let (journal, scan) = Journal::open(settings, |record, entry| {
         oms.book(&entry);
         match entry {
+            Entry::Published { seq, .. } if record < keep_from => {
+                seq_reserved = seq_reserved.max(seq);
+                evicted = evicted.max(seq);
+            }
             Entry::Published { seq, event } => {
                 seq_reserved = seq_reserved.max(seq);
                 let Some(event) = event.resolve(&oms) else {
@@ -100,6 +110,12 @@ pub fn recover(settings: &JournalSettings, keep_pushes: usize) -> Result<Recover
                 seq_reserved = cp.seq_reserved;
                 evicted = cp.pushes_evicted_through;
                 last_compaction = Some(cp.compaction);
+                if record < keep_from {
+                    // all older than the newest published records that follow
+                    evicted = evicted.max(cp.pushes.last().map_or(0, |(seq, _)| *seq));
+                    pushes.clear();
+                    return;
+                }
                 pushes = cp.pushes.into_iter().filter_map(|(seq, p)| Some(Arc::new(Sequenced { seq, event: p.resolve(&oms)? }))).collect();
                 trim_oldest(&mut pushes, keep_pushes, |p| p.seq, &mut evicted);
             }
@@ -137,7 +153,8 @@ pub fn recover(settings: &JournalSettings, keep_pushes: usize) -> Result<Recover
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gateway::entry::Checkpoint;
+    use crate::gateway::entry::{Checkpoint, Published};
+    use txtrader_plugin_api::model::OrderRequest;
     use std::time::Duration;
     use txtrader_plugin_api::model::UnixNanos;
 
@@ -148,6 +165,61 @@ mod tests {
     /// Entries written through the engine and read back by recovery: a checkpoint replaces
     /// what came before it, what follows applies on top, and the compaction it records is the
     /// journal's last.
+    fn submitted(id: &str) -> Entry {
+        use txtrader_plugin_api::model::{OrderOrigin, OrderType, Quantity, Side, TimeInForce};
+        Entry::Submitted {
+            request: OrderRequest {
+                client_order_id: ClientOrderId::new(id).expect("id"),
+                account: AccountId::new("A.B.C.D").expect("acct"),
+                symbol: Symbol::new("IBM").expect("sym"),
+                side: Side::Buy,
+                quantity: Quantity::from_u64(1),
+                order_type: OrderType::Market,
+                time_in_force: TimeInForce::Day,
+                route: None,
+                exchange: None,
+                staged_tag: None,
+                origin: OrderOrigin::Client,
+            },
+            at: UnixNanos(1),
+        }
+    }
+
+    /// Published events older than the newest kept are passed over unresolved: what recovery
+    /// keeps, and where it says the older ones end, are as if each had been resolved and
+    /// trimmed.
+    #[test]
+    fn only_the_newest_published_events_are_resolved() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let settings = JournalSettings { dir: tmp.path().to_owned(), max_batch: 1000 };
+        let total = PUSH_MARGIN as u64 + 500;
+        {
+            let (mut j, _) = Journal::<Entry>::open(&settings, |_, _| {}).expect("opens");
+            for n in 1..=total {
+                let id = format!("O{n}");
+                j.append(submitted(&id));
+                let order = ClientOrderId::new(&id).expect("id");
+                j.append(Entry::Published { seq: n * 2, event: Published::OrderAt { order, instrument: None } });
+            }
+            j.flush();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while j.durable() < total * 2 {
+                assert!(Instant::now() < deadline, "durable");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        let keep = 10;
+        assert_eq!(Journal::<Entry>::nth_newest(&settings, Entry::PUBLISHED, keep + PUSH_MARGIN), Some((total - (keep + PUSH_MARGIN) as u64 + 1) * 2));
+        let r = recover(&settings, keep).expect("recovers");
+        let kept: Vec<u64> = r.pushes.iter().map(|p| p.seq).collect();
+        assert_eq!(kept, ((total - keep as u64 + 1)..=total).map(|n| n * 2).collect::<Vec<_>>());
+        assert_eq!(r.pushes_evicted_through, (total - keep as u64) * 2);
+        assert_eq!(r.seq_reserved, total * 2);
+        let newest = r.pushes.back().expect("kept");
+        assert!(matches!(&newest.event, crate::gateway::bus::GatewayEvent::Order(v) if v.order.request.client_order_id.as_str() == format!("O{total}")));
+        assert_eq!(r.oms.orders().count() as u64, total, "every order booked");
+    }
+
     #[test]
     fn a_checkpoint_is_where_recovery_starts_and_tells_the_last_compaction() {
         let tmp = tempfile::tempdir().expect("tmp");

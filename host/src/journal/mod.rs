@@ -267,6 +267,24 @@ impl<R: Record> Journal<R> {
         Ok((Self { tx, durable, appended: scan.last, pending: Vec::new(), thread: Some(thread), path }, scan))
     }
 
+    /// The record number of the `n`-th newest record of `kind` in the journal file, read before
+    /// it is opened: a reader that keeps only the newest `n` of a kind can pass over the older
+    /// ones cheaply. `None` when there are fewer, or the file cannot be read this way (the
+    /// reader then keeps what it reads, as without the hint).
+    pub fn nth_newest(settings: &JournalSettings, kind: &str, n: usize) -> Option<u64> {
+        let path = settings.path();
+        if n == 0 || !path.exists() {
+            return None;
+        }
+        let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE).ok()?;
+        let offset = i64::try_from(n - 1).ok()?;
+        let seq: Option<i64> = conn
+            .query_row("SELECT seq FROM records WHERE kind = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2", params![kind, offset], |r| r.get(0))
+            .optional()
+            .ok()?;
+        seq.and_then(|s| u64::try_from(s).ok())
+    }
+
     /// Appends a record (sent to the writer at the next [`Journal::flush`]); answers its
     /// record number.
     pub fn append(&mut self, record: R) -> u64 {
