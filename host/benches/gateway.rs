@@ -1,6 +1,6 @@
 //! HTTP benchmark: requests/s and latency of txtraderd on loopback, against a baseline.
 //!
-//! `cargo bench -p txtrader-host --bench gateway [-- SECONDS CONNECTIONS]`
+//! `cargo bench -p txtrader-host --bench gateway [-- SECONDS CONNECTIONS] [--default-logging]`
 //!
 //! Starts the real gateway (simulated exchange, HTTP request logging off) and, in the same
 //! process, a baseline axum server whose one handler returns `"Up"` with no authentication or
@@ -96,32 +96,43 @@ fn main() {
     let secs: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(3);
     let conns: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(16);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    // `--default-logging`: request, response and order lines logged, as by default
+    let default_logging = std::env::args().any(|a| a == "--default-logging");
     rt.block_on(async {
-        let env: BTreeMap<String, String> = [
-            ("TXTRADER_HTTP_PORT", "0"),
+        let quiet = [
             ("TXTRADER_LOG_HTTP_REQUESTS", "0"),
             ("TXTRADER_LOG_HTTP_RESPONSES", "0"),
             ("TXTRADER_LOG_ORDER_UPDATES", "0"),
             ("TXTRADER_LOG_EXECUTION_UPDATES", "0"),
+        ];
+        let env: BTreeMap<String, String> = [
+            ("TXTRADER_HTTP_PORT", "0"),
             ("TXTRADER_ENABLE_AUTO_RESET", "0"),
             ("TXTRADER_JOURNAL", "0"), // as before the journal; `--bench journal` measures it
         ]
         .iter()
+        .chain(if default_logging { &quiet[..0] } else { &quiet[..] })
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
         let config = Config::from_map(&env, "bench").expect("config");
         let running = txtrader_host::start(&config).await.expect("gateway starts");
         running.gateway.wait_status(|s| s == txtrader_plugin_api::model::ConnectionStatus::Up).await;
         let gw = running.http_addr;
+        running.gateway.add_symbol(txtrader_plugin_api::model::Symbol::new("IBM").expect("symbol"), None).await.expect("IBM active");
         let base = baseline().await;
         let order = r#"{"account":"REALTICKDEMO.REALTICK.DEMO32.TRADING","route":"DEMO","symbol":"IBM","quantity":{SIDE}}"#;
         let scenarios = [
             (base, Scenario { name: "baseline: axum, constant \"Up\"", method: "GET", path: "/status", body: None }),
             (gw, Scenario { name: "GET /status", method: "GET", path: "/status", body: None }),
             (gw, Scenario { name: "POST /query_positions", method: "POST", path: "/query_positions", body: Some("{\"x\":1}".into()) }),
+            (gw, Scenario { name: "POST /query_symbol (IBM)", method: "POST", path: "/query_symbol", body: Some("{\"symbol\":\"IBM\"}".into()) }),
             (gw, Scenario { name: "POST /market_order (round trip to ack)", method: "POST", path: "/market_order", body: Some(order.into()) }),
         ];
-        println!("{secs} s per scenario, {conns} keep-alive connections, loopback, {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
+        println!(
+            "{secs} s per scenario, {conns} keep-alive connections, loopback, {} cores, {}",
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            if default_logging { "default logging (to stderr)" } else { "request, response and order lines off" }
+        );
         println!("{:<42} {:>10} {:>10} {:>10} {:>12}", "scenario", "req/s", "p50 µs", "p99 µs", "vs baseline");
         let mut base_rate = None;
         for (addr, s) in &scenarios {
