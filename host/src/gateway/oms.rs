@@ -776,4 +776,4 @@ impl Oms {
 
 #[cfg(test)]
 #[path = "oms_tests.rs"]
-mod tests;
+pub(crate) mod tests;

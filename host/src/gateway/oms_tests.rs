@@ -5,7 +5,8 @@ use proptest::prelude::*;
 use txtrader_plugin_api::model::{CancelResume, OrderType, Side, TimeInForce};
 use txtrader_plugin_api::wire::{Fill, OrderSnapshot};
 
-fn request(id: &str, qty: u64) -> OrderRequest {
+/// A market order request to buy `qty` IBM (shared with the recovery tests).
+pub(crate) fn request(id: &str, qty: u64) -> OrderRequest {
     OrderRequest {
         client_order_id: ClientOrderId::new(id).expect("id"),
         account: AccountId::new("A.B.C.D").expect("acct"),

@@ -154,7 +154,6 @@ pub fn recover(settings: &JournalSettings, keep_pushes: usize) -> Result<Recover
 mod tests {
     use super::*;
     use crate::gateway::entry::{Checkpoint, Published};
-    use txtrader_plugin_api::model::OrderRequest;
     use std::time::Duration;
     use txtrader_plugin_api::model::UnixNanos;
 
@@ -166,23 +165,7 @@ mod tests {
     /// what came before it, what follows applies on top, and the compaction it records is the
     /// journal's last.
     fn submitted(id: &str) -> Entry {
-        use txtrader_plugin_api::model::{OrderOrigin, OrderType, Quantity, Side, TimeInForce};
-        Entry::Submitted {
-            request: OrderRequest {
-                client_order_id: ClientOrderId::new(id).expect("id"),
-                account: AccountId::new("A.B.C.D").expect("acct"),
-                symbol: Symbol::new("IBM").expect("sym"),
-                side: Side::Buy,
-                quantity: Quantity::from_u64(1),
-                order_type: OrderType::Market,
-                time_in_force: TimeInForce::Day,
-                route: None,
-                exchange: None,
-                staged_tag: None,
-                origin: OrderOrigin::Client,
-            },
-            at: UnixNanos(1),
-        }
+        Entry::Submitted { request: crate::gateway::oms::tests::request(id, 1), at: UnixNanos(1) }
     }
 
     /// Published events older than the newest kept are passed over unresolved: what recovery
