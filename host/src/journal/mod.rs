@@ -276,6 +276,7 @@ impl<R: Record> Journal<R> {
         if n == 0 || !path.exists() {
             return None;
         }
+        // read-write without creating: a WAL file cannot be opened read-only without its index
         let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE).ok()?;
         let offset = i64::try_from(n - 1).ok()?;
         let seq: Option<i64> = conn

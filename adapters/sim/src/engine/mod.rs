@@ -53,7 +53,7 @@ struct Account {
     holdings: BTreeMap<Symbol, Holding>,
 }
 
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct SimOrder {
     request: OrderRequest,
     broker_id: BrokerOrderId,
@@ -77,6 +77,19 @@ impl SimOrder {
 
     fn avg_price(&self) -> Option<Price> {
         (!self.filled.is_zero()).then(|| Price::new(self.value / self.filled.as_decimal()).round_dp(6))
+    }
+
+    /// The order as a broker snapshot reports it (from memory or from a stored row).
+    fn into_snapshot(self) -> OrderSnapshot {
+        OrderSnapshot {
+            avg_price: self.avg_price(),
+            request: self.request,
+            broker_order_id: self.broker_id,
+            status: self.status,
+            filled_quantity: self.filled,
+            reason: self.reason,
+            ts_event: self.ts,
+        }
     }
 }
 
@@ -158,16 +171,9 @@ impl Exchange {
         }
     }
 
-    /// Everything needed to continue elsewhere; the exchange freezes.
+    /// Everything needed to continue elsewhere (what [`Exchange::restore`] reads); the
+    /// exchange freezes.
     fn export(&mut self) -> String {
-        let text = self.state_text();
-        self.frozen = true;
-        text
-    }
-
-    /// The exchange's whole state as text (what [`Exchange::restore`] reads), without
-    /// freezing it: written to the exchange's own file so it survives a restart.
-    pub fn state_text(&mut self) -> String {
         let state = ExchangeState {
             format: 1,
             permid_prefix: self.permid_prefix.clone(),
@@ -186,6 +192,7 @@ impl Exchange {
         self.orders = state.orders;
         self.executions = state.executions;
         self.markets = state.markets;
+        self.frozen = true;
         text
     }
 
@@ -745,15 +752,7 @@ impl Exchange {
             orders: self
                 .orders
                 .values()
-                .map(|o| OrderSnapshot {
-                    request: o.request.clone(),
-                    broker_order_id: o.broker_id.clone(),
-                    status: o.status,
-                    filled_quantity: o.filled,
-                    avg_price: o.avg_price(),
-                    reason: o.reason.clone(),
-                    ts_event: o.ts,
-                })
+                .map(|o| o.clone().into_snapshot())
                 .collect(),
             executions: self.executions.clone(),
         }

@@ -176,16 +176,7 @@ impl Exchange {
 
     /// A stored order as a snapshot reports it.
     pub fn order_snapshot(body: &str) -> Option<OrderSnapshot> {
-        let o: SimOrder = serde_json::from_str(body).ok()?;
-        Some(OrderSnapshot {
-            avg_price: o.avg_price(),
-            request: o.request,
-            broker_order_id: o.broker_id,
-            status: o.status,
-            filled_quantity: o.filled,
-            reason: o.reason,
-            ts_event: o.ts,
-        })
+        serde_json::from_str::<SimOrder>(body).ok().map(SimOrder::into_snapshot)
     }
 
     /// When the exchange's trading day of `now` began (midnight in its time zone): a snapshot
