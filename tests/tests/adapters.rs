@@ -188,7 +188,12 @@ fn new_builds_swap_in_while_clients_trade_and_nothing_is_lost() {
         let detail: Value = serde_json::from_str(&s["rtx.adapter.sim swapped ".len()..]).expect("json");
         assert_eq!(detail["generation"], i + 2);
         assert_eq!(detail["state_handed_over"], true);
-        println!("swap {}: requests held {} ms", i + 1, detail["requests_held_ms"]);
+        // requests are held from the export on, a part of the whole swap
+        let held_us = detail["requests_held_us"].as_u64().expect("requests_held_us");
+        let whole_ms = detail["swap_ms"].as_u64().expect("swap_ms");
+        assert_eq!(detail["requests_held_ms"].as_u64(), Some(held_us / 1000), "{detail}");
+        assert!(held_us > 0 && held_us / 1000 <= whole_ms, "{detail}");
+        println!("swap {}: requests held {} µs of a {whole_ms} ms swap", i + 1, held_us);
     }
     assert!(!lines.iter().any(|l| l.contains("gap")), "no gap notice");
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();

@@ -156,8 +156,9 @@ impl Core {
     pub(super) fn switch(&mut self, slot: usize, handed_over: bool) {
         let Some(swap) = self.slots[slot].swap.take() else { return };
         let name = self.slots[slot].spec.name.clone();
-        let took = swap.started.elapsed();
-        let held_for = swap.holding_since.map_or(Duration::ZERO, |t| t.elapsed());
+        let now = Instant::now();
+        let took = now - swap.started;
+        let held_for = swap.holding_since.map_or(Duration::ZERO, |t| now - t);
         let mut new = swap.new;
         // The hand-over replaced the new generation's (empty) state; it reports afresh.
         new.snapshot_requested = false;
