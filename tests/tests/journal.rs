@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use txtrader_tests::{txtraderd, Daemon, Http, StreamRecorder};
 
 const ACCT: &str = "REALTICKDEMO.REALTICK.DEMO32.TRADING";
@@ -218,10 +218,22 @@ fn reconciliation_reports_what_the_broker_did_that_the_books_do_not_show() {
     assert!(log.contains("reconciliation: order was Working with 0 filled; the broker says Cancelled"), "{log}");
     assert!(log.contains("reconciliation: order first seen at the broker, Filled"), "{log}");
     assert!(log.contains("reconciliation: execution first seen at the broker"), "{log}");
-    let mut s = StreamRecorder::connect(d.tcp_port, r#"{"order-notification":1,"execution-notification":1,"sequence":1}"#);
-    s.send("resume 0");
-    s.wait_for(Duration::from_secs(10), |l| l.starts_with(".resumed:"));
-    let lines = s.lines();
+    // The books answer as soon as the core booked the corrections; their events are published
+    // (and so resumable) once the journal has them on disk: ask again until then.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lines = loop {
+        let mut s = StreamRecorder::connect(d.tcp_port, r#"{"order-notification":1,"execution-notification":1,"sequence":1}"#);
+        s.send("resume 0");
+        s.wait_for(Duration::from_secs(10), |l| l.starts_with(".resumed:"));
+        // what the resume replayed: the lines up to its summary, not live ones after it
+        let mut lines = s.lines();
+        lines.truncate(lines.iter().position(|l| l.starts_with(".resumed:")).map_or(lines.len(), |i| i + 1));
+        let replayed = lines.iter().any(|l| l.contains(&l1) && l.contains("Cancelled")) && lines.iter().any(|l| l.contains(".execution."));
+        if replayed || Instant::now() >= deadline {
+            break lines;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert!(lines.iter().any(|l| l.contains(&l1) && l.contains("Cancelled")), "{lines:#?}");
     assert!(lines.iter().any(|l| l.contains(".execution.")), "{lines:#?}");
     stop(d, &http);
