@@ -187,6 +187,7 @@ fn native_tick_order(gw: txtrader_host::gateway::Gateway) -> tokio::task::JoinHa
                 staged_tag: None,
                 origin: OrderOrigin::Client,
                 client_order_id: None,
+                intended_duplicate: false,
             };
             let gw = gw.clone();
             tokio::spawn(async move { gw.submit(order).await.expect("acknowledged") });

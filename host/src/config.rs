@@ -184,6 +184,8 @@ pub struct Config {
     pub mode: Vec<ModeEntry>,
     /// The folder of adapter libraries (`TXTRADER_ADAPTER_DIR`); `None`: beside the binary.
     pub adapter_dir: Option<std::path::PathBuf>,
+    /// The risk limits file (`TXTRADER_RISK_FILE`); `None`: the built-in limits.
+    pub risk_file: Option<std::path::PathBuf>,
     /// The folder of strategy manifests and components (`TXTRADER_STRATEGY_DIR`), scanned at
     /// start and watched; `None`: strategies are deployed by command only.
     pub strategy_dir: Option<std::path::PathBuf>,
@@ -335,6 +337,7 @@ impl Config {
             r.errors.push("TXTRADER_MODE: at least one adapter is required".into());
         }
         let adapter_dir = Some(r.string("ADAPTER_DIR", "")).filter(|s| !s.is_empty()).map(std::path::PathBuf::from);
+        let risk_file = Some(r.string("RISK_FILE", "")).filter(|s| !s.is_empty()).map(std::path::PathBuf::from);
         let strategy_dir = Some(r.string("STRATEGY_DIR", "")).filter(|s| !s.is_empty()).map(std::path::PathBuf::from);
         // The journal lives in a folder the user owns: XDG's data home, else ~/.local/share.
         let default_data = env
@@ -487,6 +490,7 @@ impl Config {
             api_client_id,
             mode,
             adapter_dir,
+            risk_file,
             strategy_dir,
             data_dir,
             journal_batch,

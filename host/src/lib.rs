@@ -9,6 +9,7 @@
 //! - [`gateway`]: the core task that owns the trading state (OMS, market data, accounts, the
 //!   adapter instances and their hot swaps, reconciliation) and its handle; what it journals.
 //! - [`journal`]: the durable journal's storage engine (records, group commit, rotation).
+//! - [`risk`]: the pre-trade check, limits and trading states (the kill switch).
 //! - [`adapters`]: adapter code behind the C ABI: the built-in simulator, library loading and
 //!   validation, the adapter folder watcher.
 //! - [`strategies`]: sandboxed WebAssembly strategies (wasmtime): live and replayed.
@@ -19,8 +20,8 @@
 //! - [`shutdown`]: coordinated shutdown.
 //!
 //! Dependencies point one way: the listeners (`rpc`, `stream`) and `strategies` reach the
-//! gateway through its handle; the gateway uses `adapters` and `journal`, which know nothing of
-//! it.
+//! gateway through its handle; the gateway uses `adapters`, `journal` and `risk`, which know
+//! nothing of it.
 
 pub mod adapters;
 pub mod auth;
@@ -28,6 +29,7 @@ pub mod compat;
 pub mod config;
 pub mod gateway;
 pub mod journal;
+pub mod risk;
 pub mod rpc;
 pub mod shutdown;
 pub mod strategies;
@@ -58,6 +60,9 @@ pub enum StartError {
     /// The wasm engine for strategies could not be set up.
     #[error(transparent)]
     Strategies(#[from] strategies::EngineError),
+    /// The risk limits file is unreadable or invalid.
+    #[error(transparent)]
+    Risk(#[from] risk::limits::LimitsError),
     /// The journal cannot be opened or read back.
     #[error(transparent)]
     Journal(#[from] journal::JournalError),
@@ -129,6 +134,10 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         tracing::info!(adapter = %s.name, kind = %s.kind, version = %s.source.identity.version, source = %s.source.origin(), "adapter instance");
     }
     let mut settings = GatewaySettings::from_config(config, route, specs);
+    if let Some(path) = &config.risk_file {
+        settings.limits = risk::limits::Limits::load(path)?;
+        tracing::info!(file = %path.display(), "risk limits loaded");
+    }
     settings.library_copy_dir = copy_dir.clone();
     settings.rejected = scan
         .refused

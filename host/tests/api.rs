@@ -543,6 +543,7 @@ async fn a_directly_linked_adapter_trades_like_one_behind_the_abi() {
         staged_tag: None,
         origin: txtrader_plugin_api::model::OrderOrigin::Client,
         client_order_id: None,
+        intended_duplicate: false,
     };
     let view = gw.submit(order).await.expect("acknowledged");
     let id = view.order.key().to_owned();

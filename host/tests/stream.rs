@@ -99,6 +99,7 @@ fn order(symbol: &str, qty: i64) -> NewOrder {
         staged_tag: None,
         origin: OrderOrigin::Client,
         client_order_id: None,
+        intended_duplicate: false,
     }
 }
 

@@ -42,6 +42,7 @@ pub fn order(i: usize, order_type: OrderType) -> NewOrder {
         staged_tag: None,
         origin: OrderOrigin::Client,
         client_order_id: None,
+        intended_duplicate: false,
     }
 }
 

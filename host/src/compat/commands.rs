@@ -57,6 +57,10 @@ pub enum CommandError {
     /// that is being swapped); the request itself was fine.
     #[error("{0}")]
     Refused(String),
+    /// The pre-trade risk check refused an order: the txTrader HTTP commands answer it as the
+    /// original answers a refused order (`status: Error`), JSON-RPC with its own code.
+    #[error(transparent)]
+    Denied(crate::risk::check::Denial),
 }
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Value, CommandError>> + Send>>;
@@ -383,11 +387,13 @@ async fn place(ctx: Ctx, args: Args, order_type: OrderType, staged_tag: Option<S
         staged_tag,
         origin: OrderOrigin::Client,
         client_order_id: None,
+        intended_duplicate: args.truthy("allow_duplicate"),
     };
     match ctx.gateway.submit(order).await {
         Ok(view) => Ok(render::order(&view, &ctx.compat)),
         Err(SubmitError::UnknownAccount(_)) => Ok(error_dict("account unknown")),
         Err(SubmitError::Invalid(m)) => Ok(error_dict(m)),
+        Err(SubmitError::Denied(d)) => Err(CommandError::Denied(d)),
         Err(SubmitError::Gateway(GatewayError::NotInitialized)) => Ok(error_dict("gateway not initialized")),
         Err(SubmitError::Gateway(e)) => Err(e.into()),
     }

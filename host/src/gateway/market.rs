@@ -6,7 +6,7 @@
 
 use indexmap::IndexMap;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use txtrader_plugin_api::model::{Bar, Instrument, Quote, SessionStats, Symbol, Trade, UnixNanos};
+use txtrader_plugin_api::model::{Bar, Instrument, Price, Quote, SessionStats, Symbol, Trade, UnixNanos};
 use txtrader_plugin_api::wire::MarketSnapshot;
 
 /// Who holds a subscription. HTTP clients share one identity, as in the original.
@@ -178,6 +178,18 @@ impl Market {
     /// Applies day statistics; false when the symbol is not active.
     pub fn on_stats(&mut self, stats: &SessionStats) -> bool {
         self.update(&stats.symbol, |a| a.stats = Some(stats.clone()))
+    }
+
+    /// The price an order's collar and value are checked against: the last trade, else the
+    /// middle of a two-sided quote; `None` for a symbol not active or not traded or quoted yet.
+    pub fn reference_price(&self, symbol: &Symbol) -> Option<Price> {
+        let a = self.active.get(symbol)?;
+        let mid = || {
+            let q = a.quote.as_ref()?;
+            let (bid, ask) = (q.bid?.as_decimal(), q.ask?.as_decimal());
+            (bid.is_sign_positive() && ask >= bid).then(|| Price::new(bid + (ask - bid) / rust_decimal::Decimal::TWO))
+        };
+        a.last_trade.as_ref().map(|t| t.price).filter(|p| p.is_positive()).or_else(mid)
     }
 
     /// The day statistics of an active symbol.

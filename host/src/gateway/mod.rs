@@ -20,6 +20,7 @@
 pub mod bus;
 mod core;
 pub mod entry;
+pub mod exposure;
 pub mod market;
 pub mod oms;
 pub mod recovery;
@@ -102,6 +103,9 @@ pub struct NewOrder {
     /// The order's id, when the caller chose it (a strategy returns it before the gateway
     /// answers); `None` lets the gateway assign one. A duplicate is refused.
     pub client_order_id: Option<txtrader_plugin_api::model::ClientOrderId>,
+    /// The client means it even if it repeats an order within the duplicate window
+    /// (`duplicate_window_ms` of the risk limits).
+    pub intended_duplicate: bool,
 }
 
 /// Which executions to list.
@@ -216,6 +220,9 @@ pub enum SubmitError {
     /// The order is malformed (e.g. a non-positive limit price).
     #[error("{0}")]
     Invalid(String),
+    /// The pre-trade risk check refused it.
+    #[error(transparent)]
+    Denied(crate::risk::check::Denial),
     /// A gateway failure.
     #[error(transparent)]
     Gateway(#[from] GatewayError),
@@ -357,6 +364,8 @@ pub struct GatewaySettings {
     pub compaction: crate::config::CompactionSettings,
     /// Order and execution events kept for `resume` (a checkpoint keeps as many).
     pub keep_pushes: usize,
+    /// The pre-trade risk limits.
+    pub limits: crate::risk::limits::Limits,
 }
 
 impl GatewaySettings {
@@ -375,6 +384,7 @@ impl GatewaySettings {
             disconnect_shutdown: config.gateway_disconnect_shutdown.then_some(config.gateway_disconnect_timeout),
             compaction: config.compaction,
             keep_pushes: config.stream.replay,
+            limits: crate::risk::limits::Limits::builtin(),
         }
     }
 }

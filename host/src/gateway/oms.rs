@@ -12,6 +12,7 @@ use indexmap::IndexMap;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use super::entry::Entry;
+use super::exposure::{AccountWorking, Exposure, Working};
 use txtrader_plugin_api::model::{
     AccountId, BrokerOrderId, ClientOrderId, Execution, ExecutionId, InvalidTransition, OrderClass,
     OrderOrigin, OrderRequest, OrderStatus, OrderTrigger, Price, Quantity, SignedQuantity, Symbol,
@@ -289,6 +290,8 @@ pub struct Oms {
     /// Closed orders that last changed before this were archived: a broker reporting such an
     /// order (or its executions) is reporting what the books let go, not something new.
     horizon: UnixNanos,
+    /// What each account has working (kept by [`Oms::book`]).
+    exposure: Exposure,
 }
 
 impl Oms {
@@ -300,6 +303,32 @@ impl Oms {
     /// Books one journal entry: the only way the gateway changes the books, live and when
     /// replaying the journal, so both end in the same state.
     pub fn book(&mut self, entry: &Entry) -> Booked {
+        let touched = match entry {
+            Entry::Submitted { request, .. } => Some(request.client_order_id.clone()),
+            Entry::OrderEvent(e) => self.by_broker.get(&e.broker_order_id).cloned().or_else(|| e.client_order_id.clone()),
+            Entry::CancelRequested { order, .. } | Entry::CancelNotSent { order, .. } | Entry::OrderNotSent { order, .. } => Some(order.clone()),
+            _ => None,
+        };
+        let before = touched.as_ref().and_then(|id| self.orders.get(id)).and_then(Working::of);
+        let booked = self.book_entry(entry);
+        match (entry, touched) {
+            (_, Some(id)) => {
+                let after = self.orders.get(&id).and_then(Working::of);
+                self.exposure.replace(before.as_ref(), after.as_ref());
+            }
+            // a checkpoint's books rebuild it in `from_image`
+            (Entry::Snapshot { .. } | Entry::Archive { .. }, None) => self.exposure = Exposure::rebuild(self.orders.values()),
+            (_, None) => {}
+        }
+        booked
+    }
+
+    /// What an account has working.
+    pub fn working(&self, account: &AccountId) -> Option<&AccountWorking> {
+        self.exposure.account(account)
+    }
+
+    fn book_entry(&mut self, entry: &Entry) -> Booked {
         match entry {
             Entry::Submitted { request, at } => Booked::Submitted(self.submit(request.clone(), *at).is_ok()),
             Entry::OrderEvent(event) => Booked::Event(self.apply(event)),
@@ -365,7 +394,14 @@ impl Oms {
             seen_events: image.seen_events.into_iter().collect(),
             local_updates: image.local_updates,
             horizon: image.horizon,
+            exposure: Exposure::default(),
         }
+        .with_exposure()
+    }
+
+    fn with_exposure(mut self) -> Self {
+        self.exposure = Exposure::rebuild(self.orders.values());
+        self
     }
 
     /// Closed orders that last changed before `before` leave the books, with their executions,

@@ -12,6 +12,9 @@ pub enum HttpAnswer {
     Status(StatusCode),
     /// The original's `503 Gateway not Initialized` with the body `false`.
     NotInitialized,
+    /// The original's answer to an order it refused: `200` with the order dict
+    /// `{"status": "Error", "errorMsg": …}` (here with the denial's rule, limit and value).
+    OrderRefused,
 }
 
 /// A failure as each surface answers it.
@@ -33,15 +36,17 @@ const fn class(http: HttpAnswer, code: i64, message: &'static str) -> ErrorClass
 ///
 /// JSON-RPC codes: -32602 invalid params; the server-error range for the rest: -32001 gateway
 /// not initialized, -32002 broker timeout, -32003 adapter error, -32004 symbol not active,
-/// -32005 operation refused, -32000 anything else.
+/// -32005 operation refused, -32006 order refused by a risk limit (its `data`: the rule, the
+/// limit, the value, the account and the symbol), -32000 anything else.
 pub fn classify(e: &CommandError) -> ErrorClass {
-    use HttpAnswer::{NotInitialized, Status};
+    use HttpAnswer::{NotInitialized, OrderRefused, Status};
     match e {
         CommandError::Arg(_) => class(Status(StatusCode::BAD_REQUEST), -32602, "Invalid params"),
         CommandError::Failed(_) => class(Status(StatusCode::UNPROCESSABLE_ENTITY), -32000, "Server error"),
         CommandError::Refused(_) | CommandError::Gateway(GatewayError::NoJournal) => {
             class(Status(StatusCode::CONFLICT), -32005, "Operation refused")
         }
+        CommandError::Denied(_) => class(OrderRefused, -32006, "Order refused by risk limit"),
         CommandError::Gateway(GatewayError::NotInitialized) => class(NotInitialized, -32001, "Gateway not Initialized"),
         CommandError::Gateway(GatewayError::Timeout(_)) => class(Status(StatusCode::GATEWAY_TIMEOUT), -32002, "Broker timeout"),
         CommandError::Gateway(GatewayError::Adapter(_)) => class(Status(StatusCode::BAD_GATEWAY), -32003, "Adapter error"),

@@ -25,12 +25,25 @@ pub async fn command_error(app: &App, name: &str, e: &CommandError) -> Response 
     let status = match classify(e).http {
         HttpAnswer::Status(status) => status,
         HttpAnswer::NotInitialized => return response::not_initialized(),
+        HttpAnswer::OrderRefused => {
+            tracing::info!(command = name, error = %e, "order refused");
+            return response::json_status(StatusCode::OK, &refused_order(e));
+        }
     };
     tracing::warn!(command = name, error = %e, "command failed");
     if app.compat.flags.exception_halt && matches!(e, CommandError::Arg(_) | CommandError::Failed(_)) {
         app.gateway.force_shutdown(format!("{e} raised in {name} with TXTRADER_ENABLE_EXCEPTION_HALT set")).await;
     }
     error(status, &e.to_string(), Some(name))
+}
+
+/// The original's order dict for a refused order, with the denial's particulars under `risk`.
+fn refused_order(e: &CommandError) -> Value {
+    let mut out = serde_json::json!({"status": "Error", "errorMsg": e.to_string()});
+    if let CommandError::Denied(d) = e {
+        out["risk"] = serde_json::to_value(d).unwrap_or(Value::Null);
+    }
+    out
 }
 
 /// The fallback handler: every path but `/rpc`.

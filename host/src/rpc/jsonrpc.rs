@@ -12,7 +12,7 @@ use super::body::{read_body, BodyError};
 use super::errors::classify;
 use super::response::json_status;
 use crate::compat::args::Args;
-use crate::compat::commands;
+use crate::compat::commands::{self, CommandError};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -130,7 +130,11 @@ async fn call(app: &App, peer: SocketAddr, item: Value) -> Option<Value> {
         Err(e) => {
             tracing::warn!(method = spec.name, error = %e, "JSON-RPC call failed");
             let class = classify(&e);
-            answer(rpc_error(reply_id, class.code, class.message, Some(json!(e.to_string()))))
+            let data = match &e {
+                CommandError::Denied(d) => json!({"message": e.to_string(), "rule": d.rule, "limit": d.limit, "value": d.value, "account": d.account, "symbol": d.symbol}),
+                _ => json!(e.to_string()),
+            };
+            answer(rpc_error(reply_id, class.code, class.message, Some(data)))
         }
     }
 }

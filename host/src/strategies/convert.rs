@@ -212,5 +212,6 @@ pub fn new_order(r: &wit::OrderRequest, name: &str) -> Result<NewOrder, String> 
         staged_tag: None,
         origin: OrderOrigin::Strategy { name: name.to_owned() },
         client_order_id: None,
+        intended_duplicate: false,
     })
 }

@@ -15,6 +15,7 @@
 //! - [`market_data`]: symbol subscriptions, their first answer, and market data events.
 //! - [`orders`]: orders, cancels, executions, accounts and routes as commands and broker events.
 //! - [`reconciliation`]: broker snapshots merged into the books, orders in doubt after a restart.
+//! - [`risk`]: the pre-trade check every new order passes before it is journaled or sent.
 //! - [`timers`]: the one-second timer (deadlines, restarts, daily reset) and journal compaction.
 //!
 //! The gateway status follows the original: `Startup` → `Pending` (adapters created) →
@@ -27,6 +28,7 @@ mod market_data;
 mod orders;
 mod pending;
 mod reconciliation;
+mod risk;
 mod slots;
 mod timers;
 
@@ -37,6 +39,7 @@ use super::recovery::Recovered;
 use super::{Command, GatewaySettings, RejectedLibrary};
 use super::entry::{Compaction, Entry, Published};
 use crate::journal::Journal;
+use crate::risk::RiskEngine;
 use crate::shutdown::Shutdown;
 use indexmap::IndexMap;
 use market_data::Subscribing;
@@ -108,6 +111,8 @@ pub(super) struct Core {
     compacted: (Instant, u64),
     /// The last compaction (the one the journal file begins with, after a restart).
     last_compaction: Option<Compaction>,
+    /// The pre-trade check.
+    risk: RiskEngine,
 }
 
 /// Work that waits for the journal.
@@ -145,7 +150,9 @@ impl Core {
             in_doubt = r.in_doubt.into_iter().map(|c| (c, 0)).collect();
             journal = Some(r.journal);
         }
+        let risk = RiskEngine::new(settings.limits.clone());
         Self {
+            risk,
             settings,
             status_tx,
             clock_tx,

@@ -86,6 +86,10 @@ impl Core {
             self.answer(reply, Err(SubmitError::Invalid("duplicate order id".into())));
             return;
         }
+        if let Err(denial) = self.pre_trade(&request, new.intended_duplicate) {
+            self.answer(reply, Err(SubmitError::Denied(denial)));
+            return;
+        }
         self.record(Entry::Submitted { request: request.clone(), at: UnixNanos::now() });
         self.lookup_instrument(&request.symbol);
         let deadline = Instant::now() + self.settings.timeouts.order;

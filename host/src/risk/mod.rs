@@ -1,0 +1,149 @@
+//! Pre-trade risk: the one check every new order passes in the gateway core, whatever asked for
+//! it (HTTP, JSON-RPC, stream commands, strategies), before it is journaled as accepted and
+//! before the broker hears of it; cancels never pass through it.
+//!
+//! The engine holds what the check needs besides the books: the limits in force
+//! ([`limits`]), the trading state of the gateway and of each account ([`state`]), and each
+//! account's rate bucket and recent orders ([`throttle`]). The check itself ([`check`]) changes
+//! nothing; an accepted order is recorded with [`RiskEngine::admit`]. The core owns the engine,
+//! as it owns the books: the exposure an order is checked against is the books' own index
+//! ([`crate::gateway::exposure`]), so the check costs the same whatever the day's volume.
+
+pub mod check;
+pub mod limits;
+pub mod state;
+pub mod throttle;
+
+use check::{Candidate, Counters, Denial, Exposure, Pass};
+use limits::Limits;
+use state::{StateEvent, TradingState};
+use std::collections::HashMap;
+use std::time::Instant;
+use throttle::{Bucket, Recent};
+use txtrader_plugin_api::model::{AccountId, Price};
+
+/// What a trading state applies to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// The whole gateway.
+    Gateway,
+    /// One account.
+    Account(AccountId),
+}
+
+/// One account's counters.
+#[derive(Debug, Default)]
+struct AccountRisk {
+    state: TradingState,
+    bucket: Option<Bucket>,
+    recent: Recent,
+    accepted: u64,
+    denied: u64,
+}
+
+/// The risk engine.
+#[derive(Debug, Default)]
+pub struct RiskEngine {
+    limits: Limits,
+    gateway: TradingState,
+    accounts: HashMap<AccountId, AccountRisk>,
+    denied: u64,
+}
+
+impl RiskEngine {
+    /// An engine with these limits, everything ACTIVE.
+    pub fn new(limits: Limits) -> Self {
+        Self { limits, ..Self::default() }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Replaces the limits (a reloaded file); states and counters stay.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// The state set for a scope (an account's own, not counting the gateway's).
+    pub fn state(&self, scope: &Scope) -> TradingState {
+        match scope {
+            Scope::Gateway => self.gateway,
+            Scope::Account(a) => self.accounts.get(a).map_or(TradingState::Active, |r| r.state),
+        }
+    }
+
+    /// The state that applies to an account's orders: the stricter of the gateway's and its own.
+    pub fn effective(&self, account: &AccountId) -> TradingState {
+        self.gateway.stricter(self.state(&Scope::Account(account.clone())))
+    }
+
+    /// Applies an event to a scope's state; answers the new state.
+    pub fn apply(&mut self, scope: &Scope, event: StateEvent) -> TradingState {
+        match scope {
+            Scope::Gateway => {
+                self.gateway = state::next(self.gateway, event);
+                self.gateway
+            }
+            Scope::Account(a) => {
+                let r = self.accounts.entry(a.clone()).or_default();
+                r.state = state::next(r.state, event);
+                r.state
+            }
+        }
+    }
+
+    /// Every scope whose state is not ACTIVE.
+    pub fn states(&self) -> Vec<(Scope, TradingState)> {
+        let mut out = vec![(Scope::Gateway, self.gateway)];
+        let mut accounts: Vec<_> = self.accounts.iter().filter(|(_, r)| r.state != TradingState::Active).map(|(a, r)| (Scope::Account(a.clone()), r.state)).collect();
+        accounts.sort_by(|a, b| format!("{:?}", a.0).cmp(&format!("{:?}", b.0)));
+        out.extend(accounts);
+        out
+    }
+
+    /// Checks an order; changes nothing.
+    ///
+    /// # Errors
+    /// The rule it breaks.
+    pub fn check(&self, c: &Candidate<'_>, x: &Exposure, reference: Option<Price>, now: Instant) -> Result<Pass, Denial> {
+        let rules = self.limits.resolve(c.account, c.symbol);
+        let account = self.accounts.get(c.account);
+        let counters = Counters { bucket: account.and_then(|a| a.bucket.as_ref()), recent: account.map(|a| &a.recent) };
+        check::check(&rules, self.effective(c.account), c, x, reference, counters, now)
+    }
+
+    /// Records what an accepted order uses: a token of its account's rate, its place in the
+    /// duplicate window.
+    pub fn admit(&mut self, account: &AccountId, pass: Pass, now: Instant) {
+        let r = self.accounts.entry(account.clone()).or_default();
+        r.accepted += 1;
+        if let Some(rate) = pass.rate {
+            r.bucket.get_or_insert_with(|| Bucket::full(rate, now)).take(rate, now);
+        }
+        if let Some((key, window)) = pass.duplicate {
+            r.recent.remember(key, window, now);
+        }
+    }
+
+    /// Counts a denial.
+    pub fn denied(&mut self, account: &AccountId) {
+        self.denied += 1;
+        self.accounts.entry(account.clone()).or_default().denied += 1;
+    }
+
+    /// (accepted, denied) for an account.
+    pub fn counts(&self, account: &AccountId) -> (u64, u64) {
+        self.accounts.get(account).map_or((0, 0), |r| (r.accepted, r.denied))
+    }
+
+    /// Denials since the start.
+    pub fn denials(&self) -> u64 {
+        self.denied
+    }
+}
+
+#[cfg(test)]
+mod tests;
