@@ -200,7 +200,7 @@ impl Day {
                             symbol: s.clone(),
                             side,
                             quantity: c.quantity,
-                            order_type: order_type.clone(),
+                            order_type,
                             time_in_force: TimeInForce::Day,
                             route: None,
                             exchange: None,
