@@ -339,6 +339,16 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_file_is_valid() {
+        let text = include_str!("../../../examples/risk-limits.toml");
+        let l = Limits::parse(text, "examples/risk-limits.toml").expect("the example parses");
+        let r = l.resolve(&id("REALTICKDEMO.REALTICK.DEMO32.TRADING"), &sym("IBM"));
+        assert_eq!((r.max_position, r.max_open_orders, r.max_order_quantity), (Some(dec!(5000)), Some(50), Some(dec!(5000))));
+        assert_eq!(l.resolve(&id("X"), &sym("TSLA")).price_collar_percent, Some(dec!(2)));
+        assert!(!r.allow_without_reference);
+    }
+
+    #[test]
     fn a_broken_file_is_refused_with_the_line_and_the_reason() {
         let e = Limits::parse("[default]\nmax_order_quantity = 10\nmax_open_orderz = 3\n", "f.toml").expect_err("unknown key");
         let text = e.to_string();
