@@ -94,6 +94,7 @@ pub struct Running {
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     core: tokio::task::JoinHandle<()>,
     watcher: Option<adapters::watch::Watcher>,
+    limits_watcher: Option<adapters::watch::Watcher>,
     copy_dir: PathBuf,
 }
 
@@ -153,6 +154,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     };
     let (gateway, core) = gateway::spawn_recovered(settings, shutdown.clone(), recovered);
     let watcher = watch_folder(&adapter_dir, &gateway);
+    let limits_watcher = config.risk_file.as_deref().and_then(|f| watch_limits(f, &gateway));
     let strategies = strategies::runner::spawn(gateway.clone(), shutdown.clone(), config.strategy_dir.clone())?;
 
     let addr = SocketAddr::new(config.bind_address, config.http_port);
@@ -187,7 +189,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     tokio::spawn(stream::serve(tcp_listener, env));
     let server = tokio::spawn(rpc::serve(listener, app));
     tracing::info!(%http_addr, %tcp_addr, "HTTP API and stream listening");
-    Ok(Running { gateway, strategies, http_addr, tcp_addr, adapter_dir, shutdown, server, core, watcher, copy_dir })
+    Ok(Running { gateway, strategies, http_addr, tcp_addr, adapter_dir, shutdown, server, core, watcher, limits_watcher, copy_dir })
 }
 
 /// Watches the adapter folder (creating it when it can); new builds go to the gateway.
@@ -209,6 +211,32 @@ fn watch_folder(dir: &Path, gateway: &gateway::Gateway) -> Option<adapters::watc
     }
 }
 
+/// Watches the risk limits file: a valid new version replaces the limits in force; an invalid
+/// one is refused with its line and reason (logged, and an alert on the stream), and the limits
+/// in force stay.
+fn watch_limits(file: &Path, gateway: &gateway::Gateway) -> Option<adapters::watch::Watcher> {
+    let (g, rt) = (gateway.clone(), tokio::runtime::Handle::current());
+    let watched = risk::watch::watch(file, move |read| {
+        let g = g.clone();
+        rt.spawn(async move {
+            match read {
+                Ok(limits) => g.set_limits(limits).await,
+                Err(e) => {
+                    tracing::error!(error = %e, "risk limits file refused; the limits in force stay");
+                    g.alert("RISK", format!("{e}; the limits in force stay")).await;
+                }
+            }
+        });
+    });
+    match watched {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(file = %file.display(), cause = %e, "cannot watch the risk limits file: changes need a restart");
+            None
+        }
+    }
+}
+
 impl Running {
     /// Waits for the shutdown, then for the listener and the core (adapter included) to stop.
     pub async fn wait(self) -> ExitReason {
@@ -220,6 +248,7 @@ impl Running {
             _ => {}
         }
         drop(self.watcher);
+        drop(self.limits_watcher);
         if tokio::time::timeout(Duration::from_secs(10), self.core).await.is_err() {
             tracing::warn!("gateway core did not stop within 10 s");
         }

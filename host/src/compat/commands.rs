@@ -6,7 +6,9 @@
 //! every surface behaves the same. Handlers translate onto gateway calls with domain values and
 //! render the answers through [`super::render`]; they hold no state of their own.
 
-use super::args::{ArgError, Args};
+use super::args::{py_str, ArgError, Args};
+use crate::risk::state::TradingState;
+use crate::risk::Scope;
 use super::routes::parse_route;
 use super::{bars, render, CompatConfig};
 use crate::gateway::market::Subscriber;
@@ -128,6 +130,7 @@ commands! {
     get_order_route, false, "get_order_route() => {'route_name', None | {parameter_name: parameter_value, ...}}\n\n        Return current order route as a dict\n        ";
     global_cancel, false, "global_cancel()\n\n        Request cancellation of all pending orders\n        ";
     help, true, "help() => {'command': 'command(parameters) => return', ...}\n\n        Return dict containing brief documentation for each command\n        ";
+    kill_switch, true, "kill_switch(account=None, reason=None) => {'scope': ..., 'state': 'HALTED', 'previous': ..., 'cancels_sent': n, ...}\n\n        Halt the gateway (or one account): new orders are refused and every working order is cancelled (a global cancel where the broker offers one); only rearm() lifts it, and it survives a restart\n        ";
     limit_order, false, "limit_order('account', 'route', 'symbol', price, quantity) => {'field':, data, ...}\n\n        Submit a limit order, returning dict containing new order fields\n        ";
     market_order, false, "market_order('account', 'route', 'symbol', quantity) => {'field':, data, ...}\n\n        Submit a market order, returning dict containing new order fields\n        ";
     query_account, false, "query_account(account, fields) => {'key': value, ...}\n\n        Query account data for account. fields is a comma-separated list of fields to select; None=all fields\n        ";
@@ -141,16 +144,19 @@ commands! {
     query_order_executions, false, "query_order_executions('id') => {'exec_id': {'field': data, ...}, ...}\n\n        Return dict keyed by execution id containing dicts of execution report data fields given order_id\n        ";
     query_orders, false, "query_orders() => {'order_id': {'field': data, ...}, ...}\n\n        Return dict keyed by order id containing dicts of order data fields\n        ";
     query_positions, false, "query_positions() => {'account': {'symbol': quantity, ...}, ...}\n\n        Return dict keyed by account containing dicts of position quantities by symbol\n        ";
+    query_risk, true, "query_risk() => {'limits_file': ..., 'limits': {...}, 'builtin': {...}, 'gateway': 'ACTIVE', 'accounts': {'account': {'state': ..., 'open_orders': ..., ...}}, 'denials': n}\n\n        Return the pre-trade risk limits in force, the trading states and each account's usage against the limits\n        ";
     query_strategies, true, "query_strategies() => {'name': {'state': ..., 'version': ..., 'limits': {...}, 'counters': {...}, ...}, ...}\n\n        Return the strategies: state, version hash, limits and counters (events, orders, rejects, CPU time, memory)\n        ";
     query_symbol, false, "query_symbol('symbol') => {'fieldname': data, ...}\n\n        Return dict containing current data for given symbol\n        ";
     query_symbol_bars, false, "query_symbol_bars('symbol') => [[barchart data], ...]\n\n        Return array of current live bar data for given symbol\n        ";
     query_symbol_data, false, "query_symbol_data('symbol') => {'fieldname': data, ...}\n\n        Return dict containing rawdata for given symbol\n        ";
     query_symbols, false, "query_symbols() => ['symbol', ...]\n\n        Return the list of active symbols\n        ";
     query_tickets, false, "query_tickets() => {'order_id': {'field': data, ...}, ...}\n\n        Return dict keyed by order id containing dicts of staged order ticket data fields\n        ";
+    rearm, true, "rearm(account=None, reason=None) => {'scope': ..., 'state': 'ACTIVE', 'previous': ..., ...}\n\n        Re-arm the gateway (or one account) after the kill switch or REDUCING: orders are checked against the limits again\n        ";
     reload_adapter, true, "reload_adapter('name') => {'name': ..., 'version': ..., 'generation': ..., ...}\n\n        Start a new generation of an adapter instance (re-reading its library file), handing its state over; returns once it runs\n        ";
     set_account, false, "set_account('account')\n\n        Select current active trading account.\n        ";
     set_order_route, false, "set_order_route(route) => {'route_name': None | {parameter: value, ...}}\n\n        Set order route data given route {'route_name': {parameter: value, ...} (JSON string will be parsed into a route dict)}\n        ";
     set_primary_exchange, false, "set_primary_exchange(symbol, exchange)\n\n        Set primary exchange for symbol (default is NYS), delete mapping if exchange is None or empty.\n        ";
+    set_trading_state, true, "set_trading_state('state', account=None, reason=None) => {'scope': ..., 'state': ..., 'previous': ..., 'cancels_sent': n, ...}\n\n        Set the trading state of the gateway (or one account): ACTIVE, REDUCING (only orders that reduce a position) or HALTED (the kill switch)\n        ";
     shutdown, true, "shutdown(message)\n\n        Request server shutdown\n        ";
     stage_market_order, false, "stage_market_order('tag', 'account', 'route', 'symbol', quantity) => {'fieldname': data, ...}\n\n        Submit a staged market order (displays as staged in GUI, requiring manual aproval), returning dict containing new order fields\n        ";
     start_strategy, false, "start_strategy('name') => {'name': ..., 'state': 'running', ...}\n\n        Start a stopped or faulted strategy again from its manifest; returns once it started\n        ";
@@ -440,6 +446,50 @@ async fn cancel_order(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
         CancelOutcome::Failed(reason) => err(&format!("Cancel failed: {reason}")),
     })
 }
+
+// ----- risk
+
+/// The scope of a state command: the `account` argument's account (which must be one of the
+/// broker's), or the whole gateway when it is absent or empty.
+async fn risk_scope(ctx: &Ctx, args: &Args) -> Result<Scope, CommandError> {
+    let given = args.get("account").filter(|v| !v.is_null()).map(py_str).filter(|s| !s.trim().is_empty());
+    let Some(name) = given else { return Ok(Scope::Gateway) };
+    let known = ctx.gateway.accounts().await?;
+    match AccountId::new(name.trim()).ok().filter(|a| known.contains(a)) {
+        Some(a) => Ok(Scope::Account(a)),
+        None => Err(ArgError::Invalid { name: "account", reason: format!("{name:?} is not one of the broker's accounts") }.into()),
+    }
+}
+
+async fn change_state(ctx: &Ctx, args: &Args, state: TradingState) -> Result<Value, CommandError> {
+    let scope = risk_scope(ctx, args).await?;
+    let by = args.get("client").map(py_str).unwrap_or_default();
+    let reason = args.get("reason").filter(|v| !v.is_null()).map_or_else(|| format!("operator command from {by}"), py_str);
+    let change = ctx.gateway.set_trading_state(scope, state, reason).await?;
+    Ok(serde_json::to_value(change).unwrap_or(Value::Null))
+}
+
+async fn kill_switch(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    change_state(&ctx, &args, TradingState::Halted).await
+}
+
+async fn rearm(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    change_state(&ctx, &args, TradingState::Active).await
+}
+
+async fn set_trading_state(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let name = args.string("state")?;
+    let Some(state) = TradingState::parse(name.trim()) else {
+        return Err(ArgError::Invalid { name: "state", reason: format!("{name:?} is not ACTIVE, REDUCING or HALTED") }.into());
+    };
+    change_state(&ctx, &args, state).await
+}
+
+async fn query_risk(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
+    Ok(serde_json::to_value(ctx.gateway.query_risk().await?).unwrap_or(Value::Null))
+}
+
+// ----- orders (continued)
 
 async fn global_cancel(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
     ctx.gateway.global_cancel().await?;

@@ -171,6 +171,10 @@ impl PushRenderer {
                 lines: vec![PushLine::new(Some("adapter-notification"), format!("{CHANNEL}.adapter.{name} {event} {detail}"))],
                 replayable: false,
             },
+            GatewayEvent::Risk { event, detail } => Rendered {
+                lines: vec![PushLine::new(Some("risk-notification"), format!("{CHANNEL}.risk {event} {detail}"))],
+                replayable: false,
+            },
             GatewayEvent::Strategy { name, event, detail } => Rendered {
                 lines: vec![PushLine::new(Some("strategy-notification"), format!("{CHANNEL}.strategy.{name} {event} {detail}"))],
                 replayable: false,
@@ -237,7 +241,7 @@ pub fn option_on(options: &Map<String, Value>, key: &str) -> bool {
 pub const TCP_COMMANDS: &[&str] = &[
     "auth", "help", "quit", "exit", "bye", "status", "getbars", "marketorder", "stagemarketorder", "stoporder",
     "limitorder", "stoplimitorder", "add", "del", "query", "querydata", "symbols", "positions", "orders", "tickets",
-    "executions", "globalcancel", "cancel", "setaccount", "accounts", "shutdown", "resume",
+    "executions", "globalcancel", "cancel", "setaccount", "accounts", "shutdown", "resume", "killswitch", "rearm", "risk",
 ];
 
 /// What a stream command requires of its session.
@@ -255,7 +259,8 @@ pub enum Needs {
 pub fn needs(cmd: &str) -> Option<Needs> {
     match cmd {
         "auth" | "help" | "quit" | "exit" | "bye" | "status" => Some(Needs::Nothing),
-        "shutdown" | "resume" => Some(Needs::Auth),
+        // the kill switch works whatever the gateway's state
+        "shutdown" | "resume" | "killswitch" | "rearm" | "risk" => Some(Needs::Auth),
         c if TCP_COMMANDS.contains(&c) => Some(Needs::AuthAndInit),
         _ => None,
     }
@@ -337,6 +342,15 @@ pub async fn data_command(ctx: &Ctx, cmd: &str, args: &[&str], symbol_fields: Op
             arity(cmd, args, "ACCOUNT", 1)?;
             one(label("set_account", &run("set_account", json!({"account": args[0]})).await?))
         }
+        "killswitch" | "rearm" => {
+            if args.len() > 1 {
+                return Err(format!("TypeError('{cmd}: expected at most 1 argument ([ACCOUNT]), got {}')", args.len()));
+            }
+            let name = if cmd == "killswitch" { "kill_switch" } else { "rearm" };
+            let by = json!(format!("stream command from {}", ctx.client));
+            one(label("trading-state", &run(name, json!({"account": args.first(), "reason": by})).await?))
+        }
+        "risk" => one(label("risk", &run("query_risk", json!({})).await?)),
         "globalcancel" => {
             run("global_cancel", json!({})).await?;
             one(".global order cancel requested".into())

@@ -54,6 +54,13 @@ pub enum GatewayEvent {
         /// Details.
         detail: serde_json::Value,
     },
+    /// The pre-trade check refused an order (`denied`), or a trading state was set (`state`).
+    Risk {
+        /// What happened.
+        event: &'static str,
+        /// Details: the rule, limit, value, account and symbol; or the scope and the state.
+        detail: serde_json::Value,
+    },
     /// Something happened to an adapter instance (loaded, swapped, faulted, ...).
     Adapter {
         /// Instance name (or the file name of a refused library).

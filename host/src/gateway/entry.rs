@@ -14,6 +14,9 @@ use super::bus::GatewayEvent;
 use super::oms::{BooksImage, Oms};
 use super::{ExecutionView, OrderView};
 use crate::journal::Record;
+use crate::risk::check::Denial;
+use crate::risk::state::TradingState;
+use crate::risk::Scope;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use txtrader_plugin_api::model::{AccountId, ClientOrderId, Commission, ExecutionId, Instrument, OrderRequest, Route, Symbol, UnixNanos};
@@ -113,6 +116,27 @@ pub enum Entry {
     /// Everything the records before it built: the first record of a journal file after a
     /// rotation, so the files before it can be archived.
     Checkpoint(Box<Checkpoint>),
+    /// A trading state was set (the kill switch, re-arming, REDUCING): after a restart the
+    /// gateway comes back in it.
+    RiskState {
+        /// The gateway or one account.
+        scope: Scope,
+        /// The state now.
+        state: TradingState,
+        /// Why (the operator's reason, or the rule that set it).
+        reason: String,
+        /// When.
+        at: UnixNanos,
+    },
+    /// The pre-trade check refused an order.
+    RiskDenied {
+        /// The id the order would have had.
+        order: ClientOrderId,
+        /// The rule, limit and value.
+        denial: Denial,
+        /// When.
+        at: UnixNanos,
+    },
 }
 
 /// The gateway's journaled state at one point.
@@ -134,6 +158,9 @@ pub struct Checkpoint {
     pub pushes_evicted_through: u64,
     /// The compaction that wrote it.
     pub compaction: Compaction,
+    /// Trading states other than ACTIVE (and the gateway's).
+    #[serde(default)]
+    pub risk_states: Vec<(Scope, TradingState)>,
 }
 
 /// One compaction, as `query_journal` reports the last one.
@@ -239,6 +266,8 @@ impl Record for Entry {
             Self::Archive { .. } => "archive",
             Self::Commission { .. } => "commission",
             Self::Checkpoint(_) => "checkpoint",
+            Self::RiskState { .. } => "risk_state",
+            Self::RiskDenied { .. } => "risk_denied",
         }
     }
 

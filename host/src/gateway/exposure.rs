@@ -119,12 +119,15 @@ impl Exposure {
 /// orders valued at `reference` of their symbol; not counted where it has none).
 pub fn of(oms: &super::oms::Oms, account: &AccountId, symbol: &Symbol, reference: impl Fn(&Symbol) -> Option<txtrader_plugin_api::model::Price>) -> check::Exposure {
     let position = oms.positions().get(&(account.clone(), symbol.clone())).map_or(Decimal::ZERO, |q| q.as_decimal());
-    let Some(a) = oms.working(account) else { return check::Exposure { position, ..check::Exposure::default() } };
+    let (open_orders, open_notional) = open(oms, account, reference);
+    let working = oms.working(account).and_then(|a| a.symbols.get(symbol).copied()).unwrap_or_default();
+    check::Exposure { position, working, open_orders, open_notional }
+}
+
+/// An account's open orders and their notional (market orders at `reference` of their symbol;
+/// not counted where it has none).
+pub fn open(oms: &super::oms::Oms, account: &AccountId, reference: impl Fn(&Symbol) -> Option<txtrader_plugin_api::model::Price>) -> (usize, Decimal) {
+    let Some(a) = oms.working(account) else { return (0, Decimal::ZERO) };
     let unpriced = a.symbols.iter().filter(|(_, w)| !w.unpriced.is_zero()).filter_map(|(s, w)| reference(s).and_then(|p| p.as_decimal().abs().checked_mul(w.unpriced)));
-    check::Exposure {
-        position,
-        working: a.symbols.get(symbol).copied().unwrap_or_default(),
-        open_orders: a.orders,
-        open_notional: unpriced.fold(a.priced_notional, Decimal::saturating_add),
-    }
+    (a.orders, unpriced.fold(a.priced_notional, Decimal::saturating_add))
 }

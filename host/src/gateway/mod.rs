@@ -319,6 +319,12 @@ pub enum Command {
     Journal { reply: Reply<Option<JournalStatus>> },
     /// Compact the journal now; answered once the new file is in place.
     CompactJournal { reply: Reply<Result<entry::Compaction, GatewayError>> },
+    /// Set a trading state (HALTED is the kill switch: working orders are cancelled).
+    SetTradingState { scope: crate::risk::Scope, state: crate::risk::state::TradingState, reason: String, reply: Reply<crate::risk::StateChange> },
+    /// The limits, states and usage.
+    QueryRisk { reply: Reply<crate::risk::RiskReport> },
+    /// New limits (the limits file changed); states and counters stay.
+    SetLimits { limits: Box<crate::risk::limits::Limits> },
 }
 
 /// The journal as the `journal` command reports it.
@@ -556,6 +562,22 @@ impl Gateway {
     /// Only when the gateway is shutting down.
     pub async fn global_cancel(&self) -> Result<usize, GatewayError> {
         self.call(|reply| Command::GlobalCancel { reply }).await
+    }
+
+    /// Sets the trading state of the gateway or an account; HALTED (the kill switch) also
+    /// cancels every working order in its scope. Answers once the change is journaled.
+    pub async fn set_trading_state(&self, scope: crate::risk::Scope, state: crate::risk::state::TradingState, reason: String) -> Result<crate::risk::StateChange, GatewayError> {
+        self.call(|reply| Command::SetTradingState { scope, state, reason, reply }).await
+    }
+
+    /// Replaces the risk limits (a limits file changed and is valid).
+    pub async fn set_limits(&self, limits: crate::risk::limits::Limits) {
+        let _ = self.tx.send(Command::SetLimits { limits: Box::new(limits) }).await;
+    }
+
+    /// The risk limits in force, the trading states and each account's usage.
+    pub async fn query_risk(&self) -> Result<crate::risk::RiskReport, GatewayError> {
+        self.call(|reply| Command::QueryRisk { reply }).await
     }
 
     /// One order.

@@ -338,7 +338,9 @@ impl Oms {
             | Entry::SeqReserved { .. }
             | Entry::Route(_)
             | Entry::CurrentAccount(_)
-            | Entry::PrimaryExchange { .. } => Booked::NotOms,
+            | Entry::PrimaryExchange { .. }
+            | Entry::RiskState { .. }
+            | Entry::RiskDenied { .. } => Booked::NotOms,
         }
     }
 

@@ -272,6 +272,7 @@ fn archiving_lets_old_closed_orders_go_and_a_broker_reporting_them_adds_nothing(
             archived_orders: 1,
             checkpoint: 1,
         },
+        risk_states: Vec::new(),
     };
     assert_eq!(other.book(&Entry::Checkpoint(Box::new(cp))), Booked::Restored);
     assert_eq!(other.image(), image);

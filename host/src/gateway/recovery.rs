@@ -16,6 +16,8 @@ use super::bus::{trim_oldest, Sequenced};
 use super::oms::Oms;
 use super::entry::{Compaction, Entry};
 use crate::journal::{Journal, JournalError, JournalSettings, Scan};
+use crate::risk::state::TradingState;
+use crate::risk::Scope;
 use indexmap::IndexMap;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -52,6 +54,8 @@ pub struct Recovered {
     pub scan: Scan,
     /// How long reading took.
     pub took: Duration,
+    /// Trading states set (the kill switch survives a restart).
+    pub risk_states: Vec<(Scope, TradingState)>,
 }
 
 impl Recovered {
@@ -72,6 +76,7 @@ pub fn recover(settings: &JournalSettings, keep_pushes: usize) -> Result<Recover
     let (mut seq_reserved, mut evicted) = (0u64, 0u64);
     let mut pushes: VecDeque<Arc<Sequenced>> = VecDeque::new();
     let mut last_compaction = None;
+    let mut risk_states: Vec<(Scope, TradingState)> = Vec::new();
     // Published events before the newest `keep_pushes` (and a margin for damaged ones at the
     // end) would be trimmed as soon as resolved: they are passed over.
     let keep_from = Journal::<Entry>::nth_newest(settings, Entry::PUBLISHED, keep_pushes.saturating_add(PUSH_MARGIN)).unwrap_or(0);
@@ -92,6 +97,10 @@ pub fn recover(settings: &JournalSettings, keep_pushes: usize) -> Result<Recover
                 trim_oldest(&mut pushes, keep_pushes, |p| p.seq, &mut evicted);
             }
             Entry::SeqReserved { through } => seq_reserved = seq_reserved.max(through),
+            Entry::RiskState { scope, state, .. } => {
+                risk_states.retain(|(s, _)| s != &scope);
+                risk_states.push((scope, state));
+            }
             Entry::Route(r) => route = Some(r),
             Entry::CurrentAccount(a) => current_account = Some(a),
             Entry::PrimaryExchange { symbol, exchange } => match exchange {
@@ -110,6 +119,7 @@ pub fn recover(settings: &JournalSettings, keep_pushes: usize) -> Result<Recover
                 seq_reserved = cp.seq_reserved;
                 evicted = cp.pushes_evicted_through;
                 last_compaction = Some(cp.compaction);
+                risk_states = cp.risk_states;
                 if record < keep_from {
                     // all older than the newest published records that follow
                     evicted = evicted.max(cp.pushes.last().map_or(0, |(seq, _)| *seq));
@@ -126,7 +136,8 @@ pub fn recover(settings: &JournalSettings, keep_pushes: usize) -> Result<Recover
             | Entry::CancelRequested { .. }
             | Entry::CancelNotSent { .. }
             | Entry::OrderNotSent { .. }
-            | Entry::Snapshot { .. } => {}
+            | Entry::Snapshot { .. }
+            | Entry::RiskDenied { .. } => {}
         }
     })?;
     let in_doubt = oms
@@ -147,6 +158,7 @@ pub fn recover(settings: &JournalSettings, keep_pushes: usize) -> Result<Recover
         last_compaction,
         scan,
         took: started.elapsed(),
+        risk_states,
     })
 }
 
@@ -221,6 +233,7 @@ mod tests {
                 pushes: Vec::new(),
                 pushes_evicted_through: 0,
                 compaction,
+                risk_states: vec![(Scope::Gateway, TradingState::Halted)],
             })));
             j.append(Entry::SeqReserved { through: 9 });
             j.flush();
@@ -236,5 +249,6 @@ mod tests {
         assert_eq!(r.last_compaction.map(|c| c.reason), Some("test".into()));
         assert_eq!(r.route.map(|r| r.name), Some("CP".into()), "the route the checkpoint kept");
         assert_eq!(r.seq_reserved, 9, "what follows the checkpoint applies on top of it");
+        assert_eq!(r.risk_states, vec![(Scope::Gateway, TradingState::Halted)], "the kill switch survives compaction");
     }
 }

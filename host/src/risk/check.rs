@@ -11,12 +11,12 @@ use super::limits::Rules;
 use super::state::TradingState;
 use super::throttle::{Bucket, Recent};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use txtrader_plugin_api::model::{AccountId, OrderType, Price, Quantity, Side, Symbol};
 
 /// The rule that refused an order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
     /// The gateway or the account is HALTED.
@@ -63,7 +63,7 @@ impl Rule {
 }
 
 /// An order refused before the broker heard of it: the rule, its limit and the order's value.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("refused by risk rule {}: {value} against the limit {limit} (account {account}, {symbol})", rule.name())]
 pub struct Denial {
     /// The rule.
@@ -79,7 +79,7 @@ pub struct Denial {
 }
 
 /// What one account has open in one symbol.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct SymbolWorking {
     /// Open quantity of its buy orders.
     pub buy: Decimal,

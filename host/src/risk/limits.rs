@@ -251,6 +251,16 @@ impl Limits {
         r
     }
 
+    /// The account-wide limits of an account (no symbol's sections applied).
+    pub fn resolve_account(&self, account: &AccountId) -> Rules {
+        let mut r = Rules::builtin();
+        r.apply(&self.file.default);
+        if let Some(a) = self.file.accounts.get(account.as_str()) {
+            r.apply(a);
+        }
+        r
+    }
+
     /// The file as parsed (for the operator's `query_risk`).
     pub fn file(&self) -> &LimitsFile {
         &self.file

@@ -7,12 +7,14 @@
 //! account's rate bucket and recent orders ([`throttle`]). The check itself ([`check`]) changes
 //! nothing; an accepted order is recorded with [`RiskEngine::admit`]. The core owns the engine,
 //! as it owns the books: the exposure an order is checked against is the books' own index
-//! ([`crate::gateway::exposure`]), so the check costs the same whatever the day's volume.
+//! ([`crate::gateway::exposure`]), so the check costs the same whatever the day's volume. The
+//! limits file is watched ([`watch`]) and a valid new version replaces the limits live.
 
 pub mod check;
 pub mod limits;
 pub mod state;
 pub mod throttle;
+pub mod watch;
 
 use check::{Candidate, Counters, Denial, Exposure, Pass};
 use limits::Limits;
@@ -30,6 +32,62 @@ pub enum Scope {
     Gateway,
     /// One account.
     Account(AccountId),
+}
+
+/// What setting a trading state did.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct StateChange {
+    /// The gateway or the account.
+    pub scope: Scope,
+    /// Its state before.
+    pub previous: TradingState,
+    /// Its state now.
+    pub state: TradingState,
+    /// Why.
+    pub reason: String,
+    /// Cancels sent for its working orders (the kill switch), counting each order an adapter
+    /// cancels with one global cancel.
+    pub cancels_sent: usize,
+}
+
+/// The limits in force, the states, and each account's usage against them (`query_risk`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RiskReport {
+    /// The limits file (`None`: the built-in limits only).
+    pub limits_file: Option<String>,
+    /// The file's sections as read.
+    pub limits: limits::LimitsFile,
+    /// What applies where the file is silent.
+    pub builtin: limits::Rules,
+    /// The gateway's state.
+    pub gateway: TradingState,
+    /// Per account.
+    pub accounts: indexmap::IndexMap<String, AccountUsage>,
+    /// Orders refused since the start.
+    pub denials: u64,
+}
+
+/// One account's state and usage.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AccountUsage {
+    /// Its own state.
+    pub state: TradingState,
+    /// The state its orders meet (the stricter of the gateway's and its own).
+    pub effective: TradingState,
+    /// Open orders.
+    pub open_orders: usize,
+    /// Open notional (market orders at their reference price).
+    pub open_notional: rust_decimal::Decimal,
+    /// Net position per symbol.
+    pub positions: indexmap::IndexMap<String, rust_decimal::Decimal>,
+    /// Open buy and sell quantity per symbol.
+    pub working: indexmap::IndexMap<String, check::SymbolWorking>,
+    /// Orders accepted and refused since the start.
+    pub accepted: u64,
+    /// Orders refused since the start.
+    pub denied: u64,
+    /// Orders it may send right now under its rate limit (`None`: no rate limit).
+    pub rate_available: Option<u32>,
 }
 
 /// One account's counters.
@@ -132,6 +190,14 @@ impl RiskEngine {
     pub fn denied(&mut self, account: &AccountId) {
         self.denied += 1;
         self.accounts.entry(account.clone()).or_default().denied += 1;
+    }
+
+    /// Orders an account may send now under its rate limit.
+    pub fn rate_available(&self, account: &AccountId, rate: Option<u32>, now: Instant) -> Option<u32> {
+        let rate = rate?;
+        let tokens = self.accounts.get(account).and_then(|a| a.bucket.as_ref()).map_or(f64::from(rate), |b| b.available(rate, now));
+        // whole tokens only: the floor of a value between 0 and `rate`
+        Some((0..=rate).rev().find(|n| f64::from(*n) <= tokens).unwrap_or(0))
     }
 
     /// (accepted, denied) for an account.

@@ -115,6 +115,12 @@ impl Core {
             Command::Submit { order, reply } => self.submit(*order, reply),
             Command::Cancel { id, reply } => self.cancel_order(&id, reply),
             Command::GlobalCancel { reply } => self.global_cancel(reply),
+            Command::SetTradingState { scope, state, reason, reply } => self.set_trading_state(scope, state, reason, reply),
+            Command::SetLimits { limits } => self.set_limits(*limits),
+            Command::QueryRisk { reply } => {
+                let report = self.risk_report();
+                self.answer(reply, report);
+            }
             Command::Order { id, reply } => self.query_order(&id, reply),
             Command::Orders { class, reply } => self.query_orders(class, reply),
             Command::Executions { filter, reply } => self.query_executions(&filter, reply),

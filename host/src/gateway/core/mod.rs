@@ -135,6 +135,7 @@ impl Core {
         let (mut oms, mut current_account, mut exchanges, mut bus) = (Oms::new(), None, IndexMap::new(), Bus::new());
         let (mut journal, mut seq_reserved, mut recovered_pushes, mut in_doubt) = (None, 0, None, HashMap::new());
         let (mut recent, mut recent_evicted, mut file_first, mut last_compaction) = (VecDeque::new(), 0, 1, None);
+        let mut risk = RiskEngine::new(settings.limits.clone());
         if let Some(r) = recovered {
             recent = r.pushes.iter().filter_map(|p| Some((p.seq, Published::of(&p.event)?))).collect();
             recent_evicted = r.pushes_evicted_through;
@@ -149,8 +150,10 @@ impl Core {
             recovered_pushes = Some((r.pushes.into_iter().collect(), r.pushes_evicted_through));
             in_doubt = r.in_doubt.into_iter().map(|c| (c, 0)).collect();
             journal = Some(r.journal);
+            for (scope, state) in r.risk_states {
+                risk.apply(&scope, crate::risk::state::StateEvent::Operator(state));
+            }
         }
-        let risk = RiskEngine::new(settings.limits.clone());
         Self {
             risk,
             settings,

@@ -19,6 +19,30 @@ use txtrader_plugin_api::model::{
 };
 use txtrader_plugin_api::wire::{AdapterRequest, OrderEvent, RequestBody, RequestId, FEATURE_GLOBAL_CANCEL};
 
+/// Cancels booked by [`Core::cancel_working`], to send once the journal has them.
+pub(super) struct Cancels {
+    prepared: Vec<(usize, RequestBody)>,
+    whole: Vec<usize>,
+}
+
+impl Cancels {
+    /// Sends them; answers how many orders a cancel went out for (an order of an adapter
+    /// cancelling everything at once counts as sent).
+    pub(super) fn send(self, c: &mut Core) -> usize {
+        let Self { prepared, whole } = self;
+        let sent = prepared
+            .into_iter()
+            .filter(|(slot, body)| whole.contains(slot) || c.send_cancel(*slot, body.clone()) == CancelOutcome::Sent)
+            .count();
+        for slot in whole {
+            if let Err(e) = c.send_to(slot, RequestBody::GlobalCancel, None) {
+                tracing::warn!(adapter = %c.slots[slot].spec.name, "global cancel not sent: {e}");
+            }
+        }
+        sent
+    }
+}
+
 /// A client waiting for the broker's first answer about its new order.
 pub(super) struct OrderWaiter {
     pub(super) deadline: Instant,
@@ -149,35 +173,34 @@ impl Core {
     /// `global_cancel`: every open order the broker acknowledged; answers how many cancels
     /// were sent.
     pub(super) fn global_cancel(&mut self, reply: Reply<usize>) {
+        let cancels = self.cancel_working(None);
+        self.after_journal(move |c| {
+            let sent = cancels.send(c);
+            tracing::info!(sent, "global cancel");
+            let _ = reply.send(sent);
+        });
+    }
+
+    /// Books a cancel for every open order the broker acknowledged (of one account, or all),
+    /// to be sent once the journal has them. For all accounts, adapters that cancel everything
+    /// in one request (orders placed outside the gateway included) get that request instead of
+    /// one cancel per order.
+    pub(super) fn cancel_working(&mut self, account: Option<&AccountId>) -> Cancels {
         let open: Vec<String> = self
             .oms
             .open_orders()
             .iter()
             .filter_map(|c| self.oms.get(c))
-            .filter(|o| o.broker_order_id.is_some())
+            .filter(|o| o.broker_order_id.is_some() && account.is_none_or(|a| &o.request.account == a))
             .map(|o| o.key().to_owned())
             .collect();
         let prepared: Vec<(usize, RequestBody)> = open.iter().filter_map(|id| self.cancel(id).ok()).collect();
-        // Adapters that cancel everything in one request (orders placed outside the
-        // gateway included) get that request instead of one cancel per order.
         let whole: Vec<usize> = (0..self.slots.len())
+            .filter(|_| account.is_none())
             .filter(|&i| self.slots[i].state == SlotState::Ready)
             .filter(|&i| self.slots[i].current.as_ref().is_some_and(|g| g.features.iter().any(|f| f == FEATURE_GLOBAL_CANCEL)))
             .collect();
-        self.after_journal(move |c| {
-            // an order of an adapter cancelling everything at once counts as sent
-            let sent = prepared
-                .into_iter()
-                .filter(|(slot, body)| whole.contains(slot) || c.send_cancel(*slot, body.clone()) == CancelOutcome::Sent)
-                .count();
-            for slot in whole {
-                if let Err(e) = c.send_to(slot, RequestBody::GlobalCancel, None) {
-                    tracing::warn!(adapter = %c.slots[slot].spec.name, "global cancel not sent: {e}");
-                }
-            }
-            tracing::info!(sent, "global cancel");
-            let _ = reply.send(sent);
-        });
+        Cancels { prepared, whole }
     }
 
     /// One order by broker or gateway id.
@@ -273,6 +296,7 @@ impl Core {
                     if let Some(w) = self.order_waiters.remove(&order) {
                         self.answer(w.reply, Ok(OrderView::clone(&view)));
                     }
+                    self.cancel_if_halted(&view.order);
                 }
                 if let Some(exec) = execution {
                     if self.settings.log.execution_updates {

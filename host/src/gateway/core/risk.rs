@@ -3,11 +3,19 @@
 //! and before it is journaled or sent. The engine ([`crate::risk`]) decides; this file gathers
 //! what it needs from the books and the market, and records what it decided.
 
-use super::Core;
+use super::{Core, Reply};
+use crate::gateway::bus::GatewayEvent;
+use crate::gateway::entry::Entry;
 use crate::gateway::exposure;
+use crate::gateway::oms::Order;
 use crate::risk::check::{Candidate, Denial};
+use crate::risk::limits::{Limits, Rules};
+use crate::risk::state::{StateEvent, TradingState};
+use crate::risk::{AccountUsage, RiskReport, Scope, StateChange};
+use indexmap::IndexMap;
+use serde_json::json;
 use std::time::Instant;
-use txtrader_plugin_api::model::OrderRequest;
+use txtrader_plugin_api::model::{AccountId, OrderRequest, UnixNanos};
 
 impl Core {
     /// Checks a new order; an accepted one counts against its account's rate and duplicate
@@ -32,8 +40,98 @@ impl Core {
             Err(denial) => {
                 self.risk.denied(&request.account);
                 tracing::warn!(order = %request.client_order_id, rule = denial.rule.name(), limit = %denial.limit, value = %denial.value, account = %request.account, symbol = %request.symbol, "order refused by risk limit");
+                self.record(Entry::RiskDenied { order: request.client_order_id.clone(), denial: denial.clone(), at: UnixNanos::now() });
+                let mut detail = serde_json::to_value(&denial).unwrap_or_default();
+                detail["order"] = json!(request.client_order_id);
+                detail["message"] = json!(denial.to_string());
+                self.publish(GatewayEvent::Risk { event: "denied", detail });
                 Err(denial)
             }
+        }
+    }
+}
+
+impl Core {
+    /// Sets a trading state: journaled (a restart comes back in it), published, logged. HALTED
+    /// is the kill switch: every working order in its scope is cancelled; orders the broker
+    /// has not acknowledged yet are cancelled as soon as it does ([`Core::cancel_if_halted`]).
+    pub(super) fn set_trading_state(&mut self, scope: Scope, state: TradingState, reason: String, reply: Reply<StateChange>) {
+        let previous = self.risk.state(&scope);
+        let state = self.risk.apply(&scope, StateEvent::Operator(state));
+        self.record(Entry::RiskState { scope: scope.clone(), state, reason: reason.clone(), at: UnixNanos::now() });
+        tracing::warn!(?scope, previous = previous.name(), state = state.name(), reason = %reason, "trading state set");
+        self.publish(GatewayEvent::Risk { event: "state", detail: json!({"scope": scope, "state": state, "previous": previous, "reason": reason}) });
+        let cancels = match (&scope, state) {
+            (Scope::Gateway, TradingState::Halted) => Some(self.cancel_working(None)),
+            (Scope::Account(a), TradingState::Halted) => Some(self.cancel_working(Some(a))),
+            (_, TradingState::Active | TradingState::Reducing) => None,
+        };
+        self.after_journal(move |c| {
+            let cancels_sent = cancels.map_or(0, |x| x.send(c));
+            if state == TradingState::Halted {
+                tracing::warn!(?scope, cancels_sent, "kill switch: working orders cancelled");
+            }
+            let _ = reply.send(StateChange { scope, previous, state, reason, cancels_sent });
+        });
+    }
+
+    /// An order the broker just acknowledged while its account is HALTED is cancelled at once:
+    /// the kill switch cannot cancel what the broker has not acknowledged yet.
+    pub(super) fn cancel_if_halted(&mut self, order: &Order) {
+        if !order.status.is_open() || self.risk.effective(&order.request.account) != TradingState::Halted {
+            return;
+        }
+        let key = order.key().to_owned();
+        if let Ok((slot, body)) = self.cancel(&key) {
+            tracing::warn!(order = %key, "kill switch: an order acknowledged while halted is cancelled");
+            self.after_journal(move |c| {
+                c.send_cancel(slot, body);
+            });
+        }
+    }
+
+    /// New limits from the limits file; states and counters stay.
+    pub(super) fn set_limits(&mut self, limits: Limits) {
+        let file = limits.source.clone();
+        self.risk.set_limits(limits);
+        tracing::info!(file = file.as_deref().unwrap_or("built-in"), "risk limits reloaded");
+        self.publish(GatewayEvent::Risk { event: "limits", detail: json!({"file": file, "loaded": true}) });
+    }
+
+    /// The limits in force, the states and each account's usage.
+    pub(super) fn risk_report(&self) -> RiskReport {
+        let now = Instant::now();
+        let limits = self.risk.limits();
+        let market = &self.market;
+        let mut accounts = IndexMap::new();
+        let mut names: Vec<AccountId> = self.accounts.clone();
+        names.extend(self.oms.positions().keys().map(|(a, _)| a.clone()).filter(|a| !self.accounts.contains(a)));
+        names.dedup();
+        for account in names {
+            let working = self.oms.working(&account);
+            let (open_orders, open_notional) = exposure::open(&self.oms, &account, |s| market.reference_price(s));
+            let rate = limits.resolve_account(&account).max_orders_per_second;
+            let (accepted, denied) = self.risk.counts(&account);
+            let usage = AccountUsage {
+                state: self.risk.state(&Scope::Account(account.clone())),
+                effective: self.risk.effective(&account),
+                open_orders,
+                open_notional,
+                positions: self.oms.positions().iter().filter(|((a, _), _)| a == &account).map(|((_, s), q)| (s.to_string(), q.as_decimal())).collect(),
+                working: working.map(|w| w.symbols.iter().map(|(s, v)| (s.to_string(), *v)).collect()).unwrap_or_default(),
+                accepted,
+                denied,
+                rate_available: self.risk.rate_available(&account, rate, now),
+            };
+            accounts.insert(account.to_string(), usage);
+        }
+        RiskReport {
+            limits_file: limits.source.clone(),
+            limits: limits.file().clone(),
+            builtin: Rules::builtin(),
+            gateway: self.risk.state(&Scope::Gateway),
+            accounts,
+            denials: self.risk.denials(),
         }
     }
 }

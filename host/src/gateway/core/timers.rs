@@ -73,6 +73,7 @@ impl Core {
             pushes: self.recent.iter().cloned().collect(),
             pushes_evicted_through: self.recent_evicted,
             compaction: compaction.clone(),
+            risk_states: self.risk.states(),
         }));
         // The books already are the checkpoint's image: appended, not booked again.
         j.append(entry);

@@ -1,0 +1,134 @@
+//! Pre-trade risk on the real `txtraderd` and the simulated exchange: the kill switch cancels
+//! what rests at the exchange, refuses new orders with its reason and comes back after
+//! `kill -9`; REDUCING lets only position-reducing orders through; limits from the limits file
+//! refuse with their rule, and a changed file takes effect without a restart while a broken
+//! one leaves the limits in force. Every refusal and state change is pushed to stream clients
+//! that asked for `risk-notification`.
+
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use txtrader_tests::{Daemon, Http, StreamRecorder};
+
+const ACCT: &str = "REALTICKDEMO.REALTICK.DEMO32.TRADING";
+
+fn start(name: &str, data: &Path, extra: &[(&str, &str)]) -> (Daemon, Http) {
+    let mut env = vec![("TXTRADER_DATA_DIR", data.to_str().expect("utf-8")), ("TXTRADER_SIM_FILL_DELAY_MS", "50")];
+    env.extend_from_slice(extra);
+    let d = Daemon::start(name, &env);
+    let http = Http::new(d.http_port);
+    http.wait_status("Up");
+    (d, http)
+}
+
+fn permid(order: &Value) -> String {
+    order["permid"].as_str().unwrap_or_else(|| panic!("no permid in {order}")).to_owned()
+}
+
+fn order(http: &Http, symbol: &str, quantity: i64, limit: Option<f64>) -> Value {
+    match limit {
+        Some(p) => http.ok("limit_order", &json!({"account": ACCT, "route": "DEMO", "symbol": symbol, "quantity": quantity, "limit_price": p})),
+        None => http.ok("market_order", &json!({"account": ACCT, "route": "DEMO", "symbol": symbol, "quantity": quantity})),
+    }
+}
+
+fn refused(answer: &Value, rule: &str) {
+    assert_eq!(answer["status"], "Error", "refused: {answer}");
+    assert_eq!(answer["risk"]["rule"], rule, "{answer}");
+    assert!(answer["errorMsg"].as_str().is_some_and(|m| m.contains(rule)), "{answer}");
+}
+
+fn position(http: &Http, symbol: &str) -> i64 {
+    http.ok("query_positions", &json!({}))[ACCT][symbol].as_i64().unwrap_or(0)
+}
+
+#[test]
+fn the_kill_switch_cancels_resting_orders_refuses_new_ones_and_survives_kill_9() {
+    let data = tempfile::tempdir().expect("data");
+    let (mut d, http) = start("risk-kill-a", data.path(), &[]);
+    let stream = StreamRecorder::connect(d.tcp_port, r#"{"risk-notification": 1}"#);
+    let resting: Vec<String> = [("MSFT", 10, 1.05), ("AAPL", -20, 9999.0), ("IBM", 5, 1.10)]
+        .iter()
+        .map(|(s, q, p)| permid(&order(&http, s, *q, Some(*p))))
+        .collect();
+    for id in &resting {
+        http.wait_order(id, &["Pending"]);
+    }
+    let before = http.ok("query_orders", &json!({})).as_object().map_or(0, serde_json::Map::len);
+
+    let halted = http.ok("kill_switch", &json!({"reason": "test: fat finger upstream"}));
+    assert_eq!((halted["state"].as_str(), halted["previous"].as_str(), halted["scope"].as_str()), (Some("HALTED"), Some("ACTIVE"), Some("gateway")), "{halted}");
+    assert_eq!(halted["cancels_sent"], 3, "{halted}");
+    for id in &resting {
+        http.wait_order(id, &["Cancelled"]);
+    }
+    refused(&order(&http, "IBM", 100, None), "halted");
+    assert_eq!(http.ok("query_orders", &json!({})).as_object().map_or(0, serde_json::Map::len), before, "the broker never heard of the refused order");
+    stream.wait_for(Duration::from_secs(10), |m| m.starts_with("rtx.risk state ") && m.contains("\"HALTED\"") && m.contains("fat finger"));
+    stream.wait_for(Duration::from_secs(10), |m| m.starts_with("rtx.risk denied ") && m.contains("\"halted\""));
+
+    // a crash does not re-arm it
+    d.kill9();
+    let (_d, http) = start("risk-kill-b", data.path(), &[]);
+    assert_eq!(http.ok("query_risk", &json!({}))["gateway"], "HALTED");
+    refused(&order(&http, "IBM", 100, None), "halted");
+    let answer = http.ok("rearm", &json!({}));
+    assert_eq!((answer["state"].as_str(), answer["previous"].as_str()), (Some("ACTIVE"), Some("HALTED")), "{answer}");
+    let filled = order(&http, "IBM", 100, None);
+    http.wait_order(&permid(&filled), &["Filled"]);
+
+    // REDUCING: only what reduces the position
+    let long = position(&http, "IBM");
+    assert!(long >= 100, "position {long}");
+    http.ok("set_trading_state", &json!({"state": "REDUCING", "account": ACCT}));
+    let risk = http.ok("query_risk", &json!({}));
+    assert_eq!((risk["gateway"].as_str(), risk["accounts"][ACCT]["effective"].as_str()), (Some("ACTIVE"), Some("REDUCING")), "{risk}");
+    refused(&order(&http, "IBM", 10, None), "reducing");
+    refused(&order(&http, "IBM", -(long + 1), None), "reducing");
+    let reduce = order(&http, "IBM", -50, None);
+    http.wait_order(&permid(&reduce), &["Filled"]);
+    assert_eq!(position(&http, "IBM"), long - 50);
+    let (status, body) = http.call("set_trading_state", &json!({"state": "PAUSED"}));
+    assert_eq!(status, 400, "an unknown state is a bad argument: {body}");
+    let (status, body) = http.call("kill_switch", &json!({"account": "NOT.AN.ACCOUNT"}));
+    assert_eq!(status, 400, "an unknown account is a bad argument, not a halt of nothing: {body}");
+}
+
+#[test]
+fn limits_from_the_file_refuse_and_a_changed_file_applies_without_a_restart() {
+    let data = tempfile::tempdir().expect("data");
+    let folder = tempfile::tempdir().expect("limits folder");
+    let file = folder.path().join("limits.toml");
+    std::fs::write(&file, "[default]\nmax_order_quantity = 500\nmax_open_orders = 2\n[symbols.IBM]\nmax_position = 300\n").expect("limits");
+    let (d, http) = start("risk-file", data.path(), &[("TXTRADER_RISK_FILE", file.to_str().expect("utf-8"))]);
+    let stream = StreamRecorder::connect(d.tcp_port, r#"{"risk-notification": 1}"#);
+    refused(&order(&http, "MSFT", 501, None), "max_order_quantity");
+    refused(&order(&http, "IBM", 301, None), "max_position");
+    // two resting orders fill the account's open-order limit; reducing the position is spared
+    for p in [1.05, 1.06] {
+        http.wait_order(&permid(&order(&http, "MSFT", 10, Some(p))), &["Pending"]);
+    }
+    refused(&order(&http, "AAPL", 10, Some(1.0)), "max_open_orders");
+    let risk = http.ok("query_risk", &json!({}));
+    assert_eq!(risk["accounts"][ACCT]["open_orders"], 2, "{risk}");
+    assert!(risk["limits_file"].as_str().is_some_and(|f| f.ends_with("limits.toml")), "{risk}");
+
+    // a change applies at once
+    std::fs::write(&file, "[default]\nmax_order_quantity = 20\n").expect("new limits");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http.ok("query_risk", &json!({}))["limits"]["default"]["max_order_quantity"] != "20" {
+        assert!(Instant::now() < deadline, "the changed file was not applied: {}", http.ok("query_risk", &json!({})));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stream.wait_for(Duration::from_secs(10), |m| m.starts_with("rtx.risk limits ") && m.contains("\"loaded\":true"));
+    refused(&order(&http, "MSFT", 21, None), "max_order_quantity");
+    let ok = order(&http, "AAPL", 10, Some(1.0));
+    http.wait_order(&permid(&ok), &["Pending"]);
+
+    // a broken file is refused with its line; the limits in force stay
+    std::fs::write(&file, "[default]\nmax_order_quantity = 20\nmax_opn_orders = 1\n").expect("broken limits");
+    stream.wait_for(Duration::from_secs(20), |m| m.starts_with("rtx.error") && m.contains("line 3") && m.contains("max_opn_orders"));
+    assert_eq!(http.ok("query_risk", &json!({}))["limits"]["default"]["max_order_quantity"], "20");
+    refused(&order(&http, "MSFT", 21, None), "max_order_quantity");
+    assert!(d.log_text().contains("risk limits file refused"), "logged");
+}
