@@ -132,3 +132,59 @@ fn limits_from_the_file_refuse_and_a_changed_file_applies_without_a_restart() {
     refused(&order(&http, "MSFT", 21, None), "max_order_quantity");
     assert!(d.log_text().contains("risk limits file refused"), "logged");
 }
+
+/// The last trade of an active symbol, once there is one.
+fn last_trade(http: &Http, symbol: &str) -> f64 {
+    http.ok("add_symbol", &json!({"symbol": symbol}));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let last = http.ok("query_symbol", &json!({"symbol": symbol}))["last"].as_f64().unwrap_or(0.0);
+        if last > 0.0 {
+            return last;
+        }
+        assert!(Instant::now() < deadline, "{symbol} never traded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn value_collar_duplicates_and_open_notional_refuse_with_their_rule() {
+    let data = tempfile::tempdir().expect("data");
+    let folder = tempfile::tempdir().expect("limits folder");
+    let file = folder.path().join("limits.toml");
+    let text = "[default]\nmax_order_notional = 200000\nprice_collar_percent = 10\nduplicate_window_ms = 60000\nmax_open_notional = 3000\n";
+    std::fs::write(&file, text).expect("limits");
+    let (_d, http) = start("risk-rules", data.path(), &[("TXTRADER_RISK_FILE", file.to_str().expect("utf-8"))]);
+    let last = last_trade(&http, "IBM");
+    let qty = (200_000.0 / last).ceil() as i64 + 10;
+    refused(&order(&http, "IBM", qty, None), "max_order_notional");
+    refused(&order(&http, "IBM", 1, Some((last * 1.5 * 100.0).round() / 100.0)), "price_collar");
+    refused(&order(&http, "IBM", -1, Some((last * 0.5 * 100.0).round() / 100.0)), "price_collar");
+    // MSFT is not active: no reference price, and the built-in default lets priced orders pass
+    let first = order(&http, "MSFT", 1000, Some(1.05));
+    http.wait_order(&permid(&first), &["Pending"]);
+    refused(&order(&http, "MSFT", 1000, Some(1.05)), "duplicate_window_ms");
+    let intended = http.ok("limit_order", &json!({"account": ACCT, "route": "DEMO", "symbol": "MSFT", "quantity": 1000, "limit_price": 1.05, "allow_duplicate": 1}));
+    http.wait_order(&permid(&intended), &["Pending"]);
+    refused(&order(&http, "MSFT", 1000, Some(1.06)), "max_open_notional");
+    let risk = http.ok("query_risk", &json!({}));
+    assert_eq!(risk["accounts"][ACCT]["open_notional"], "2100.00", "{risk}");
+    assert_eq!(risk["denials"], 5, "{risk}");
+}
+
+#[test]
+fn the_order_rate_is_limited_per_account() {
+    let data = tempfile::tempdir().expect("data");
+    let folder = tempfile::tempdir().expect("limits folder");
+    let file = folder.path().join("limits.toml");
+    std::fs::write(&file, "[default]\nmax_orders_per_second = 1\n").expect("limits");
+    let (_d, http) = start("risk-rate", data.path(), &[("TXTRADER_RISK_FILE", file.to_str().expect("utf-8"))]);
+    // five orders in one JSON-RPC batch: one token, refilled at one a second
+    let batch: Vec<Value> = (0..5)
+        .map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "limit_order", "params": {"account": ACCT, "route": "DEMO", "symbol": "MSFT", "quantity": 1, "limit_price": 1.0 + f64::from(i) / 100.0}}))
+        .collect();
+    let answers = http.ok("rpc", &Value::Array(batch));
+    let rules: Vec<String> = answers.as_array().expect("batch answer").iter().filter_map(|a| a["error"]["data"]["rule"].as_str().map(str::to_owned)).collect();
+    assert!(rules.len() >= 3 && rules.iter().all(|r| r == "max_orders_per_second"), "{answers}");
+    assert!(answers.as_array().expect("batch").iter().any(|a| a["result"]["permid"].is_string()), "the first one passes: {answers}");
+}

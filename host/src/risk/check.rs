@@ -27,13 +27,16 @@ pub enum Rule {
     MaxOrderQuantity,
     /// Quantity × price above `max_order_notional`.
     MaxOrderNotional,
-    /// A limit or stop price outside the collar around the reference price.
+    /// A limit or stop price outside the collar around the reference price (`price_collar_percent`
+    /// or `price_collar_ticks`).
     PriceCollar,
     /// No reference price to check the collar or notional against.
     NoReferencePrice,
     /// The same order again within `duplicate_window_ms`.
+    #[serde(rename = "duplicate_window_ms")]
     Duplicate,
     /// More than `max_orders_per_second`.
+    #[serde(rename = "max_orders_per_second")]
     OrderRate,
     /// The position would exceed `max_position`.
     MaxPosition,

@@ -4,7 +4,7 @@
 //! A file has up to four kinds of section, the most specific winning for each limit:
 //! `[accounts."ACCOUNT".symbols.SYMBOL]`, then `[accounts."ACCOUNT"]`, then `[symbols.SYMBOL]`,
 //! then `[default]`, then the built-in defaults ([`Rules::builtin`]). Account-wide limits (open
-//! orders, open notional, order rate) cannot be set in a symbol section. A limit
+//! orders, open notional, order rate, daily loss) cannot be set in a symbol section. A limit
 //! set to `0` is not "nothing allowed" but "no limit" only where the key says so
 //! (`price_collar_percent`, `price_collar_ticks`, `duplicate_window_ms`); everywhere else the
 //! value is the limit.
@@ -51,7 +51,7 @@ pub enum LimitsError {
 }
 
 /// One section of the file: any of the limits. Account-wide ones (open orders, open notional,
-/// order rate) are refused in symbol sections, and only account sections hold
+/// order rate, daily loss) are refused in symbol sections, and only account sections hold
 /// their own `symbols`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,6 +84,9 @@ pub struct Section {
     pub max_open_notional: Option<Decimal>,
     /// New orders per second, a token bucket holding one second's worth (account-wide).
     pub max_orders_per_second: Option<u32>,
+    /// A realised loss of the trading day at or beyond this moves the account to REDUCING
+    /// (account-wide).
+    pub max_daily_loss: Option<Decimal>,
     /// Per symbol (in account sections only).
     pub symbols: Option<IndexMap<String, Section>>,
 }
@@ -95,6 +98,7 @@ impl Section {
             ("max_open_orders", self.max_open_orders.is_some()),
             ("max_open_notional", self.max_open_notional.is_some()),
             ("max_orders_per_second", self.max_orders_per_second.is_some()),
+            ("max_daily_loss", self.max_daily_loss.is_some()),
         ]
         .into_iter()
         .find_map(|(k, set)| set.then_some(k))
@@ -141,6 +145,8 @@ pub struct Rules {
     pub max_open_notional: Option<Decimal>,
     /// See [`Section::max_orders_per_second`].
     pub max_orders_per_second: Option<u32>,
+    /// See [`Section::max_daily_loss`].
+    pub max_daily_loss: Option<Decimal>,
 }
 
 impl Rules {
@@ -160,6 +166,7 @@ impl Rules {
             max_open_orders: None,
             max_open_notional: None,
             max_orders_per_second: None,
+            max_daily_loss: None,
         }
     }
 
@@ -197,6 +204,9 @@ impl Rules {
         }
         if let Some(v) = r.max_orders_per_second {
             self.max_orders_per_second = Some(v);
+        }
+        if let Some(v) = r.max_daily_loss {
+            self.max_daily_loss = Some(v);
         }
     }
 }
@@ -291,6 +301,7 @@ fn validate(file: &LimitsFile, path: &str) -> Result<(), LimitsError> {
             ("price_collar_percent", s.price_collar_percent),
             ("max_position", s.max_position),
             ("max_open_notional", s.max_open_notional),
+            ("max_daily_loss", s.max_daily_loss),
         ];
         for (key, value) in decimals {
             if let Some(v) = value.filter(|v| v.is_sign_negative()) {

@@ -12,6 +12,7 @@
 
 pub mod check;
 pub mod limits;
+pub mod pnl;
 pub mod state;
 pub mod throttle;
 pub mod watch;
@@ -88,6 +89,10 @@ pub struct AccountUsage {
     pub denied: u64,
     /// Orders it may send right now under its rate limit (`None`: no rate limit).
     pub rate_available: Option<u32>,
+    /// Realised P&L of the trading day (average cost, commissions not counted).
+    pub realised_today: rust_decimal::Decimal,
+    /// The daily loss limit that moves it to REDUCING.
+    pub max_daily_loss: Option<rust_decimal::Decimal>,
 }
 
 /// One account's counters.
@@ -107,6 +112,7 @@ pub struct RiskEngine {
     gateway: TradingState,
     accounts: HashMap<AccountId, AccountRisk>,
     denied: u64,
+    pnl: pnl::Pnl,
 }
 
 impl RiskEngine {
@@ -184,6 +190,21 @@ impl RiskEngine {
         if let Some((key, window)) = pass.duplicate {
             r.recent.remember(key, window, now);
         }
+    }
+
+    /// Books a fill for the daily loss limit. Answers the realised loss and the limit when this
+    /// fill took the account to its limit and the account was ACTIVE (the caller then moves it
+    /// to REDUCING with [`RiskEngine::apply`]).
+    pub fn fill(&mut self, x: &txtrader_plugin_api::model::Execution, day: chrono::NaiveDate) -> Option<(rust_decimal::Decimal, rust_decimal::Decimal)> {
+        let realised = self.pnl.fill(&x.account, &x.symbol, x.side, x.quantity.as_decimal(), x.price.as_decimal(), day);
+        let limit = self.limits.resolve_account(&x.account).max_daily_loss?;
+        let hit = realised.is_sign_negative() && -realised >= limit;
+        (hit && self.state(&Scope::Account(x.account.clone())) == TradingState::Active).then_some((realised, limit))
+    }
+
+    /// An account's realised P&L of the trading day.
+    pub fn realised(&self, account: &AccountId) -> rust_decimal::Decimal {
+        self.pnl.realised(account)
     }
 
     /// Counts a denial.

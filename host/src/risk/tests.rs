@@ -266,3 +266,39 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_rule_is_named_alike_in_the_text_and_the_fields() {
+    for rule in [Rule::Halted, Rule::Reducing, Rule::MaxOrderQuantity, Rule::MaxOrderNotional, Rule::PriceCollar, Rule::NoReferencePrice, Rule::Duplicate, Rule::OrderRate, Rule::MaxPosition, Rule::MaxOpenOrders, Rule::MaxOpenNotional] {
+        assert_eq!(serde_json::to_value(rule).expect("json"), serde_json::json!(rule.name()));
+    }
+}
+
+#[test]
+fn a_daily_loss_at_its_limit_moves_the_account_to_reducing_once() {
+    let mut engine = RiskEngine::new(Limits::parse("[default]\nmax_daily_loss = 500\n", "t.toml").expect("limits"));
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).expect("date");
+    let fill = |side: Side, qty: u64, cents: i64| txtrader_plugin_api::model::Execution {
+        exec_id: ExecutionId::new(format!("x{qty}{cents}")).expect("id"),
+        client_order_id: None,
+        broker_order_id: BrokerOrderId::new("b").expect("id"),
+        account: acct(),
+        symbol: ibm(),
+        side,
+        quantity: Quantity::from_u64(qty),
+        price: Price::from_cents(cents),
+        cum_quantity: Quantity::from_u64(qty),
+        leaves_quantity: Quantity::ZERO,
+        avg_price: Price::from_cents(cents),
+        venue_fill_id: None,
+        ts_event: UnixNanos(0),
+        commission: None,
+    };
+    assert_eq!(engine.fill(&fill(Side::Buy, 100, 10_000), day), None);
+    assert_eq!(engine.fill(&fill(Side::Sell, 50, 9_500), day), None, "a loss of 250");
+    assert_eq!(engine.fill(&fill(Side::Sell, 50, 9_500), day), Some((dec!(-500), dec!(500))), "500 reached");
+    engine.apply(&Scope::Account(acct()), StateEvent::LossLimit);
+    assert_eq!(engine.effective(&acct()), TradingState::Reducing);
+    assert_eq!(engine.fill(&fill(Side::Buy, 10, 10_000), day), None, "already REDUCING: not again");
+    assert_eq!(engine.realised(&acct()), dec!(-500));
+}

@@ -154,7 +154,7 @@ impl Core {
                 risk.apply(&scope, crate::risk::state::StateEvent::Operator(state));
             }
         }
-        Self {
+        let mut core = Self {
             risk,
             settings,
             status_tx,
@@ -192,7 +192,9 @@ impl Core {
             recent_evicted,
             compacted: (Instant::now(), file_first),
             last_compaction,
-        }
+        };
+        core.replay_fills();
+        core
     }
 
     pub(super) fn watch_published(&self) -> watch::Receiver<u64> {

@@ -313,6 +313,7 @@ impl Core {
                     }
                     let view = self.execution_view(&exec);
                     self.publish(GatewayEvent::Execution(Arc::new(view)));
+                    self.after_fill(&exec);
                 }
             }
             Outcome::Duplicate => {

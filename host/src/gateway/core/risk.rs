@@ -15,7 +15,7 @@ use crate::risk::{AccountUsage, RiskReport, Scope, StateChange};
 use indexmap::IndexMap;
 use serde_json::json;
 use std::time::Instant;
-use txtrader_plugin_api::model::{AccountId, OrderRequest, UnixNanos};
+use txtrader_plugin_api::model::{AccountId, Execution, OrderRequest, UnixNanos};
 
 impl Core {
     /// Checks a new order; an accepted one counts against its account's rate and duplicate
@@ -90,6 +90,29 @@ impl Core {
         }
     }
 
+    /// Books a fill for the daily loss limit; an account whose realised loss of the day reached
+    /// its limit moves to REDUCING (journaled, published, logged like an operator's change).
+    pub(super) fn after_fill(&mut self, x: &Execution) {
+        let day = x.ts_event.to_datetime().with_timezone(&self.settings.timezone).date_naive();
+        let Some((realised, limit)) = self.risk.fill(x, day) else { return };
+        let scope = Scope::Account(x.account.clone());
+        let previous = self.risk.state(&scope);
+        let state = self.risk.apply(&scope, StateEvent::LossLimit);
+        let reason = format!("daily loss limit: realised {} against the limit {}", realised.normalize(), limit.normalize());
+        self.record(Entry::RiskState { scope: scope.clone(), state, reason: reason.clone(), at: UnixNanos::now() });
+        tracing::warn!(account = %x.account, previous = previous.name(), state = state.name(), reason = %reason, "trading state set");
+        self.publish(GatewayEvent::Risk { event: "state", detail: json!({"scope": scope, "state": state, "previous": previous, "reason": reason}) });
+    }
+
+    /// The daily loss tracker rebuilt from the executions in the books (at start).
+    pub(super) fn replay_fills(&mut self) {
+        let tz = self.settings.timezone;
+        for x in self.oms.executions() {
+            // states come back from the journal: only the tracker is rebuilt here
+            let _ = self.risk.fill(x, x.ts_event.to_datetime().with_timezone(&tz).date_naive());
+        }
+    }
+
     /// New limits from the limits file; states and counters stay.
     pub(super) fn set_limits(&mut self, limits: Limits) {
         let file = limits.source.clone();
@@ -110,7 +133,7 @@ impl Core {
         for account in names {
             let working = self.oms.working(&account);
             let (open_orders, open_notional) = exposure::open(&self.oms, &account, |s| market.reference_price(s));
-            let rate = limits.resolve_account(&account).max_orders_per_second;
+            let account_rules = limits.resolve_account(&account);
             let (accepted, denied) = self.risk.counts(&account);
             let usage = AccountUsage {
                 state: self.risk.state(&Scope::Account(account.clone())),
@@ -121,7 +144,9 @@ impl Core {
                 working: working.map(|w| w.symbols.iter().map(|(s, v)| (s.to_string(), *v)).collect()).unwrap_or_default(),
                 accepted,
                 denied,
-                rate_available: self.risk.rate_available(&account, rate, now),
+                rate_available: self.risk.rate_available(&account, account_rules.max_orders_per_second, now),
+                realised_today: self.risk.realised(&account),
+                max_daily_loss: account_rules.max_daily_loss,
             };
             accounts.insert(account.to_string(), usage);
         }
