@@ -664,8 +664,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_original_35_commands_and_9_operator_commands_sorted_and_documented() {
-        assert_eq!(COMMANDS.len(), 44);
+    fn the_original_35_commands_and_13_operator_commands_sorted_and_documented() {
+        assert_eq!(COMMANDS.len(), 48);
         assert!(COMMANDS.windows(2).all(|w| w[0].name < w[1].name), "sorted for binary search and help");
         assert!(COMMANDS.iter().all(|c| !c.doc.is_empty()));
         let before: Vec<&str> = COMMANDS.iter().filter(|c| c.before_init).map(|c| c.name).collect();
@@ -674,10 +674,14 @@ mod tests {
             [
                 "compact_journal",
                 "help",
+                "kill_switch",
                 "query_adapters",
                 "query_journal",
+                "query_risk",
                 "query_strategies",
+                "rearm",
                 "reload_adapter",
+                "set_trading_state",
                 "shutdown",
                 "status",
                 "stop_strategy",
