@@ -40,12 +40,13 @@ def test_status_version_uptime_help(api):
     assert re.match(r"^started \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \(elapsed \d*:\d*:\d*\.\d*\)$", api.uptime())
     h = api.help()
     assert type(h) is dict and "market_order" in h
-    # the 35 commands of txTrader 1.14.29, plus txtraderd's adapter, strategy and journal
+    # the 35 commands of txTrader 1.14.29, plus txtraderd's adapter, strategy, journal and risk
     # operator commands
     assert set(h) - ORIGINAL_COMMANDS == {
         "query_adapters", "reload_adapter", "unload_adapter",
         "deploy_strategy", "query_strategies", "start_strategy", "stop_strategy",
         "query_journal", "compact_journal",
+        "kill_switch", "rearm", "set_trading_state", "query_risk",
     }
     assert ORIGINAL_COMMANDS <= set(h)
 
