@@ -255,7 +255,7 @@ async fn leaf_routes_and_string_arguments() {
     assert!(h.get("/query_symbols?data=False").await.json().is_object());
     assert_eq!(h.get("/query_symbols").await.json(), json!(["IBM"]));
     let help = h.get("/help").await.json();
-    assert_eq!(help.as_object().map(|m| m.len()), Some(44), "35 original commands, 3 adapter, 4 strategy and 2 journal commands");
+    assert_eq!(help.as_object().map(|m| m.len()), Some(48), "35 original commands, 3 adapter, 4 strategy, 2 journal and 4 risk commands");
     assert!(h.get("/query_journal").await.json().is_null(), "this harness runs without a journal");
     let compact = h.get("/compact_journal").await;
     assert_eq!(compact.status, StatusCode::CONFLICT);
