@@ -152,7 +152,7 @@ fn value_collar_duplicates_and_open_notional_refuse_with_their_rule() {
     let data = tempfile::tempdir().expect("data");
     let folder = tempfile::tempdir().expect("limits folder");
     let file = folder.path().join("limits.toml");
-    let text = "[default]\nmax_order_notional = 200000\nprice_collar_percent = 10\nduplicate_window_ms = 60000\nmax_open_notional = 3000\n";
+    let text = "[default]\nmax_order_notional = 200000\nprice_collar_percent = 10\nduplicate_window_ms = 60000\nmax_open_notional = 3000\n[symbols.MSFT]\nallow_without_reference = true\n";
     std::fs::write(&file, text).expect("limits");
     let (_d, http) = start("risk-rules", data.path(), &[("TXTRADER_RISK_FILE", file.to_str().expect("utf-8"))]);
     let last = last_trade(&http, "IBM");
@@ -160,7 +160,9 @@ fn value_collar_duplicates_and_open_notional_refuse_with_their_rule() {
     refused(&order(&http, "IBM", qty, None), "max_order_notional");
     refused(&order(&http, "IBM", 1, Some((last * 1.5 * 100.0).round() / 100.0)), "price_collar");
     refused(&order(&http, "IBM", -1, Some((last * 0.5 * 100.0).round() / 100.0)), "price_collar");
-    // MSFT is not active: no reference price, and the built-in default lets priced orders pass
+    // neither AAPL nor MSFT is active: no reference price; AAPL is refused for it, MSFT's
+    // section lets priced orders pass
+    refused(&order(&http, "AAPL", 1, Some(1.05)), "no_reference_price");
     let first = order(&http, "MSFT", 1000, Some(1.05));
     http.wait_order(&permid(&first), &["Pending"]);
     refused(&order(&http, "MSFT", 1000, Some(1.05)), "duplicate_window_ms");
@@ -169,7 +171,7 @@ fn value_collar_duplicates_and_open_notional_refuse_with_their_rule() {
     refused(&order(&http, "MSFT", 1000, Some(1.06)), "max_open_notional");
     let risk = http.ok("query_risk", &json!({}));
     assert_eq!(risk["accounts"][ACCT]["open_notional"], "2100.00", "{risk}");
-    assert_eq!(risk["denials"], 5, "{risk}");
+    assert_eq!(risk["denials"], 6, "{risk}");
 }
 
 #[test]

@@ -68,8 +68,9 @@ pub struct Section {
     pub price_collar_ticks: Option<u32>,
     /// The tick for `price_collar_ticks`.
     pub tick_size: Option<Decimal>,
-    /// Orders whose collar or notional needs a reference price pass when there is none (no
-    /// trade and no two-sided quote yet); otherwise they are refused.
+    /// Orders whose collar or value needs a reference price (a limit or stop price to collar; a
+    /// market order's value) pass when there is none (no trade and no two-sided quote yet);
+    /// by default they are refused.
     pub allow_without_reference: Option<bool>,
     /// Largest net position, long or short, once the order and the account's working orders on
     /// the same side would fill.
@@ -150,17 +151,18 @@ pub struct Rules {
 }
 
 impl Rules {
-    /// What applies with no limits file: a fat-finger guard on size and value that the demo
-    /// and the example strategies never reach; exposure, collar and rate limits are the
-    /// operator's to set.
+    /// What applies with no limits file: a fat-finger guard on size that the demo and the
+    /// example strategies never reach; value, exposure, collar and rate limits are the
+    /// operator's to set (a value limit or a collar needs a reference price, which a symbol
+    /// nobody subscribed to does not have).
     pub fn builtin() -> Self {
         Self {
             max_order_quantity: Some(Decimal::from(1_000_000)),
-            max_order_notional: Some(Decimal::from(100_000_000)),
+            max_order_notional: None,
             price_collar_percent: None,
             price_collar_ticks: None,
             tick_size: Decimal::new(1, 2),
-            allow_without_reference: true,
+            allow_without_reference: false,
             max_position: None,
             duplicate_window_ms: None,
             max_open_orders: None,

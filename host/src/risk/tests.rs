@@ -55,10 +55,11 @@ fn size_value_and_collar_refuse_with_their_rule() {
     let ticks = Rules { price_collar_ticks: Some(10), ..none() };
     assert_eq!(try_order(&ticks, TradingState::Active, Side::Sell, 1, &limit(10011), &flat, r), Err(Rule::PriceCollar));
     assert_eq!(try_order(&ticks, TradingState::Active, Side::Sell, 1, &limit(10010), &flat, r), Ok(()));
-    let strict = Rules { allow_without_reference: false, ..rules.clone() };
-    assert_eq!(try_order(&strict, TradingState::Active, Side::Buy, 1, &limit(100), &flat, None), Err(Rule::NoReferencePrice));
-    assert_eq!(try_order(&strict, TradingState::Active, Side::Buy, 1, &OrderType::Market, &flat, None), Err(Rule::NoReferencePrice));
-    assert_eq!(try_order(&rules, TradingState::Active, Side::Buy, 1, &limit(100), &flat, None), Ok(()), "allowed without a reference");
+    assert_eq!(try_order(&rules, TradingState::Active, Side::Buy, 1, &limit(100), &flat, None), Err(Rule::NoReferencePrice), "refused by default");
+    assert_eq!(try_order(&rules, TradingState::Active, Side::Buy, 1, &OrderType::Market, &flat, None), Err(Rule::NoReferencePrice));
+    let lenient = Rules { allow_without_reference: true, ..rules.clone() };
+    assert_eq!(try_order(&lenient, TradingState::Active, Side::Buy, 1, &limit(100), &flat, None), Ok(()), "allowed without a reference");
+    assert_eq!(try_order(&Rules::builtin(), TradingState::Active, Side::Buy, 1, &OrderType::Market, &flat, None), Ok(()), "no value limit built in: nothing needs a reference");
     let huge = Rules { max_order_notional: Some(dec!(1)), ..none() };
     let absurd = OrderType::Limit { limit_price: Price::new(Decimal::MAX) };
     assert_eq!(try_order(&huge, TradingState::Active, Side::Buy, 1_000_000, &absurd, &flat, None), Err(Rule::MaxOrderNotional), "beyond any number, no panic");
