@@ -12,6 +12,7 @@ const ACCOUNT: &str = "REALTICKDEMO.REALTICK.DEMO32.TRADING";
 #[test]
 fn real_txtrader_client_conformance() {
     let venv = venv();
+    let limits = workspace().join("tests/fixtures/risk-conformance.toml");
     let mut daemon = Daemon::start(
         "conformance",
         &[
@@ -23,6 +24,7 @@ fn real_txtrader_client_conformance() {
             ("TXTRADER_PASSWORD", "s3cret-pass:word"),
             // quicker partial fills, still observable between polls
             ("TXTRADER_SIM_TICK_MS", "500"),
+            ("TXTRADER_RISK_FILE", limits.to_str().expect("utf-8")),
         ],
     );
     let path = format!("{}:{}", venv.join("bin").display(), std::env::var("PATH").unwrap_or_default());

@@ -316,3 +316,26 @@ fn replay_of_the_same_input_gives_the_same_decisions() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success() && text.contains("fuel budget"), "{text}");
 }
+
+/// A strategy's orders pass its manifest's limits first, then the gateway's own pre-trade
+/// check like every other order: the manifest allows 900 IBM, the limits file does not.
+#[test]
+fn a_strategys_orders_pass_its_own_limits_and_the_gateways() {
+    let dir = temp_folder("strategies-risk");
+    let file = dir.join("risk.toml");
+    std::fs::write(&file, format!("[accounts.\"{ACCT}\"]\nmax_order_quantity = 500\n")).expect("limits");
+    let daemon = Daemon::start("strategies-risk", &[("TXTRADER_RISK_FILE", file.to_str().expect("utf-8"))]);
+    let http = Http::new(daemon.http_port);
+    http.wait_status("Up");
+    http.ok("deploy_strategy", &json!({"manifest": misbehave("oversized", "oversized", limits(ACCT, &["IBM"]))}));
+    // 1 000 000: refused by the manifest (at most 1000), a reject of the strategy's own; 900:
+    // allowed there and sent, refused by the gateway (the strategy sees its order rejected)
+    let s = wait_strategy(&http, "oversized", Duration::from_secs(30), |s| s["counters"]["rejects"] == 1 && s["counters"]["orders"] == 1);
+    assert_eq!(s["state"], "running", "{s}");
+    wait_until(Duration::from_secs(10), "the gateway's refusal", || http.ok("query_risk", &json!({}))["accounts"][ACCT]["denied"] == 1);
+    wait_until(Duration::from_secs(10), "the refusal in the log", || {
+        let log = daemon.log_text();
+        log.contains("action refused: quantity 1000000 is above the maximum of 1000") && log.contains("order refused by risk limit") && log.contains("value=900")
+    });
+    assert!(orders_of(&http, "oversized").is_empty(), "neither reached the broker");
+}
