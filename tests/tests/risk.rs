@@ -69,11 +69,16 @@ fn the_kill_switch_cancels_resting_orders_refuses_new_ones_and_survives_kill_9()
 
     // a crash does not re-arm it
     d.kill9();
-    let (_d, http) = start("risk-kill-b", data.path(), &[]);
+    let (d, http) = start("risk-kill-b", data.path(), &[]);
     assert_eq!(http.ok("query_risk", &json!({}))["gateway"], "HALTED");
     refused(&order(&http, "IBM", 100, None), "halted");
-    let answer = http.ok("rearm", &json!({}));
-    assert_eq!((answer["state"].as_str(), answer["previous"].as_str()), (Some("ACTIVE"), Some("HALTED")), "{answer}");
+    // re-armed from the stream this time
+    let mut stream = StreamRecorder::connect(d.tcp_port, "{}");
+    stream.send("risk");
+    stream.wait_for(Duration::from_secs(10), |m| m.starts_with("rtx.risk: ") && m.contains("\"gateway\":\"HALTED\""));
+    stream.send("rearm");
+    let answer = stream.wait_for(Duration::from_secs(10), |m| m.starts_with("rtx.trading-state: "));
+    assert!(answer.contains("\"state\":\"ACTIVE\"") && answer.contains("\"previous\":\"HALTED\"") && answer.contains("stream command from"), "{answer}");
     let filled = order(&http, "IBM", 100, None);
     http.wait_order(&permid(&filled), &["Filled"]);
 
