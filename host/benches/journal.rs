@@ -31,7 +31,7 @@ use txtrader_plugin_api::model::ConnectionStatus;
 #[path = "support/mod.rs"]
 mod support;
 
-use support::{flood, median, pct, round_trip};
+use support::{flood, median};
 
 fn config(data: Option<&Path>) -> Config {
     config_with(data, &[])
@@ -52,23 +52,7 @@ fn config_with(data: Option<&Path>, extra: &[(&str, &str)]) -> Config {
 
 /// (p50, p99, orders/s) of one run.
 async fn measure(data: Option<&Path>, orders: usize) -> (Duration, Duration, f64) {
-    let running = txtrader_host::start(&config(data)).await.expect("starts");
-    running.gateway.wait_status(|s| s == ConnectionStatus::Up).await;
-    let gw = running.gateway.clone();
-    for i in 0..200 {
-        round_trip(&gw, i).await;
-    }
-    let mut lat = Vec::with_capacity(orders);
-    for i in 0..orders {
-        lat.push(round_trip(&gw, i).await);
-    }
-    lat.sort();
-    let start = Instant::now();
-    let done = flood(&gw, 16, start + Duration::from_secs(2), usize::MAX).await;
-    let rate = done as f64 / start.elapsed().as_secs_f64();
-    running.shutdown.trigger(txtrader_host::shutdown::ExitReason::Requested("bench".into()));
-    running.wait().await;
-    (pct(&lat, 0.5), pct(&lat, 0.99), rate)
+    support::round_trips(&config(data), 200, orders).await
 }
 
 fn main() {

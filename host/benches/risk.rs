@@ -32,7 +32,7 @@ use txtrader_plugin_api::wire::{OrderEvent, OrderEventKind};
 #[path = "support/mod.rs"]
 mod support;
 
-use support::{flood, median, pct, round_trip};
+use support::median;
 
 const EXAMPLE: &str = include_str!("../../examples/risk-limits.toml");
 const ACCOUNTS: [&str; 3] = ["REALTICKDEMO.REALTICK.DEMO32.TRADING", "ACCT.B", "ACCT.C"];
@@ -126,29 +126,13 @@ fn per_order(oms: &Oms, limits: &Limits, symbols: &[Symbol], iterations: usize, 
 }
 
 /// (p50, p99, orders/s) of the round trip with these limits.
-async fn round_trips(limits: Option<&std::path::Path>) -> (Duration, Duration, f64) {
+async fn with_limits(limits: Option<&std::path::Path>) -> (Duration, Duration, f64) {
     let file = limits.map(|p| p.display().to_string());
     let mut env = vec![("TXTRADER_JOURNAL", "0"), ("TXTRADER_SIM_DURABLE", "0")];
     if let Some(f) = &file {
         env.push(("TXTRADER_RISK_FILE", f.as_str()));
     }
-    let running = txtrader_host::start(&support::config(&env)).await.expect("starts");
-    running.gateway.wait_status(|s| s == txtrader_plugin_api::model::ConnectionStatus::Up).await;
-    let gw = running.gateway.clone();
-    for i in 0..300 {
-        round_trip(&gw, i).await;
-    }
-    let mut lat: Vec<Duration> = Vec::with_capacity(3000);
-    for i in 0..3000 {
-        lat.push(round_trip(&gw, i).await);
-    }
-    lat.sort();
-    let start = Instant::now();
-    let done = flood(&gw, 16, start + Duration::from_secs(2), usize::MAX).await;
-    let rate = done as f64 / start.elapsed().as_secs_f64();
-    running.shutdown.trigger(txtrader_host::shutdown::ExitReason::Requested("bench".into()));
-    running.wait().await;
-    (pct(&lat, 0.5), pct(&lat, 0.99), rate)
+    support::round_trips(&support::config(&env), 300, 3000).await
 }
 
 fn main() {
@@ -172,8 +156,8 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let (mut builtin_runs, mut example_runs) = (Vec::new(), Vec::new());
     for _ in 0..3 {
-        builtin_runs.push(rt.block_on(round_trips(None)));
-        example_runs.push(rt.block_on(round_trips(Some(&file))));
+        builtin_runs.push(rt.block_on(with_limits(None)));
+        example_runs.push(rt.block_on(with_limits(Some(&file))));
     }
     let med = |runs: &[(Duration, Duration, f64)]| {
         (

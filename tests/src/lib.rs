@@ -164,6 +164,20 @@ impl Drop for Daemon {
     }
 }
 
+/// Starts `txtraderd` on the data folder `data` (so a restart on the same folder has the same
+/// books), with fills 50 ms after an order and `extra` settings, and waits until it is `Up`.
+///
+/// # Panics
+/// As [`Daemon::start`] and [`Http::wait_status`].
+pub fn start_on(name: &str, data: &Path, extra: &[(&str, &str)]) -> (Daemon, Http) {
+    let mut env = vec![("TXTRADER_DATA_DIR", data.to_str().expect("utf-8 data folder")), ("TXTRADER_SIM_FILL_DELAY_MS", "50")];
+    env.extend_from_slice(extra);
+    let d = Daemon::start(name, &env);
+    let http = Http::new(d.http_port);
+    http.wait_status("Up");
+    (d, http)
+}
+
 /// A fresh, empty folder under the system temp dir, unique to this process and `name`.
 ///
 /// # Panics

@@ -14,12 +14,7 @@ fn start(name: &str, data: &Path) -> (Daemon, Http) {
 }
 
 fn start_with(name: &str, data: &Path, extra: &[(&str, &str)]) -> (Daemon, Http) {
-    let mut env = vec![("TXTRADER_DATA_DIR", data.to_str().expect("utf-8")), ("TXTRADER_SIM_FILL_DELAY_MS", "50")];
-    env.extend_from_slice(extra);
-    let d = Daemon::start(name, &env);
-    let http = Http::new(d.http_port);
-    http.wait_status("Up");
-    (d, http)
+    txtrader_tests::start_on(name, data, extra)
 }
 
 fn stop(mut d: Daemon, http: &Http) {

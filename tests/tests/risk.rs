@@ -6,20 +6,10 @@
 //! that asked for `risk-notification`.
 
 use serde_json::{json, Value};
-use std::path::Path;
 use std::time::{Duration, Instant};
-use txtrader_tests::{Daemon, Http, StreamRecorder};
+use txtrader_tests::{start_on as start, Http, StreamRecorder};
 
 const ACCT: &str = "REALTICKDEMO.REALTICK.DEMO32.TRADING";
-
-fn start(name: &str, data: &Path, extra: &[(&str, &str)]) -> (Daemon, Http) {
-    let mut env = vec![("TXTRADER_DATA_DIR", data.to_str().expect("utf-8")), ("TXTRADER_SIM_FILL_DELAY_MS", "50")];
-    env.extend_from_slice(extra);
-    let d = Daemon::start(name, &env);
-    let http = Http::new(d.http_port);
-    http.wait_status("Up");
-    (d, http)
-}
 
 fn permid(order: &Value) -> String {
     order["permid"].as_str().unwrap_or_else(|| panic!("no permid in {order}")).to_owned()

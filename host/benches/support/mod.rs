@@ -78,6 +78,29 @@ pub async fn flood(gw: &Gateway, callers: usize, until: Instant, limit: usize) -
     done
 }
 
+/// Starts the daemon with `config`, places `warm` orders to warm up, then `orders` one after
+/// another (their round trips), then lets 16 callers order for 2 s, and stops it. Answers
+/// (p50, p99, orders/s of the 16 callers).
+pub async fn round_trips(config: &Config, warm: usize, orders: usize) -> (Duration, Duration, f64) {
+    let running = txtrader_host::start(config).await.expect("starts");
+    running.gateway.wait_status(|s| s == txtrader_plugin_api::model::ConnectionStatus::Up).await;
+    let gw = running.gateway.clone();
+    for i in 0..warm {
+        round_trip(&gw, i).await;
+    }
+    let mut lat = Vec::with_capacity(orders);
+    for i in 0..orders {
+        lat.push(round_trip(&gw, i).await);
+    }
+    lat.sort();
+    let start = Instant::now();
+    let done = flood(&gw, 16, start + Duration::from_secs(2), usize::MAX).await;
+    let rate = done as f64 / start.elapsed().as_secs_f64();
+    running.shutdown.trigger(txtrader_host::shutdown::ExitReason::Requested("bench".into()));
+    running.wait().await;
+    (pct(&lat, 0.5), pct(&lat, 0.99), rate)
+}
+
 /// The `p` quantile of sorted durations.
 pub fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
