@@ -254,6 +254,23 @@ async fn leaf_routes_and_string_arguments() {
     // GET values are strings: "False" is a non-empty string, hence true
     assert!(h.get("/query_symbols?data=False").await.json().is_object());
     assert_eq!(h.get("/query_symbols").await.json(), json!(["IBM"]));
+    // absurd dates are refused as the original refuses bad bar arguments (an alert with the
+    // reason, the answer null), never a panic: in a JSON-RPC batch the order placed beside them
+    // keeps its answer
+    let absurd = json!({"symbol": "IBM", "period": "W", "start": "-99999999999999", "end": "."});
+    assert_eq!(h.ok("/query_bars", absurd.clone()).await, Value::Null);
+    let batch = h
+        .ok(
+            "/rpc",
+            json!([
+                {"jsonrpc": "2.0", "method": "market_order", "params": {"account": "REALTICKDEMO.REALTICK.DEMO32.TRADING", "route": "DEMO", "symbol": "IBM", "quantity": 1}, "id": 1},
+                {"jsonrpc": "2.0", "method": "query_bars", "params": absurd, "id": 2},
+            ]),
+        )
+        .await;
+    let answers = batch.as_array().expect("batch");
+    assert!(answers.iter().any(|a| a["id"] == 1 && a["result"]["permid"].is_string()), "{batch}");
+    assert!(answers.iter().any(|a| a["id"] == 2 && a["result"].is_null() && a.get("result").is_some()), "{batch}");
     let help = h.get("/help").await.json();
     assert_eq!(help.as_object().map(|m| m.len()), Some(48), "35 original commands, 3 adapter, 4 strategy, 2 journal and 4 risk commands");
     assert!(h.get("/query_journal").await.json().is_null(), "this harness runs without a journal");

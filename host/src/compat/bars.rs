@@ -3,15 +3,21 @@
 //!
 //! - `period`: digits are N-minute bars; `D…`, `W…`, `M…` daily, weekly, monthly (case-blind).
 //! - `start`: `.` (today), `-N` (N periods before now; `end` is then ignored), `YYYY-MM-DD`, or
-//!   `YYYY-MM-DD HH:MM:SS` read as **server-local** time.
+//!   `YYYY-MM-DD HH:MM:SS` read in the API time zone (`TXTRADER_API_TIMEZONE`), whatever the
+//!   machine's zone.
 //! - `end`: `.` (the start day), or the same date forms.
 //!
 //! Date-only values mean the session open (start) or close (end); the result is clamped to the
-//! session, and daily-and-longer bars always span whole sessions.
+//! session, and daily-and-longer bars always span whole sessions. A range of more than
+//! [`MAX_BARS`] bars, or one that leaves the calendar, is refused with the reason: the date
+//! arithmetic is checked, never panicking on absurd input.
 
-use chrono::{Local, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone};
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone};
 use chrono_tz::Tz;
 use txtrader_plugin_api::model::{BarInterval, SessionHours, UnixNanos};
+
+/// The most bars one request may span.
+pub const MAX_BARS: i64 = 100_000;
 
 /// A parsed `query_bars` request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,9 +58,9 @@ fn parse_date(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
 }
 
-/// Server-local wall time to exchange wall time.
-fn local_to_feed(t: NaiveDateTime, feed: Tz) -> Option<NaiveDateTime> {
-    Local.from_local_datetime(&t).earliest().map(|d| d.with_timezone(&feed).naive_local())
+/// API wall time to exchange wall time.
+fn api_to_feed(t: NaiveDateTime, api: Tz, feed: Tz) -> Option<NaiveDateTime> {
+    api.from_local_datetime(&t).earliest().map(|d| d.with_timezone(&feed).naive_local())
 }
 
 fn at(date: NaiveDate, t: NaiveTime) -> NaiveDateTime {
@@ -62,12 +68,12 @@ fn at(date: NaiveDate, t: NaiveTime) -> NaiveDateTime {
 }
 
 /// One end of the range: `.` is `dot_date` at `time_of_day`, `YYYY-MM-DD` that date at
-/// `time_of_day`, `YYYY-MM-DD HH:MM:SS` a server-local time.
-fn bound(value: &str, name: &str, dot_date: NaiveDate, time_of_day: NaiveTime, tz: Tz) -> Result<NaiveDateTime, String> {
+/// `time_of_day`, `YYYY-MM-DD HH:MM:SS` a time in the API time zone.
+fn bound(value: &str, name: &str, dot_date: NaiveDate, time_of_day: NaiveTime, api: Tz, tz: Tz) -> Result<NaiveDateTime, String> {
     if value == "." {
         Ok(at(dot_date, time_of_day))
     } else if let Some(t) = parse_full(value) {
-        local_to_feed(t, tz).ok_or_else(|| format!("query_bars: nonexistent local time {value}"))
+        api_to_feed(t, api, tz).ok_or_else(|| format!("query_bars: nonexistent time {value} in {api}"))
     } else if let Some(d) = parse_date(value) {
         Ok(at(d, time_of_day))
     } else {
@@ -75,36 +81,42 @@ fn bound(value: &str, name: &str, dot_date: NaiveDate, time_of_day: NaiveTime, t
     }
 }
 
-/// Resolves the arguments against the symbol's session and the feed clock.
+/// Resolves the arguments against the symbol's session, the feed clock and the API time zone.
 ///
 /// # Errors
-/// A message in the original's words for a malformed argument.
-pub fn resolve(period: &str, start: &str, end: &str, session: &SessionHours, feed_now: UnixNanos) -> Result<BarQuery, String> {
+/// A message in the original's words for a malformed argument; a range out of the calendar or
+/// over [`MAX_BARS`] bars.
+pub fn resolve(period: &str, start: &str, end: &str, session: &SessionHours, feed_now: UnixNanos, api: Tz) -> Result<BarQuery, String> {
     let interval = parse_period(period)?;
     let tz: Tz = session.timezone.parse().map_err(|_| format!("unknown session time zone {}", session.timezone))?;
     let (open, close) = (session.start, session.stop);
     let daily = !matches!(interval, BarInterval::Minutes(_));
     let now = feed_now.to_datetime().with_timezone(&tz).naive_local();
     let (start, end) = if let Some(n) = start.strip_prefix('-') {
-        let n: i64 = n.parse().map_err(|_| format!("query_bars: bad parameter format bar_start={start}"))?;
-        let mut end = now + TimeDelta::minutes(1);
+        let bad = || format!("query_bars: bad parameter format bar_start={start}");
+        let n: i64 = n.parse().ok().filter(|n: &i64| *n >= 0).ok_or_else(bad)?;
+        if n > MAX_BARS {
+            return Err(too_many());
+        }
+        let out_of_range = || format!("query_bars: bar_start={start} is out of the calendar");
+        let mut end = now.checked_add_signed(TimeDelta::minutes(1)).ok_or_else(out_of_range)?;
         if end.time() > close {
             end = at(end.date(), close);
         }
         let back = match interval {
-            BarInterval::Minutes(m) => TimeDelta::minutes(n * i64::from(m)),
-            BarInterval::Day => TimeDelta::days(n),
-            BarInterval::Week => TimeDelta::weeks(n),
-            BarInterval::Month => TimeDelta::days(n * 30),
+            BarInterval::Minutes(m) => n.checked_mul(i64::from(m)).and_then(TimeDelta::try_minutes),
+            BarInterval::Day => TimeDelta::try_days(n),
+            BarInterval::Week => TimeDelta::try_weeks(n),
+            BarInterval::Month => n.checked_mul(30).and_then(TimeDelta::try_days),
         };
-        let mut start = end - back;
+        let mut start = back.and_then(|b| end.checked_sub_signed(b)).ok_or_else(out_of_range)?;
         if start.time() < open {
             start = at(start.date(), open);
         }
         (start, end)
     } else {
-        let start_t = bound(start, "bar_start", now.date(), open, tz)?;
-        let end_t = bound(end, "bar_end", start_t.date(), close, tz)?;
+        let start_t = bound(start, "bar_start", now.date(), open, api, tz)?;
+        let end_t = bound(end, "bar_end", start_t.date(), close, api, tz)?;
         (start_t, end_t)
     };
     let start = if start.time() < open || daily { at(start.date(), open) } else { start };
@@ -112,12 +124,28 @@ pub fn resolve(period: &str, start: &str, end: &str, session: &SessionHours, fee
     let instant = |t: NaiveDateTime| {
         tz.from_local_datetime(&t).earliest().map(UnixNanos::from).ok_or_else(|| format!("nonexistent exchange time {t}"))
     };
+    let minutes = end.signed_duration_since(start).num_minutes();
+    let per_bar = match interval {
+        BarInterval::Minutes(m) => i64::from(m),
+        BarInterval::Day => 24 * 60,
+        BarInterval::Week => 7 * 24 * 60,
+        BarInterval::Month => 28 * 24 * 60,
+    };
+    if minutes / per_bar.max(1) > MAX_BARS {
+        return Err(too_many());
+    }
     Ok(BarQuery { interval, start: instant(start)?, end: instant(end)? })
+}
+
+fn too_many() -> String {
+    format!("query_bars: the range spans more than {MAX_BARS} bars")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const NY: Tz = chrono_tz::America::New_York;
 
     fn session() -> SessionHours {
         SessionHours {
@@ -143,28 +171,55 @@ mod tests {
 
     #[test]
     fn dates_mean_the_session_and_daily_spans_whole_sessions() {
-        let q = resolve("1", "2017-08-29", ".", &session(), ny(2020, 1, 2, 12, 0)).expect("ok");
+        let q = resolve("1", "2017-08-29", ".", &session(), ny(2020, 1, 2, 12, 0), NY).expect("ok");
         assert_eq!((q.start, q.end), (ny(2017, 8, 29, 9, 30), ny(2017, 8, 29, 16, 0)));
-        let q = resolve("D", "2017-08-01", "2017-08-29", &session(), ny(2020, 1, 2, 12, 0)).expect("ok");
+        let q = resolve("D", "2017-08-01", "2017-08-29", &session(), ny(2020, 1, 2, 12, 0), NY).expect("ok");
         assert_eq!((q.start, q.end), (ny(2017, 8, 1, 9, 30), ny(2017, 8, 29, 16, 0)));
     }
 
     #[test]
     fn relative_start_counts_back_from_the_feed_clock() {
-        let q = resolve("5", "-3", "ignored", &session(), ny(2024, 3, 6, 10, 0)).expect("ok");
+        let q = resolve("5", "-3", "ignored", &session(), ny(2024, 3, 6, 10, 0), NY).expect("ok");
         assert_eq!(q.end, ny(2024, 3, 6, 10, 1));
         assert_eq!(q.start, ny(2024, 3, 6, 9, 46));
         // clamped to the open
-        let q = resolve("5", "-100", ".", &session(), ny(2024, 3, 6, 10, 0)).expect("ok");
+        let q = resolve("5", "-100", ".", &session(), ny(2024, 3, 6, 10, 0), NY).expect("ok");
         assert_eq!(q.start, ny(2024, 3, 6, 9, 30));
     }
 
     #[test]
     fn today_and_malformed_values() {
-        let q = resolve("1", ".", ".", &session(), ny(2024, 3, 6, 12, 0)).expect("ok");
+        let q = resolve("1", ".", ".", &session(), ny(2024, 3, 6, 12, 0), NY).expect("ok");
         assert_eq!((q.start, q.end), (ny(2024, 3, 6, 9, 30), ny(2024, 3, 6, 16, 0)));
-        assert!(resolve("1", "2017-08-29 09:30", ".", &session(), ny(2024, 3, 6, 12, 0)).is_err(), "seconds required");
-        assert!(resolve("1", "yesterday", ".", &session(), ny(2024, 3, 6, 12, 0)).is_err());
-        assert!(resolve("1", ".", "soon", &session(), ny(2024, 3, 6, 12, 0)).is_err());
+        assert!(resolve("1", "2017-08-29 09:30", ".", &session(), ny(2024, 3, 6, 12, 0), NY).is_err(), "seconds required");
+        assert!(resolve("1", "yesterday", ".", &session(), ny(2024, 3, 6, 12, 0), NY).is_err());
+        assert!(resolve("1", ".", "soon", &session(), ny(2024, 3, 6, 12, 0), NY).is_err());
+    }
+
+    #[test]
+    fn full_times_are_in_the_api_time_zone_whatever_the_machine() {
+        let q = resolve("1", "2017-08-29 09:30:00", "2017-08-29 09:40:00", &session(), ny(2020, 1, 2, 12, 0), NY).expect("ok");
+        assert_eq!((q.start, q.end), (ny(2017, 8, 29, 9, 30), ny(2017, 8, 29, 9, 40)));
+        let tokyo = resolve("1", "2017-08-29 22:30:00", "2017-08-29 22:40:00", &session(), ny(2020, 1, 2, 12, 0), chrono_tz::Asia::Tokyo).expect("ok");
+        assert_eq!((tokyo.start, tokyo.end), (ny(2017, 8, 29, 9, 30), ny(2017, 8, 29, 9, 40)), "22:30 in Tokyo is 09:30 in New York");
+    }
+
+    #[test]
+    fn absurd_ranges_are_refused_never_panicking() {
+        let now = ny(2024, 3, 6, 12, 0);
+        for (period, start, end) in [
+            ("W", "-99999999999999", "."),
+            ("M", "-9223372036854775807", "."),
+            ("1440", "-9223372036854775807", "."),
+            ("1", "--5", "."),
+            ("1", "-100001", "."),
+            ("1", "1900-01-01", "2100-01-01"),
+            ("D", "0001-01-01", "9999-12-31"),
+            ("1", "+262143-01-01 00:00:00", "."),
+        ] {
+            let r = std::panic::catch_unwind(|| resolve(period, start, end, &session(), now, NY));
+            assert!(matches!(r, Ok(Err(_))), "{period} {start} {end}: {r:?}");
+        }
+        assert!(resolve("D", "-3650", ".", &session(), now, NY).is_ok(), "ten years of daily bars");
     }
 }

@@ -301,7 +301,7 @@ async fn query_bars(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
         return fail(format!("query_bars failed: symbol {symbol} not active")).await;
     };
     let now = ctx.gateway.feed_time().unwrap_or_else(txtrader_plugin_api::model::UnixNanos::now);
-    let q = match bars::resolve(&period, &start, &end, &view.instrument.session, now) {
+    let q = match bars::resolve(&period, &start, &end, &view.instrument.session, now, ctx.compat.feed_timezone) {
         Ok(q) => q,
         Err(e) => return fail(e).await,
     };
