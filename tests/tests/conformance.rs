@@ -1,7 +1,9 @@
 //! Conformance with the real Python clients: builds and starts `txtraderd` on free loopback
 //! ports and runs the pytest suite of `tests/compat` against it: `txtrader-client` 1.5.4
 //! (library and CLI) over HTTP, `txtrader-monitor` 1.1.8 on the stream; then checks that the
-//! `shutdown` command made the process exit with code 0.
+//! `shutdown` command made the process exit with code 0. It runs twice, with the machine (daemon
+//! and clients) in UTC and in Asia/Tokyo: the API's naive times are in `TXTRADER_API_TIMEZONE`
+//! (New York) either way.
 
 use std::process::Command;
 use std::time::Duration;
@@ -9,14 +11,25 @@ use txtrader_tests::{venv, workspace, Daemon};
 
 const ACCOUNT: &str = "REALTICKDEMO.REALTICK.DEMO32.TRADING";
 
+/// The machine in UTC: naive API times are still New York's (`TXTRADER_API_TIMEZONE`).
 #[test]
-fn real_txtrader_client_conformance() {
+fn real_txtrader_client_conformance_with_the_machine_in_utc() {
+    conformance("conformance-utc", "UTC");
+}
+
+/// The machine in a far zone: the same answers.
+#[test]
+fn real_txtrader_client_conformance_with_the_machine_in_tokyo() {
+    conformance("conformance-tokyo", "Asia/Tokyo");
+}
+
+fn conformance(name: &str, machine_zone: &str) {
     let venv = venv();
     let limits = workspace().join("tests/fixtures/risk-conformance.toml");
     let mut daemon = Daemon::start(
-        "conformance",
+        name,
         &[
-            ("TZ", "America/Chicago"),
+            ("TZ", machine_zone),
             ("TXTRADER_API_ROUTE", "DEMOEUR"),
             // a run crossing 05:00 local time must not meet the daily auto-reset
             ("TXTRADER_ENABLE_AUTO_RESET", "0"),
@@ -32,6 +45,7 @@ fn real_txtrader_client_conformance() {
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "compat"])
         .current_dir(workspace().join("tests"))
         .env("PATH", path)
+        .env("TZ", machine_zone)
         .env("TXTRADER_HOST", "127.0.0.1")
         .env("TXTRADER_HTTP_PORT", daemon.http_port.to_string())
         .env("TXTRADER_TCP_PORT", daemon.tcp_port.to_string())

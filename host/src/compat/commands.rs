@@ -200,14 +200,14 @@ async fn uptime(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
     let elapsed = Local::now() - ctx.started;
     Ok(Value::from(format!(
         "started {} (elapsed {})",
-        ctx.started.format("%Y-%m-%d %H:%M:%S"),
+        ctx.started.with_timezone(&ctx.compat.feed_timezone).format("%Y-%m-%d %H:%M:%S"),
         render::elapsed(elapsed)
     )))
 }
 
 async fn time(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
     Ok(Value::from(match ctx.gateway.feed_time() {
-        Some(t) => render::feed_clock(t, ctx.compat.time_offset),
+        Some(t) => render::feed_clock(t, ctx.compat.time_offset, ctx.compat.feed_timezone),
         None => "None".to_owned(),
     }))
 }
@@ -282,7 +282,7 @@ async fn query_symbol_bars(ctx: Ctx, args: Args) -> Result<Value, CommandError> 
     Ok(match ctx.gateway.symbol(symbol).await? {
         None => Value::Null,
         Some(_) if !ctx.compat.flags.symbol_barchart => json!([]),
-        Some(v) => render::bars(&v.bars),
+        Some(v) => render::bars(&v.bars, ctx.compat.feed_timezone),
     })
 }
 
@@ -310,7 +310,7 @@ async fn query_bars(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
             if b.is_empty() && q.start <= q.end {
                 tracing::info!(%start, %end, "query_bars: no bars in range");
             }
-            Ok(render::bars(&b))
+            Ok(render::bars(&b, ctx.compat.feed_timezone))
         }
         Err(e @ GatewayError::Closed) => Err(e.into()),
         Err(e) => fail(format!("barchart data format failed: {e}")).await,
@@ -533,20 +533,20 @@ async fn query_order_executions(ctx: Ctx, args: Args) -> Result<Value, CommandEr
 async fn query_journal(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
     Ok(ctx.gateway.journal().await?.map_or(Value::Null, |j| {
         let mut v = serde_json::to_value(&j).unwrap_or(Value::Null);
-        v["last_compaction"] = j.last_compaction.as_ref().map_or(Value::Null, render::compaction);
+        v["last_compaction"] = j.last_compaction.as_ref().map_or(Value::Null, |c| render::compaction(c, ctx.compat.feed_timezone));
         v
     }))
 }
 
 async fn compact_journal(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
-    Ok(render::compaction(&ctx.gateway.compact_journal().await?))
+    Ok(render::compaction(&ctx.gateway.compact_journal().await?, ctx.compat.feed_timezone))
 }
 
 async fn query_adapters(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
     let (views, rejected) = ctx.gateway.adapters().await?;
     Ok(json!({
-        "adapters": Value::Object(views.iter().map(|v| (v.name.clone(), render::adapter(v))).collect()),
-        "rejected": rejected.iter().map(render::rejected_library).collect::<Vec<_>>(),
+        "adapters": Value::Object(views.iter().map(|v| (v.name.clone(), render::adapter(v, ctx.compat.feed_timezone))).collect()),
+        "rejected": rejected.iter().map(|r| render::rejected_library(r, ctx.compat.feed_timezone)).collect::<Vec<_>>(),
     }))
 }
 
@@ -559,7 +559,7 @@ where
     let name = args.string("name")?;
     tracing::warn!(adapter = %name, client = %ctx.client, "adapter {what} requested");
     match act(ctx.gateway.clone(), name).await {
-        Ok(view) => Ok(render::adapter(&view)),
+        Ok(view) => Ok(render::adapter(&view, ctx.compat.feed_timezone)),
         Err(LifecycleError::Gateway(e)) => Err(CommandError::Gateway(e)),
         Err(e) => Err(CommandError::Refused(e.to_string())),
     }

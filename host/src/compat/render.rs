@@ -11,7 +11,7 @@ use super::CompatConfig;
 use crate::gateway::market::SymbolView;
 use crate::gateway::oms::{Order, OrderUpdate, UpdateKind};
 use crate::gateway::{ExecutionView, OrderView, Positions};
-use chrono::{Local, TimeZone};
+use chrono::TimeZone;
 use chrono_tz::Tz;
 use indexmap::IndexMap;
 use rust_decimal::prelude::ToPrimitive;
@@ -57,9 +57,15 @@ pub fn split_account(account: &str) -> [String; 4] {
     }
 }
 
-/// Server-local `YYYY-MM-DD HH:MM:SS`.
-pub fn local_time(t: UnixNanos) -> String {
-    t.to_datetime().with_timezone(&Local).format("%Y-%m-%d %H:%M:%S").to_string()
+/// `YYYY-MM-DD HH:MM:SS` in the API time zone (`TXTRADER_API_TIMEZONE`), whatever the
+/// machine's zone.
+pub fn api_time(t: UnixNanos, tz: Tz) -> String {
+    t.to_datetime().with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// `HH:MM:SS` in the API time zone.
+fn api_time_of_day(t: UnixNanos, tz: Tz) -> String {
+    t.to_datetime().with_timezone(&tz).format("%H:%M:%S").to_string()
 }
 
 /// The feed-time fields of a broker row: `TIME_STAMP` (18 digits), `TIME_ZONE`,
@@ -80,12 +86,12 @@ fn feed_tz(instrument: Option<&Instrument>, fallback: Tz) -> Tz {
 
 // ----- bars
 
-/// Bars as `[date, time, open, high, low, close, volume]`, in server-local time.
-pub fn bars(bars: &[Bar]) -> Value {
+/// Bars as `[date, time, open, high, low, close, volume]`, in the API time zone.
+pub fn bars(bars: &[Bar], tz: Tz) -> Value {
     Value::Array(
         bars.iter()
             .map(|b| {
-                let t = b.start.to_datetime().with_timezone(&Local);
+                let t = b.start.to_datetime().with_timezone(&tz);
                 json!([
                     t.format("%Y-%m-%d").to_string(),
                     t.format("%H:%M:%S").to_string(),
@@ -112,7 +118,7 @@ pub fn symbol_export(v: &SymbolView, cfg: &CompatConfig) -> Value {
     m.insert("last".into(), price2(v.last_trade.as_ref().map(|t| t.price)));
     m.insert(
         "tradetime".into(),
-        Value::from(v.last_trade.as_ref().map_or_else(|| "00:00:00".to_owned(), |t| local_time(t.ts_event))),
+        Value::from(v.last_trade.as_ref().map_or_else(|| "00:00:00".to_owned(), |t| api_time_of_day(t.ts_event, cfg.feed_timezone))),
     );
     m.insert("size".into(), qty(v.last_trade.as_ref().map_or(Decimal::ZERO, |t| t.size.as_decimal().trunc())));
     m.insert("volume".into(), qty(stats.map_or(Decimal::ZERO, |s| s.volume.as_decimal().trunc())));
@@ -133,7 +139,7 @@ pub fn symbol_export(v: &SymbolView, cfg: &CompatConfig) -> Value {
         m.insert("asksize".into(), qty(q.map_or(Decimal::ZERO, |q| q.ask_size.as_decimal().trunc())));
     }
     if cfg.flags.symbol_barchart {
-        m.insert("bars".into(), bars(&v.bars));
+        m.insert("bars".into(), bars(&v.bars, cfg.feed_timezone));
     }
     Value::Object(m)
 }
@@ -555,18 +561,19 @@ pub fn elapsed(d: chrono::TimeDelta) -> String {
     }
 }
 
-/// Server-local time of a feed instant shifted by `offset` seconds.
-pub fn feed_clock(t: UnixNanos, offset: i64) -> String {
-    let secs = i64::try_from(t.as_secs()).unwrap_or(0) + offset;
-    Local.timestamp_opt(secs, 0).single().map_or_else(|| "None".into(), |d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+/// A feed instant shifted by `offset` seconds, in the API time zone.
+pub fn feed_clock(t: UnixNanos, offset: i64, tz: Tz) -> String {
+    let secs = i64::try_from(t.as_secs()).unwrap_or(0).saturating_add(offset);
+    tz.timestamp_opt(secs, 0).single().map_or_else(|| "None".into(), |d| d.format("%Y-%m-%d %H:%M:%S").to_string())
 }
 
 #[cfg(test)]
 #[path = "render_tests.rs"]
 mod tests;
 
-/// An adapter instance for operators (`query_adapters`); times are local `YYYY-MM-DD HH:MM:SS`.
-pub fn adapter(v: &crate::gateway::AdapterView) -> Value {
+/// An adapter instance for operators (`query_adapters`); times are `YYYY-MM-DD HH:MM:SS` in the
+/// API time zone.
+pub fn adapter(v: &crate::gateway::AdapterView, tz: Tz) -> Value {
     json!({
         "name": v.name,
         "kind": v.kind,
@@ -576,7 +583,7 @@ pub fn adapter(v: &crate::gateway::AdapterView) -> Value {
         "generation": v.generation,
         "state": v.state,
         "accounts": v.accounts.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
-        "loaded_at": v.loaded_at.map(local_time),
+        "loaded_at": v.loaded_at.map(|t| api_time(t, tz)),
         "last_error": v.last_error,
         "retired_generations": v.retired_generations,
         "features": v.features,
@@ -584,17 +591,17 @@ pub fn adapter(v: &crate::gateway::AdapterView) -> Value {
 }
 
 /// A refused adapter library file.
-pub fn rejected_library(r: &crate::gateway::RejectedLibrary) -> Value {
-    json!({"file": r.path.display().to_string(), "errors": r.errors, "at": local_time(r.at)})
+pub fn rejected_library(r: &crate::gateway::RejectedLibrary, tz: Tz) -> Value {
+    json!({"file": r.path.display().to_string(), "errors": r.errors, "at": api_time(r.at, tz)})
 }
 
 /// One journal compaction (`compact_journal`, and `query_journal`'s `last_compaction`).
-pub fn compaction(c: &crate::gateway::entry::Compaction) -> Value {
+pub fn compaction(c: &crate::gateway::entry::Compaction, tz: Tz) -> Value {
     json!({
-        "at": local_time(c.at),
+        "at": api_time(c.at, tz),
         "reason": c.reason,
         "archived_orders": c.archived_orders,
-        "archived_before": local_time(c.archived_before),
+        "archived_before": api_time(c.archived_before, tz),
         "checkpoint": c.checkpoint,
     })
 }

@@ -70,9 +70,9 @@ fn num(v: &Value) -> String {
     }
 }
 
-/// Server-local `YYYY-MM-DD HH:MM:00` of a feed instant plus the configured offset.
-fn minute(t: UnixNanos, offset: i64) -> String {
-    let full = render::feed_clock(t, offset);
+/// `YYYY-MM-DD HH:MM:00` of a feed instant plus the configured offset, in the API time zone.
+fn minute(t: UnixNanos, offset: i64, tz: chrono_tz::Tz) -> String {
+    let full = render::feed_clock(t, offset, tz);
     match full.len() {
         19 => format!("{}00", &full[..17]),
         _ => full,
@@ -96,7 +96,7 @@ impl PushRenderer {
 
     /// The `CH.time` line for a feed instant.
     pub fn time_line(&self, t: UnixNanos) -> String {
-        format!("{CHANNEL}.time: {}", minute(t, self.cfg.time_offset))
+        format!("{CHANNEL}.time: {}", minute(t, self.cfg.time_offset, self.cfg.feed_timezone))
     }
 
     /// The lines of one event.
