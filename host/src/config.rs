@@ -135,6 +135,12 @@ pub struct StreamConfig {
     pub write_timeout: Duration,
     /// Most concurrent sessions (`TXTRADER_STREAM_MAX_SESSIONS`).
     pub max_sessions: usize,
+    /// A connection that has not authenticated this long after connecting is closed
+    /// (`TXTRADER_STREAM_AUTH_TIMEOUT`, seconds).
+    pub auth_timeout: Duration,
+    /// Most connections waiting to authenticate at once, apart from the sessions
+    /// (`TXTRADER_STREAM_MAX_UNAUTHENTICATED`).
+    pub max_unauthenticated: usize,
 }
 
 /// One adapter instance of `TXTRADER_MODE`: `name` or `name=kind`.
@@ -450,6 +456,8 @@ impl Config {
             }),
             write_timeout: r.seconds("STREAM_WRITE_TIMEOUT", "30"),
             max_sessions: r.parse("STREAM_MAX_SESSIONS", "1024", 0, positive("the session limit")),
+            auth_timeout: r.seconds("STREAM_AUTH_TIMEOUT", "10"),
+            max_unauthenticated: r.parse("STREAM_MAX_UNAUTHENTICATED", "256", 0, positive("the limit of connections waiting to authenticate")),
         };
 
         let mut adapter_settings: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();

@@ -515,3 +515,52 @@ async fn a_forced_shutdown_tells_every_client_why_before_closing() {
     assert!(matches!(reason, txtrader_host::shutdown::ExitReason::Forced(_)), "{reason:?}");
     assert_eq!(reason.exit_code(), 0, "a supervisor restarts it");
 }
+
+/// Everything a raw connection receives until the server closes it (at most 10 s).
+async fn until_closed(mut s: TcpStream) -> String {
+    let mut out = Vec::new();
+    let _ = timeout(Duration::from_secs(10), tokio::io::AsyncReadExt::read_to_end(&mut s, &mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_garbage_connections_never_lock_out_an_authenticated_client() {
+    let gw = gateway(&[("TXTRADER_STREAM_AUTH_TIMEOUT", "2"), ("TXTRADER_STREAM_MAX_UNAUTHENTICATED", "50"), ("TXTRADER_STREAM_MAX_SESSIONS", "3")]).await;
+    let addr = gw.tcp_addr;
+    let mut trader = Client::connect(addr).await;
+    trader.auth(r#"{"order-notification":1}"#).await;
+    // 150 connections that never authenticate: idle, a bare length prefix, garbage
+    let mut flood = Vec::new();
+    for i in 0..150 {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        let junk: &[u8] = match i % 3 {
+            0 => b"",
+            1 => b"900000:",
+            _ => b"GET / HTTP/1.1\r\n",
+        };
+        tokio::io::AsyncWriteExt::write_all(&mut s, junk).await.expect("write");
+        flood.push(s);
+    }
+    // the authenticated session trades on, untouched
+    burst(&gw.gateway, vec![order("IBM", 10)]).await;
+    trader.expect(|m| m.starts_with("rtx.order.")).await;
+    let answers = futures_util::future::join_all(flood.into_iter().map(until_closed)).await;
+    let refused = answers.iter().filter(|a| a.contains(".error: too many connections")).count();
+    let timed_out = answers.iter().filter(|a| a.contains(".error: authentication timeout")).count();
+    let bad = answers.iter().filter(|a| a.contains(".error: ") && !a.contains("too many") && !a.contains("timeout")).count();
+    assert_eq!(refused + timed_out + bad, 150, "every flooding connection was answered and closed: {answers:?}");
+    assert!(refused > 0, "with 50 waiting, the next are refused at once");
+    assert!(timed_out > 0, "the idle ones closed at the deadline");
+    // once they are gone (at most the deadline), a new client authenticates
+    let mut second = Client::connect(addr).await;
+    second.auth("{}").await;
+    // sessions have their own limit (3): the trader, the second client, one more
+    let mut third = Client::connect(addr).await;
+    third.auth("{}").await;
+    let mut fourth = Client::connect(addr).await;
+    fourth.send(AUTH).await;
+    assert_eq!(fourth.recv().await.as_deref(), Some(".error: too many connections"));
+    drop(third);
+    trader.send("status").await;
+    trader.expect(|m| m.starts_with(".status: ")).await;
+}

@@ -83,7 +83,8 @@ impl Decoder for NetstringCodec {
             }
         };
         if src.len() < len + 1 {
-            src.reserve(len + 1 - src.len());
+            // Nothing reserved for what has not arrived: a length prefix alone costs a
+            // connection no memory (the reader grows the buffer as bytes come).
             return Ok(None);
         }
         if src[len] != b',' {
@@ -169,6 +170,11 @@ mod tests {
         let mut buf = BytesMut::from(&b"536870912:"[..]);
         assert!(matches!(c.decode(&mut buf), Err(FrameError::TooLarge { len: 536_870_912, .. })));
         assert!(buf.capacity() < 4096, "nothing was reserved for the payload");
+        // a length prefix within the limit reserves nothing either: only what arrives is kept
+        let mut c = NetstringCodec::new(1 << 24);
+        let mut buf = BytesMut::from(&b"16000000:abc"[..]);
+        assert!(matches!(c.decode(&mut buf), Ok(None)));
+        assert!(buf.capacity() < 4096, "nothing reserved for the 16 MB announced: {}", buf.capacity());
         let mut c = NetstringCodec::new(usize::MAX);
         let mut buf = BytesMut::from(&b"999999999999999999999999:"[..]);
         assert!(matches!(c.decode(&mut buf), Err(FrameError::BadLength)), "21+ digits");

@@ -41,8 +41,13 @@ pub struct StreamSettings {
     pub slow_client: SlowClient,
     /// A write blocked this long ends the session.
     pub write_timeout: Duration,
-    /// Most concurrent sessions.
+    /// Most concurrent authenticated sessions.
     pub max_sessions: usize,
+    /// A connection not authenticated this long after connecting is closed.
+    pub auth_timeout: Duration,
+    /// Most connections waiting to authenticate at once (counted apart from the sessions, so
+    /// idle or garbage connections never take an authenticated client's place).
+    pub max_unauthenticated: usize,
     /// Log connects and disconnects at INFO.
     pub log_connections: bool,
     /// Log every message in and out.
@@ -59,6 +64,8 @@ impl StreamSettings {
             slow_client: if c.stream.disconnect_slow { SlowClient::Disconnect } else { SlowClient::Gap },
             write_timeout: c.stream.write_timeout,
             max_sessions: c.stream.max_sessions,
+            auth_timeout: c.stream.auth_timeout,
+            max_unauthenticated: c.stream.max_unauthenticated,
             log_connections: c.log.cxn_events,
             log_client_messages: c.log.client_messages,
         }
@@ -71,7 +78,7 @@ pub async fn serve(listener: TcpListener, env: SessionEnv) {
     let stop = shutdown.wait();
     tokio::pin!(stop);
     let next_id = AtomicU64::new(0);
-    let active = Arc::new(AtomicUsize::new(0));
+    let admission = Arc::new(Admission::default());
     loop {
         let accepted = tokio::select! {
             _ = &mut stop => break,
@@ -87,24 +94,68 @@ pub async fn serve(listener: TcpListener, env: SessionEnv) {
             }
         };
         let id = next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        if active.load(Ordering::Relaxed) >= env.settings.max_sessions {
-            tracing::warn!(%peer, max = env.settings.max_sessions, "stream connection refused: too many sessions");
-            tokio::spawn(refuse(stream));
+        let Some(ticket) = Ticket::waiting(&admission, env.settings.max_unauthenticated) else {
+            tracing::warn!(%peer, max = env.settings.max_unauthenticated, "stream connection refused: too many connections waiting to authenticate");
+            tokio::spawn(refuse(stream, ".error: too many connections"));
             continue;
-        }
-        active.fetch_add(1, Ordering::Relaxed);
-        let (env, active) = (env.clone(), active.clone());
-        tokio::spawn(async move {
-            session::run(stream, peer, id, env).await;
-            active.fetch_sub(1, Ordering::Relaxed);
-        });
+        };
+        let env = env.clone();
+        tokio::spawn(session::run(stream, peer, id, env, ticket));
     }
 }
 
-async fn refuse(stream: tokio::net::TcpStream) {
+async fn refuse(stream: tokio::net::TcpStream, why: &'static str) {
     use futures_util::SinkExt;
     let mut w = tokio_util::codec::FramedWrite::new(stream, codec::NetstringCodec::new(usize::MAX));
-    let _ = tokio::time::timeout(Duration::from_secs(2), w.send(".error: too many connections")).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), w.send(why)).await;
+}
+
+/// How many connections wait to authenticate and how many sessions are authenticated: two
+/// pools, so a flood of connections that never authenticate fills only the first.
+#[derive(Debug, Default)]
+pub struct Admission {
+    waiting: AtomicUsize,
+    sessions: AtomicUsize,
+}
+
+/// One connection's place in [`Admission`], given back when it closes.
+#[derive(Debug)]
+pub struct Ticket {
+    admission: Arc<Admission>,
+    authenticated: bool,
+}
+
+/// Takes one from `count` unless it is at `max`.
+fn take(count: &AtomicUsize, max: usize) -> bool {
+    count.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).is_ok()
+}
+
+impl Ticket {
+    /// A place among the connections waiting to authenticate, unless `max` already wait.
+    pub fn waiting(admission: &Arc<Admission>, max: usize) -> Option<Self> {
+        take(&admission.waiting, max).then(|| Self { admission: admission.clone(), authenticated: false })
+    }
+
+    /// Moves to the authenticated sessions, unless `max` sessions are open; true when it is
+    /// (or already was) one of them.
+    pub fn authenticate(&mut self, max: usize) -> bool {
+        if self.authenticated {
+            return true;
+        }
+        if !take(&self.admission.sessions, max) {
+            return false;
+        }
+        self.admission.waiting.fetch_sub(1, Ordering::AcqRel);
+        self.authenticated = true;
+        true
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let pool = if self.authenticated { &self.admission.sessions } else { &self.admission.waiting };
+        pool.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// The `.connected` greeting.

@@ -55,10 +55,12 @@ struct Session {
     options: Map<String, Value>,
     subscription: Option<Subscription<Arc<Push>>>,
     live_after: u64,
+    /// Its place among the connections waiting to authenticate, then among the sessions.
+    ticket: super::Ticket,
 }
 
 /// Serves one connection until it closes.
-pub async fn run(stream: TcpStream, peer: SocketAddr, id: u64, env: SessionEnv) {
+pub async fn run(stream: TcpStream, peer: SocketAddr, id: u64, env: SessionEnv, ticket: super::Ticket) {
     let _ = stream.set_nodelay(true);
     let (r, w) = stream.into_split();
     let max = env.settings.max_frame;
@@ -76,6 +78,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u64, env: SessionEnv) 
         options: Map::new(),
         subscription: None,
         live_after: 0,
+        ticket,
     };
     let log_cxn = s.env.settings.log_connections;
     if log_cxn {
@@ -107,11 +110,18 @@ impl Session {
         let shutdown = self.ctx.shutdown.clone();
         let stop = shutdown.wait();
         tokio::pin!(stop);
+        let auth_deadline = tokio::time::sleep(self.env.settings.auth_timeout);
+        tokio::pin!(auth_deadline);
         loop {
             tokio::select! {
                 biased;
                 _ = &mut stop => {
                     self.finish().await;
+                    break;
+                }
+                () = &mut auth_deadline, if !self.authorized => {
+                    tracing::warn!(session = self.id, peer = %self.peer, timeout_s = self.env.settings.auth_timeout.as_secs(), "stream client did not authenticate in time; closing");
+                    self.write(&[".error: authentication timeout".to_owned()]).await;
                     break;
                 }
                 frame = reader.next() => match frame {
@@ -318,6 +328,10 @@ impl Session {
         if !self.env.auth.matches(auth.user.as_bytes(), auth.password.as_bytes()) {
             tracing::warn!(session = self.id, peer = %self.peer, "stream auth refused: bad credentials");
             return self.refuse(".Authorization required!").await;
+        }
+        if !self.ticket.authenticate(self.env.settings.max_sessions) {
+            tracing::warn!(session = self.id, peer = %self.peer, max = self.env.settings.max_sessions, "stream session refused: too many sessions");
+            return self.refuse(".error: too many connections").await;
         }
         self.options = auth.options;
         self.authorized = true;
