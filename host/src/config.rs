@@ -223,6 +223,12 @@ pub struct Config {
     pub log: LogSettings,
     /// Largest accepted HTTP request body.
     pub http_max_body: usize,
+    /// Seconds a client may take to send a request's headers (`TXTRADER_HTTP_HEADER_TIMEOUT`).
+    pub http_header_timeout: Duration,
+    /// Seconds a client may take to send a request's body (`TXTRADER_HTTP_BODY_TIMEOUT`).
+    pub http_body_timeout: Duration,
+    /// Most open HTTP connections (`TXTRADER_HTTP_MAX_CONNECTIONS`).
+    pub http_max_connections: usize,
     /// Stream limits.
     pub stream: StreamConfig,
     /// Settings per adapter instance: `TXTRADER_<NAME>_<KEY>` → `{name: {key: value}}`.
@@ -438,6 +444,8 @@ impl Config {
             Ok(_) => Err("must be at least 1024 bytes".into()),
             Err(e) => Err(e.to_string()),
         });
+        let http_header_timeout = r.seconds("HTTP_HEADER_TIMEOUT", "10");
+        let http_body_timeout = r.seconds("HTTP_BODY_TIMEOUT", "30");
         let positive = |what: &'static str| {
             move |s: &str| match s.parse::<usize>() {
                 Ok(n) if n >= 1 => Ok(n),
@@ -445,6 +453,7 @@ impl Config {
                 Err(e) => Err(e.to_string()),
             }
         };
+        let http_max_connections = r.parse("HTTP_MAX_CONNECTIONS", "1024", 0, positive("the connection limit"));
         let stream = StreamConfig {
             max_frame: r.parse("STREAM_MAX_FRAME", "1048576", 0, positive("the frame limit")),
             queue: r.parse("STREAM_QUEUE", "4096", 0, positive("the queue")),
@@ -513,6 +522,9 @@ impl Config {
             timeouts,
             log,
             http_max_body,
+            http_header_timeout,
+            http_body_timeout,
+            http_max_connections,
             stream,
             adapter_settings,
             report: r.report,

@@ -173,6 +173,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         started: chrono::Local::now(),
         auth: auth.clone(),
         max_body: config.http_max_body,
+        body_timeout: config.http_body_timeout,
         log: Arc::new(config.log.clone()),
     };
     let stream_settings = stream::StreamSettings::from_config(config);
@@ -187,7 +188,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         greeting: stream::greeting().into(),
     };
     tokio::spawn(stream::serve(tcp_listener, env));
-    let server = tokio::spawn(rpc::serve(listener, app));
+    let limits = rpc::listener::Limits { header_timeout: config.http_header_timeout, max_connections: config.http_max_connections };
+    let server = tokio::spawn(rpc::serve(listener, app, limits));
     tracing::info!(%http_addr, %tcp_addr, "HTTP API and stream listening");
     Ok(Running { gateway, strategies, http_addr, tcp_addr, adapter_dir, shutdown, server, core, watcher, limits_watcher, copy_dir })
 }

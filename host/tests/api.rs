@@ -126,6 +126,7 @@ async fn harness(make: Option<MakeLink>, extra: &[(&str, &str)]) -> Harness {
         started: chrono::Local::now(),
         auth: Arc::new(Credentials::new(&config.username, &config.password)),
         max_body: config.http_max_body,
+        body_timeout: config.http_body_timeout,
         log: Arc::new(config.log.clone()),
     };
     let router = rpc::router(app.clone()).layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));

@@ -28,6 +28,8 @@ pub struct App {
     pub auth: Arc<Credentials>,
     /// Largest request body.
     pub max_body: usize,
+    /// How long a request body may take to arrive.
+    pub body_timeout: std::time::Duration,
     /// Logging switches.
     pub log: Arc<LogSettings>,
 }

@@ -9,14 +9,17 @@ pub enum BodyError {
     TooLarge(usize),
     /// The connection failed while reading.
     Read(String),
+    /// The body did not arrive within the deadline.
+    Timeout(std::time::Duration),
 }
 
-/// Reads a body up to `limit` bytes.
+/// Reads a body up to `limit` bytes, within `deadline`.
 ///
 /// # Errors
 /// [`BodyError`].
-pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, BodyError> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
+pub async fn read_body(body: Body, limit: usize, deadline: std::time::Duration) -> Result<axum::body::Bytes, BodyError> {
+    let read = tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await.map_err(|_| BodyError::Timeout(deadline))?;
+    read.map_err(|e| {
         let inner = e.into_inner();
         if inner.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
             BodyError::TooLarge(limit)

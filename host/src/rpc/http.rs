@@ -56,7 +56,7 @@ pub async fn leaf(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketA
     };
     let mut args = match parts.method {
         Method::GET | Method::HEAD => Args::from_query(parts.uri.query().unwrap_or_default()),
-        Method::POST => match read_body(body, app.max_body).await {
+        Method::POST => match read_body(body, app.max_body, app.body_timeout).await {
             Err(BodyError::TooLarge(limit)) => {
                 tracing::warn!(%peer, command = spec.name, limit, "request body too large");
                 return error(StatusCode::PAYLOAD_TOO_LARGE, &format!("request body over {limit} bytes"), Some(spec.name));
@@ -64,6 +64,10 @@ pub async fn leaf(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketA
             Err(BodyError::Read(e)) => {
                 tracing::warn!(%peer, command = spec.name, cause = %e, "cannot read request body");
                 return error(StatusCode::BAD_REQUEST, &format!("cannot read request body: {e}"), Some(spec.name));
+            }
+            Err(BodyError::Timeout(d)) => {
+                tracing::warn!(%peer, command = spec.name, timeout_s = d.as_secs(), "request body too slow");
+                return error(StatusCode::REQUEST_TIMEOUT, &format!("request body not received within {} s", d.as_secs()), Some(spec.name));
             }
             Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
                 Ok(Value::Object(map)) => Args::from_map(map),

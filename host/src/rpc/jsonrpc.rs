@@ -39,7 +39,7 @@ pub async fn rpc_call(State(app): State<App>, ConnectInfo(peer): ConnectInfo<Soc
         r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return r;
     }
-    let bytes = match read_body(body, app.max_body).await {
+    let bytes = match read_body(body, app.max_body, app.body_timeout).await {
         Ok(b) => b,
         Err(BodyError::TooLarge(limit)) => {
             tracing::warn!(%peer, limit, "JSON-RPC request too large");
@@ -50,6 +50,13 @@ pub async fn rpc_call(State(app): State<App>, ConnectInfo(peer): ConnectInfo<Soc
         }
         Err(BodyError::Read(e)) => {
             return json_status(StatusCode::BAD_REQUEST, &rpc_error(Value::Null, -32700, "Parse error", Some(json!(e))));
+        }
+        Err(BodyError::Timeout(d)) => {
+            tracing::warn!(%peer, timeout_s = d.as_secs(), "JSON-RPC request body too slow");
+            return json_status(
+                StatusCode::REQUEST_TIMEOUT,
+                &rpc_error(Value::Null, -32600, "Invalid Request", Some(json!(format!("request body not received within {} s", d.as_secs())))),
+            );
         }
     };
     let value: Value = match serde_json::from_slice(&bytes) {

@@ -17,6 +17,7 @@ pub mod body;
 pub mod errors;
 pub mod http;
 pub mod jsonrpc;
+pub mod listener;
 pub mod response;
 
 pub use app::App;
@@ -99,11 +100,10 @@ where
 ///
 /// # Errors
 /// An I/O error of the listener.
-pub async fn serve(listener: TcpListener, app: App) -> std::io::Result<()> {
+pub async fn serve(listener: TcpListener, app: App, limits: listener::Limits) -> std::io::Result<()> {
     let shutdown = app.shutdown.clone();
-    axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown.wait().await;
-        })
-        .await
+    listener::serve(listener, router(app), limits, async move {
+        shutdown.wait().await;
+    })
+    .await
 }
