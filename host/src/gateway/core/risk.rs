@@ -129,7 +129,7 @@ impl Core {
         let mut accounts = IndexMap::new();
         let mut names: Vec<AccountId> = self.accounts.clone();
         names.extend(self.oms.positions().keys().map(|(a, _)| a.clone()).filter(|a| !self.accounts.contains(a)));
-        names.dedup();
+        names.dedup(); // the books' positions are sorted by account
         for account in names {
             let working = self.oms.working(&account);
             let (open_orders, open_notional) = exposure::open(&self.oms, &account, |s| market.reference_price(s));
@@ -141,7 +141,11 @@ impl Core {
                 open_orders,
                 open_notional,
                 positions: self.oms.positions().iter().filter(|((a, _), _)| a == &account).map(|((_, s), q)| (s.to_string(), q.as_decimal())).collect(),
-                working: working.map(|w| w.symbols.iter().map(|(s, v)| (s.to_string(), *v)).collect()).unwrap_or_default(),
+                working: working.map(|w| {
+                    let mut symbols: Vec<(String, _)> = w.symbols.iter().map(|(s, v)| (s.to_string(), *v)).collect();
+                    symbols.sort_by(|a, b| a.0.cmp(&b.0));
+                    symbols.into_iter().collect()
+                }).unwrap_or_default(),
                 accepted,
                 denied,
                 rate_available: self.risk.rate_available(&account, account_rules.max_orders_per_second, now),
