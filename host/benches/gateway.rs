@@ -3,8 +3,8 @@
 //! `cargo bench -p txtrader-host --bench gateway [-- SECONDS CONNECTIONS] [--default-logging]`
 //!
 //! Starts the real gateway (simulated exchange, HTTP request logging off) and, in the same
-//! process, a baseline axum server whose one handler returns `"Up"` with no authentication or
-//! gateway behind it. Each scenario runs CONNECTIONS keep-alive HTTP/1.1 clients for SECONDS and
+//! process, a baseline axum router on the gateway's own HTTP listener whose one handler returns
+//! `"Up"` with no authentication or gateway behind it. Each scenario runs CONNECTIONS keep-alive HTTP/1.1 clients for SECONDS and
 //! reports requests/s, p50 and p99, and the ratio of its throughput to the baseline's.
 
 use http_body_util::{BodyExt, Full};
@@ -87,7 +87,9 @@ async fn baseline() -> SocketAddr {
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    // the gateway's own HTTP listener, so the ratio is the cost of what is behind it
+    let limits = txtrader_host::rpc::listener::Limits { header_timeout: std::time::Duration::from_secs(10), max_connections: 1024 };
+    tokio::spawn(txtrader_host::rpc::listener::serve(listener, app, limits, std::future::pending()));
     addr
 }
 
