@@ -63,6 +63,12 @@ pub enum StartError {
     /// The risk limits file is unreadable or invalid.
     #[error(transparent)]
     Risk(#[from] risk::limits::LimitsError),
+    /// The adapter folder is writable by other users.
+    #[error("{0}")]
+    AdapterFolder(String),
+    /// The private folder for adapter copies cannot be created.
+    #[error("cannot create a private folder for adapter copies: {0}")]
+    CopyDir(std::io::Error),
     /// The journal cannot be opened or read back.
     #[error(transparent)]
     Journal(#[from] journal::JournalError),
@@ -89,13 +95,14 @@ pub struct Running {
     pub tcp_addr: SocketAddr,
     /// The adapter folder (watched when it exists).
     pub adapter_dir: PathBuf,
+    /// The private folder the loaded copies of adapter libraries live in.
+    pub copy_dir: PathBuf,
     /// The shutdown trigger.
     pub shutdown: Shutdown,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     core: tokio::task::JoinHandle<()>,
     watcher: Option<adapters::watch::Watcher>,
     limits_watcher: Option<adapters::watch::Watcher>,
-    copy_dir: PathBuf,
 }
 
 /// Starts the gateway: adapters, core, folder watcher, HTTP and stream listeners.
@@ -106,7 +113,13 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let shutdown = Shutdown::new();
     let route = parse_route(&serde_json::Value::from(config.api_route.as_str())).map_err(StartError::Route)?;
     let adapter_dir = config.adapter_dir.clone().unwrap_or_else(adapters::default_dir);
-    let copy_dir = std::env::temp_dir().join(format!("txtraderd-{}-adapters", std::process::id()));
+    if let Some(why) = adapters::unsafe_folder(&adapter_dir) {
+        return Err(StartError::AdapterFolder(why));
+    }
+    // Loaded libraries are copies in a folder of our own: created exclusively, with a random
+    // name, readable by this user only (never a predictable path in the shared temp folder).
+    let private = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o700);
+    let copy_dir = tempfile::Builder::new().prefix("txtraderd-adapters-").permissions(private).tempdir().map_err(StartError::CopyDir)?.keep();
     let (scan, adapter_dir) = {
         let (dir, copies) = (adapter_dir.clone(), copy_dir.clone());
         let scan = tokio::task::spawn_blocking(move || adapters::scan_folder(&dir, &copies)).await.unwrap_or_default();
@@ -196,7 +209,11 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
 
 /// Watches the adapter folder (creating it when it can); new builds go to the gateway.
 fn watch_folder(dir: &Path, gateway: &gateway::Gateway) -> Option<adapters::watch::Watcher> {
-    if let Err(e) = std::fs::create_dir_all(dir) {
+    let created = {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    };
+    if let Err(e) = created {
         tracing::warn!(dir = %dir.display(), cause = %e, "adapter folder unavailable: new builds will not be noticed");
         return None;
     }

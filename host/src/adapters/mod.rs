@@ -185,6 +185,15 @@ pub fn default_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("adapters"))
 }
 
+/// Why the adapter folder must not be used: it is writable by users other than its owner
+/// (group or others), so anyone of them could put code into the gateway. `None` when it is safe
+/// or does not exist (it is then created, private to this user).
+pub fn unsafe_folder(dir: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir).ok()?.permissions().mode();
+    (mode & 0o022 != 0).then(|| format!("the adapter folder {} is writable by other users (mode {:o}); anyone of them could load code into the gateway (chmod go-w)", dir.display(), mode & 0o777))
+}
+
 /// What the adapter folder held at start: the libraries that loaded, newest build of each
 /// adapter name first, and the files that were refused.
 #[derive(Debug, Default)]
