@@ -348,7 +348,9 @@ pub struct JournalStatus {
 pub struct GatewaySettings {
     /// The adapter instances, in `TXTRADER_MODE` order; the first one also serves market data.
     pub adapters: Vec<AdapterSpec>,
-    /// Where library files are copied before they are opened.
+    /// Where library files are copied before they are opened. [`crate::start`] replaces the
+    /// default (a name for in-process harnesses that load no library files) with a private
+    /// folder it creates.
     pub library_copy_dir: std::path::PathBuf,
     /// Library files refused before the core started.
     pub rejected: Vec<RejectedLibrary>,
