@@ -197,7 +197,8 @@ pub fn check(rules: &Rules, state: TradingState, c: &Candidate<'_>, x: &Exposure
             Some(Some(n)) if n > max => return Err(deny(Rule::MaxOrderNotional, max.normalize().to_string(), n.normalize().to_string())),
             Some(None) => return Err(deny(Rule::MaxOrderNotional, max.normalize().to_string(), "beyond any number".into())),
             None if !rules.allow_without_reference => {
-                return Err(deny(Rule::NoReferencePrice, "a last trade or a two-sided quote".into(), "none".into()));
+                let (rule, limit, value) = no_reference();
+                return Err(deny(rule, limit, value));
             }
             Some(Some(_)) | None => {}
         }
@@ -224,12 +225,17 @@ pub fn check(rules: &Rules, state: TradingState, c: &Candidate<'_>, x: &Exposure
 
 type Broken = (Rule, String, String);
 
+/// A collar or a market order's value needs a reference price and there is none.
+fn no_reference() -> Broken {
+    (Rule::NoReferencePrice, "a last trade or a two-sided quote".into(), "none".into())
+}
+
 fn collar(rules: &Rules, price: Price, reference: Option<Price>) -> Result<(), Broken> {
     if rules.price_collar_percent.is_none() && rules.price_collar_ticks.is_none() {
         return Ok(());
     }
     let Some(reference) = reference else {
-        return if rules.allow_without_reference { Ok(()) } else { Err((Rule::NoReferencePrice, "a last trade or a two-sided quote".into(), "none".into())) };
+        return if rules.allow_without_reference { Ok(()) } else { Err(no_reference()) };
     };
     let Some(distance) = price.as_decimal().checked_sub(reference.as_decimal()).map(|d| d.abs()) else {
         return Err((Rule::PriceCollar, format!("a collar around {reference}"), format!("{price}")));

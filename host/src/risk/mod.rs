@@ -26,7 +26,7 @@ use throttle::{Bucket, Recent};
 use txtrader_plugin_api::model::{AccountId, Price};
 
 /// What a trading state applies to.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// The whole gateway.
@@ -135,13 +135,17 @@ impl RiskEngine {
     pub fn state(&self, scope: &Scope) -> TradingState {
         match scope {
             Scope::Gateway => self.gateway,
-            Scope::Account(a) => self.accounts.get(a).map_or(TradingState::Active, |r| r.state),
+            Scope::Account(a) => self.own_state(a),
         }
+    }
+
+    fn own_state(&self, account: &AccountId) -> TradingState {
+        self.accounts.get(account).map_or(TradingState::Active, |r| r.state)
     }
 
     /// The state that applies to an account's orders: the stricter of the gateway's and its own.
     pub fn effective(&self, account: &AccountId) -> TradingState {
-        self.gateway.stricter(self.state(&Scope::Account(account.clone())))
+        self.gateway.stricter(self.own_state(account))
     }
 
     /// Applies an event to a scope's state; answers the new state.
@@ -163,7 +167,7 @@ impl RiskEngine {
     pub fn states(&self) -> Vec<(Scope, TradingState)> {
         let mut out = vec![(Scope::Gateway, self.gateway)];
         let mut accounts: Vec<_> = self.accounts.iter().filter(|(_, r)| r.state != TradingState::Active).map(|(a, r)| (Scope::Account(a.clone()), r.state)).collect();
-        accounts.sort_by(|a, b| format!("{:?}", a.0).cmp(&format!("{:?}", b.0)));
+        accounts.sort();
         out.extend(accounts);
         out
     }
@@ -199,7 +203,7 @@ impl RiskEngine {
         let realised = self.pnl.fill(&x.account, &x.symbol, x.side, x.quantity.as_decimal(), x.price.as_decimal(), day);
         let limit = self.limits.resolve_account(&x.account).max_daily_loss?;
         let hit = realised.is_sign_negative() && -realised >= limit;
-        (hit && self.state(&Scope::Account(x.account.clone())) == TradingState::Active).then_some((realised, limit))
+        (hit && self.own_state(&x.account) == TradingState::Active).then_some((realised, limit))
     }
 
     /// An account's realised P&L of the trading day.
@@ -217,8 +221,8 @@ impl RiskEngine {
     pub fn rate_available(&self, account: &AccountId, rate: Option<u32>, now: Instant) -> Option<u32> {
         let rate = rate?;
         let tokens = self.accounts.get(account).and_then(|a| a.bucket.as_ref()).map_or(f64::from(rate), |b| b.available(rate, now));
-        // whole tokens only: the floor of a value between 0 and `rate`
-        Some((0..=rate).rev().find(|n| f64::from(*n) <= tokens).unwrap_or(0))
+        // whole tokens only: `available` answers a value between 0 and `rate`
+        Some((tokens.floor() as u32).min(rate))
     }
 
     /// (accepted, denied) for an account.

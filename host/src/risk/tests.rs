@@ -114,6 +114,9 @@ fn rate_and_duplicates_count_accepted_orders_only() {
     let pass = engine.check(&order(1, true), &flat, None, t0).expect("intended");
     engine.admit(&a, pass, t0);
     assert_eq!(engine.check(&order(2, false), &flat, None, t0).map_err(|d| d.rule), Err(Rule::OrderRate), "two a second");
+    assert_eq!(engine.rate_available(&a, Some(2), t0), Some(0));
+    assert_eq!(engine.rate_available(&a, Some(2), t0 + Duration::from_millis(600)), Some(1), "whole tokens only");
+    assert_eq!(engine.rate_available(&a, None, t0), None);
     let later = t0 + Duration::from_millis(600);
     assert!(engine.check(&order(1, false), &flat, None, later).is_ok(), "the window and a token have passed");
 }

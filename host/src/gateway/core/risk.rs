@@ -56,11 +56,7 @@ impl Core {
     /// is the kill switch: every working order in its scope is cancelled; orders the broker
     /// has not acknowledged yet are cancelled as soon as it does ([`Core::cancel_if_halted`]).
     pub(super) fn set_trading_state(&mut self, scope: Scope, state: TradingState, reason: String, reply: Reply<StateChange>) {
-        let previous = self.risk.state(&scope);
-        let state = self.risk.apply(&scope, StateEvent::Operator(state));
-        self.record(Entry::RiskState { scope: scope.clone(), state, reason: reason.clone(), at: UnixNanos::now() });
-        tracing::warn!(?scope, previous = previous.name(), state = state.name(), reason = %reason, "trading state set");
-        self.publish(GatewayEvent::Risk { event: "state", detail: json!({"scope": scope, "state": state, "previous": previous, "reason": reason}) });
+        let (previous, state) = self.change_state(&scope, StateEvent::Operator(state), &reason);
         let cancels = match (&scope, state) {
             (Scope::Gateway, TradingState::Halted) => Some(self.cancel_working(None)),
             (Scope::Account(a), TradingState::Halted) => Some(self.cancel_working(Some(a))),
@@ -73,6 +69,17 @@ impl Core {
             }
             let _ = reply.send(StateChange { scope, previous, state, reason, cancels_sent });
         });
+    }
+
+    /// Applies an event to a scope's state, journals the state (a restart comes back in it),
+    /// logs and publishes the change; answers the state before and after.
+    fn change_state(&mut self, scope: &Scope, event: StateEvent, reason: &str) -> (TradingState, TradingState) {
+        let previous = self.risk.state(scope);
+        let state = self.risk.apply(scope, event);
+        self.record(Entry::RiskState { scope: scope.clone(), state, reason: reason.to_owned(), at: UnixNanos::now() });
+        tracing::warn!(?scope, previous = previous.name(), state = state.name(), reason, "trading state set");
+        self.publish(GatewayEvent::Risk { event: "state", detail: json!({"scope": scope, "state": state, "previous": previous, "reason": reason}) });
+        (previous, state)
     }
 
     /// An order the broker just acknowledged while its account is HALTED is cancelled at once:
@@ -93,15 +100,9 @@ impl Core {
     /// Books a fill for the daily loss limit; an account whose realised loss of the day reached
     /// its limit moves to REDUCING (journaled, published, logged like an operator's change).
     pub(super) fn after_fill(&mut self, x: &Execution) {
-        let day = x.ts_event.to_datetime().with_timezone(&self.settings.timezone).date_naive();
-        let Some((realised, limit)) = self.risk.fill(x, day) else { return };
-        let scope = Scope::Account(x.account.clone());
-        let previous = self.risk.state(&scope);
-        let state = self.risk.apply(&scope, StateEvent::LossLimit);
+        let Some((realised, limit)) = self.risk.fill(x, trading_day(self.settings.timezone, x.ts_event)) else { return };
         let reason = format!("daily loss limit: realised {} against the limit {}", realised.normalize(), limit.normalize());
-        self.record(Entry::RiskState { scope: scope.clone(), state, reason: reason.clone(), at: UnixNanos::now() });
-        tracing::warn!(account = %x.account, previous = previous.name(), state = state.name(), reason = %reason, "trading state set");
-        self.publish(GatewayEvent::Risk { event: "state", detail: json!({"scope": scope, "state": state, "previous": previous, "reason": reason}) });
+        self.change_state(&Scope::Account(x.account.clone()), StateEvent::LossLimit, &reason);
     }
 
     /// The daily loss tracker rebuilt from the executions in the books (at start).
@@ -109,7 +110,7 @@ impl Core {
         let tz = self.settings.timezone;
         for x in self.oms.executions() {
             // states come back from the journal: only the tracker is rebuilt here
-            let _ = self.risk.fill(x, x.ts_event.to_datetime().with_timezone(&tz).date_naive());
+            let _ = self.risk.fill(x, trading_day(tz, x.ts_event));
         }
     }
 
@@ -163,4 +164,9 @@ impl Core {
             denials: self.risk.denials(),
         }
     }
+}
+
+/// The trading day of an instant: its date in the API time zone.
+fn trading_day(tz: chrono_tz::Tz, t: UnixNanos) -> chrono::NaiveDate {
+    t.to_datetime().with_timezone(&tz).date_naive()
 }
