@@ -5,8 +5,8 @@
 //!
 //! The books ([`super::oms::Oms`]) own it: every change to an order passes through their
 //! booking function, which hands this index the order as it was and as it is
-//! ([`Exposure::replace`]); whole-book changes (a broker snapshot, a checkpoint, an archive)
-//! rebuild it ([`Exposure::rebuild`]).
+//! ([`Exposure::replace`]); whole-book changes (a broker snapshot, a checkpoint) rebuild it
+//! ([`Exposure::rebuild`]). An archive removes only closed orders, which have no part in it.
 
 use super::oms::Order;
 use crate::risk::check::{self, SymbolWorking};

@@ -291,8 +291,9 @@ impl Oms {
                 let after = self.orders.get(&id).and_then(Working::of);
                 self.exposure.replace(before.as_ref(), after.as_ref());
             }
-            // a checkpoint's books rebuild it in `from_image`
-            (Entry::Snapshot { .. } | Entry::Archive { .. }, None) => self.exposure = Exposure::rebuild(self.orders.values()),
+            // a checkpoint's books rebuild it in `from_image`; an archive removes closed orders
+            // only, which have no part in it
+            (Entry::Snapshot { .. }, None) => self.exposure = Exposure::rebuild(self.orders.values()),
             (_, None) => {}
         }
         booked

@@ -173,9 +173,6 @@ mod tests {
         Entry::Route(Route { name: name.into(), params: None })
     }
 
-    /// Entries written through the engine and read back by recovery: a checkpoint replaces
-    /// what came before it, what follows applies on top, and the compaction it records is the
-    /// journal's last.
     fn submitted(id: &str) -> Entry {
         Entry::Submitted { request: crate::gateway::oms::tests::request(id, 1), at: UnixNanos(1) }
     }
@@ -215,6 +212,9 @@ mod tests {
         assert_eq!(r.oms.orders().count() as u64, total, "every order booked");
     }
 
+    /// Entries written through the engine and read back by recovery: a checkpoint replaces
+    /// what came before it, what follows applies on top, and the compaction it records is the
+    /// journal's last.
     #[test]
     fn a_checkpoint_is_where_recovery_starts_and_tells_the_last_compaction() {
         let tmp = tempfile::tempdir().expect("tmp");
