@@ -132,6 +132,8 @@ enum Step {
     Fill(usize, u8),
     /// The n-th open order is cancelled.
     Cancel(usize),
+    /// Compaction archives the closed orders.
+    Archive,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -139,6 +141,7 @@ fn step() -> impl Strategy<Value = Step> {
         4 => (prop_oneof![Just(Side::Buy), Just(Side::Sell)], 1u64..400, prop::option::of(9000i64..11000)).prop_map(|(s, q, p)| Step::New(s, q, p)),
         3 => (0usize..64, 1u8..=4).prop_map(|(n, q)| Step::Fill(n, q)),
         1 => (0usize..64).prop_map(Step::Cancel),
+        1 => Just(Step::Archive),
     ]
 }
 
@@ -231,6 +234,11 @@ impl Day {
             Step::Cancel(n) => {
                 let id = self.open(n)?;
                 self.event(&id, OrderEventKind::Cancelled { reason: None });
+                None
+            }
+            Step::Archive => {
+                self.next += 1;
+                self.oms.book(&Entry::Archive { before: UnixNanos(self.next), at: UnixNanos(self.next) });
                 None
             }
         }
