@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use txtrader_plugin_api::model::{AccountId, Symbol};
 
+/// The largest limits file read (1 MiB: thousands of accounts and symbols).
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
 /// Why a limits file is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum LimitsError {
@@ -25,6 +28,16 @@ pub enum LimitsError {
         path: String,
         /// Why.
         source: std::io::Error,
+    },
+    /// The file is larger than any limits file needs to be.
+    #[error("risk limits file {path}: {size} bytes, over the {max} a limits file may have")]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// Its size.
+        size: u64,
+        /// The most allowed ([`MAX_FILE_BYTES`]).
+        max: u64,
     },
     /// The file is not valid TOML or has an unknown key or a value of the wrong type.
     #[error("risk limits file {path}: {message}")]
@@ -242,8 +255,17 @@ impl Limits {
     /// # Errors
     /// As [`Limits::parse`], or [`LimitsError::Read`].
     pub fn load(path: &Path) -> Result<Self, LimitsError> {
+        use std::io::Read;
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| LimitsError::Read { path: shown.clone(), source })?;
+        let read = |source| LimitsError::Read { path: shown.clone(), source };
+        // read at most one byte past the limit: a huge file (or a device) is refused unread
+        let mut bytes = Vec::new();
+        std::fs::File::open(path).and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)).map_err(read)?;
+        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if size > MAX_FILE_BYTES {
+            return Err(LimitsError::TooLarge { path: shown, size, max: MAX_FILE_BYTES });
+        }
+        let text = String::from_utf8(bytes).map_err(|e| read(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
         Self::parse(&text, &shown)
     }
 
@@ -359,6 +381,21 @@ mod tests {
         assert_eq!((other.max_order_quantity, other.max_position), (Some(dec!(500)), Some(dec!(2000))));
         let plain = l.resolve(&id("B.2"), &sym("MSFT"));
         assert_eq!(plain.max_order_notional, Rules::builtin().max_order_notional, "built-in where the file is silent");
+    }
+
+    #[test]
+    fn an_oversized_or_unreadable_file_is_refused_unread() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let big = tmp.path().join("big.toml");
+        std::fs::write(&big, vec![b'#'; usize::try_from(MAX_FILE_BYTES).expect("fits") + 10]).expect("write");
+        let e = Limits::load(&big).expect_err("too large");
+        assert!(matches!(e, LimitsError::TooLarge { size, .. } if size == MAX_FILE_BYTES + 1), "{e}");
+        let binary = tmp.path().join("binary.toml");
+        std::fs::write(&binary, [0xff, 0xfe, 0x00]).expect("write");
+        assert!(matches!(Limits::load(&binary), Err(LimitsError::Read { .. })));
+        assert!(matches!(Limits::load(&tmp.path().join("absent.toml")), Err(LimitsError::Read { .. })));
+        std::fs::write(&big, "[default]\nmax_order_quantity = 5\n").expect("write");
+        assert!(Limits::load(&big).is_ok(), "a normal file loads");
     }
 
     #[test]
