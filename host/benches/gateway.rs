@@ -88,8 +88,9 @@ async fn baseline() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     // the gateway's own HTTP listener, so the ratio is the cost of what is behind it
-    let limits = txtrader_host::rpc::listener::Limits { header_timeout: std::time::Duration::from_secs(10), max_connections: 1024 };
-    tokio::spawn(txtrader_host::rpc::listener::serve(listener, app, limits, std::future::pending()));
+    let limits = txtrader_host::rpc::listener::Limits { header_timeout: std::time::Duration::from_secs(10), max_connections: 1024, max_per_address: 64 };
+    let gate = txtrader_host::rpc::listener::Gate::new(limits);
+    tokio::spawn(txtrader_host::rpc::listener::serve(listener, app, gate, None, std::future::pending()));
     addr
 }
 

@@ -58,6 +58,7 @@ fn books(n: usize, symbols: &[Symbol]) -> Oms {
             exchange: None,
             staged_tag: None,
             origin: OrderOrigin::Client,
+            user: None,
         };
         oms.book(&Entry::Submitted { request, at: UnixNanos(i as u64) });
         let event = OrderEvent {

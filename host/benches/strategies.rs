@@ -186,6 +186,7 @@ fn native_tick_order(gw: txtrader_host::gateway::Gateway) -> tokio::task::JoinHa
                 route: None,
                 staged_tag: None,
                 origin: OrderOrigin::Client,
+                user: None,
                 client_order_id: None,
                 intended_duplicate: false,
             };

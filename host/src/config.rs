@@ -153,8 +153,49 @@ pub struct ModeEntry {
 }
 
 /// Prefixes of the gateway's own variables, which an adapter instance name must not shadow.
-const RESERVED_NAMES: &[&str] =
-    &["api", "adapter", "bind", "daemon", "debug", "enable", "gateway", "get", "host", "http", "local", "log", "mode", "stream", "tcp", "time", "timeout"];
+const RESERVED_NAMES: &[&str] = &[
+    "allow", "api", "adapter", "bind", "daemon", "debug", "enable", "gateway", "get", "host", "http", "local", "log", "max", "mode", "stream",
+    "tcp", "time", "timeout", "tls", "users",
+];
+
+/// The default of `TXTRADER_PASSWORD`, refused on any address but loopback.
+pub const DEFAULT_PASSWORD: &str = "change_this_password";
+
+/// Who may connect and how (see `access` and `tls`).
+#[derive(Clone, Debug)]
+pub struct AccessConfig {
+    /// The users file (`TXTRADER_USERS_FILE`); `None`: only the legacy pair.
+    pub users_file: Option<std::path::PathBuf>,
+    /// Whether the legacy `TXTRADER_USERNAME`/`PASSWORD` pair signs in: always without a users
+    /// file; with one, only when `TXTRADER_PASSWORD` is set.
+    pub legacy: bool,
+    /// Most connections from one address (`TXTRADER_MAX_CONNECTIONS_PER_ADDRESS`): all HTTP
+    /// connections, and stream connections still waiting to authenticate.
+    pub max_per_address: usize,
+    /// Plain listeners on a non-loopback address are allowed (`TXTRADER_ALLOW_PLAIN_NETWORK`).
+    pub allow_plain_network: bool,
+    /// The TLS listeners, when `TXTRADER_TLS_CERT_FILE` is set.
+    pub tls: Option<TlsConfig>,
+}
+
+/// The TLS listeners.
+#[derive(Clone, Debug)]
+pub struct TlsConfig {
+    /// Certificate, key and client CA files.
+    pub files: crate::tls::TlsFiles,
+    /// Their address (`TXTRADER_TLS_BIND_ADDRESS`, default `TXTRADER_BIND_ADDRESS`).
+    pub bind_address: IpAddr,
+    /// HTTPS port (`TXTRADER_TLS_HTTP_PORT`, default 50081; 0 picks a free one).
+    pub http_port: u16,
+    /// TLS stream port (`TXTRADER_TLS_TCP_PORT`, default 50091; 0 picks a free one).
+    pub tcp_port: u16,
+}
+
+/// Whether an address reaches only this machine (an unspecified address, 0.0.0.0 or ::, reaches
+/// every interface).
+pub fn is_loopback(a: IpAddr) -> bool {
+    a.is_loopback()
+}
 
 /// The validated configuration.
 #[derive(Clone, Debug)]
@@ -231,6 +272,8 @@ pub struct Config {
     pub http_max_connections: usize,
     /// Stream limits.
     pub stream: StreamConfig,
+    /// Users, TLS and connection caps.
+    pub access: AccessConfig,
     /// Settings per adapter instance: `TXTRADER_<NAME>_<KEY>` → `{name: {key: value}}`.
     pub adapter_settings: BTreeMap<String, BTreeMap<String, String>>,
     /// The start-up report.
@@ -296,6 +339,65 @@ impl Reader<'_> {
     }
 }
 
+/// Reads the access settings and refuses what would expose the gateway: a plain listener on a
+/// non-loopback address (unless allowed), and the default password on one in any case.
+fn read_access(r: &mut Reader<'_>, bind_address: IpAddr, password_set: bool, password: &str) -> AccessConfig {
+    let users_file = Some(r.string("USERS_FILE", "")).filter(|s| !s.is_empty()).map(std::path::PathBuf::from);
+    let legacy = users_file.is_none() || password_set;
+    let max_per_address = r.parse("MAX_CONNECTIONS_PER_ADDRESS", "64", 0, |s| match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(e) => Err(e.to_string()),
+    });
+    let allow_plain_network = r.flag("ALLOW_PLAIN_NETWORK", "0");
+    let cert = r.string("TLS_CERT_FILE", "");
+    let key = r.string("TLS_KEY_FILE", "");
+    let client_ca = r.string("TLS_CLIENT_CA_FILE", "");
+    let require = r.parse("TLS_CLIENT_CERT", "required", true, |s| match s {
+        "required" => Ok(true),
+        "optional" => Ok(false),
+        _ => Err("expected required or optional".into()),
+    });
+    let tls_bind = r.parse("TLS_BIND_ADDRESS", &bind_address.to_string(), bind_address, |s| s.parse::<IpAddr>().map_err(|e| e.to_string()));
+    let tls_http_port = r.int("TLS_HTTP_PORT", "50081", 0u16);
+    let tls_tcp_port = r.int("TLS_TCP_PORT", "50091", 0u16);
+    let tls = match (cert.is_empty(), key.is_empty()) {
+        (true, true) => {
+            if !client_ca.is_empty() {
+                r.errors.push("TXTRADER_TLS_CLIENT_CA_FILE: client certificates need TLS: set TXTRADER_TLS_CERT_FILE and TXTRADER_TLS_KEY_FILE".into());
+            }
+            None
+        }
+        (false, false) => Some(TlsConfig {
+            files: crate::tls::TlsFiles {
+                cert: cert.into(),
+                key: key.into(),
+                client_ca: Some(client_ca).filter(|c| !c.is_empty()).map(Into::into),
+                require_client_cert: require,
+            },
+            bind_address: tls_bind,
+            http_port: tls_http_port,
+            tcp_port: tls_tcp_port,
+        }),
+        _ => {
+            r.errors.push("TXTRADER_TLS_CERT_FILE and TXTRADER_TLS_KEY_FILE: give both or neither".into());
+            None
+        }
+    };
+    if !is_loopback(bind_address) && !allow_plain_network {
+        r.errors.push(format!(
+            "TXTRADER_BIND_ADDRESS: {bind_address} is not a loopback address, and the HTTP API and stream there are plain text (credentials in clear); serve other machines over TLS (TXTRADER_TLS_CERT_FILE, TXTRADER_TLS_KEY_FILE, TXTRADER_TLS_BIND_ADDRESS) or set TXTRADER_ALLOW_PLAIN_NETWORK=1"
+        ));
+    }
+    let exposed = [Some(bind_address), tls.as_ref().map(|t| t.bind_address)].into_iter().flatten().find(|a| !is_loopback(*a));
+    if let (Some(a), true, true) = (exposed, legacy, password == DEFAULT_PASSWORD) {
+        r.errors.push(format!(
+            "TXTRADER_PASSWORD: the default password is refused on a non-loopback address ({a}); set TXTRADER_PASSWORD, or sign users in with TXTRADER_USERS_FILE"
+        ));
+    }
+    AccessConfig { users_file, legacy, max_per_address, allow_plain_network, tls }
+}
+
 impl Config {
     /// Reads the configuration from the process environment.
     ///
@@ -316,7 +418,8 @@ impl Config {
         let mut warnings = Vec::new();
 
         let username = r.string("USERNAME", "txtrader_user");
-        let password = r.raw("PASSWORD", "change_this_password", true);
+        let password = r.raw("PASSWORD", DEFAULT_PASSWORD, true);
+        let password_set = env.get("TXTRADER_PASSWORD").is_some_and(|v| !v.is_empty());
         let http_port = r.int("HTTP_PORT", "50080", 0u16);
         let tcp_port = r.int("TCP_PORT", "50090", 0u16);
         let bind_address = r.parse("BIND_ADDRESS", "127.0.0.1", IpAddr::from([127, 0, 0, 1]), |s| {
@@ -468,6 +571,7 @@ impl Config {
             auth_timeout: r.seconds("STREAM_AUTH_TIMEOUT", "10"),
             max_unauthenticated: r.parse("STREAM_MAX_UNAUTHENTICATED", "256", 0, positive("the limit of connections waiting to authenticate")),
         };
+        let access = read_access(&mut r, bind_address, password_set, &password);
 
         let mut adapter_settings: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         for m in mode.iter().map(|m| &m.name) {
@@ -526,6 +630,7 @@ impl Config {
             http_body_timeout,
             http_max_connections,
             stream,
+            access,
             adapter_settings,
             report: r.report,
             warnings,
@@ -556,6 +661,35 @@ mod tests {
         let mut env: BTreeMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         env.entry("HOME".into()).or_insert_with(|| "/home/box".into());
         env
+    }
+
+    fn errors(pairs: &[(&str, &str)]) -> String {
+        Config::from_map(&env(pairs), "box").expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn exposing_the_gateway_needs_tls_or_consent_and_never_the_default_password() {
+        let c = Config::from_map(&env(&[]), "box").expect("defaults");
+        assert!(c.access.legacy && c.access.tls.is_none() && c.access.max_per_address == 64);
+        let e = errors(&[("TXTRADER_BIND_ADDRESS", "0.0.0.0"), ("TXTRADER_PASSWORD", "long-and-random")]);
+        assert!(e.contains("0.0.0.0 is not a loopback address") && e.contains("TXTRADER_ALLOW_PLAIN_NETWORK"), "{e}");
+        let e = errors(&[("TXTRADER_BIND_ADDRESS", "0.0.0.0"), ("TXTRADER_ALLOW_PLAIN_NETWORK", "1")]);
+        assert!(e.contains("the default password is refused on a non-loopback address (0.0.0.0)"), "{e}");
+        let c = Config::from_map(&env(&[("TXTRADER_BIND_ADDRESS", "::"), ("TXTRADER_ALLOW_PLAIN_NETWORK", "1"), ("TXTRADER_PASSWORD", "x")]), "box");
+        assert!(c.is_ok(), "both consents given");
+        // TLS on the network, plain listeners on loopback: the default password is still refused
+        let tls = [("TXTRADER_TLS_CERT_FILE", "/etc/c.pem"), ("TXTRADER_TLS_KEY_FILE", "/etc/k.pem"), ("TXTRADER_TLS_BIND_ADDRESS", "10.1.2.3")];
+        assert!(errors(&tls).contains("default password"));
+        let mut with_users = tls.to_vec();
+        with_users.push(("TXTRADER_USERS_FILE", "/etc/txtrader/users.toml"));
+        let c = Config::from_map(&env(&with_users), "box").expect("a users file without the legacy pair");
+        assert!(!c.access.legacy, "with a users file, the legacy pair needs TXTRADER_PASSWORD");
+        let t = c.access.tls.expect("tls");
+        assert_eq!((t.bind_address.to_string().as_str(), t.http_port, t.tcp_port, t.files.require_client_cert), ("10.1.2.3", 50081, 50091, true));
+        assert!(errors(&[("TXTRADER_TLS_CERT_FILE", "/c.pem")]).contains("give both or neither"));
+        assert!(errors(&[("TXTRADER_TLS_CLIENT_CA_FILE", "/ca.pem")]).contains("client certificates need TLS"));
+        assert!(errors(&[("TXTRADER_TLS_CLIENT_CERT", "maybe")]).contains("expected required or optional"));
+        assert!(errors(&[("TXTRADER_MAX_CONNECTIONS_PER_ADDRESS", "0")]).contains("at least 1"));
     }
 
     #[test]

@@ -14,17 +14,22 @@
 //!   validation, the adapter folder watcher.
 //! - [`strategies`]: sandboxed WebAssembly strategies (wasmtime): live and replayed.
 //! - [`compat`]: txTrader argument conventions, commands and JSON shapes.
-//! - [`auth`]: credentials, checked in constant time, for HTTP and the stream.
+//! - [`access`]: who a caller is (legacy pair, users file, tokens, certificates) and what its
+//!   roles allow; per-user request rates.
 //! - [`rpc`]: the HTTP listener (leaf routes and JSON-RPC).
 //! - [`stream`]: the netstring TCP stream (pushes and commands).
+//! - [`tls`]: TLS for both listeners (certificates reloaded when they change; mTLS).
+//! - [`per_address`]: connections counted per remote address.
 //! - [`shutdown`]: coordinated shutdown.
 //!
 //! Dependencies point one way: the listeners (`rpc`, `stream`) and `strategies` reach the
 //! gateway through its handle; the gateway uses `adapters`, `journal` and `risk`, which know
 //! nothing of it.
 
+pub mod access;
 pub mod adapters;
-pub mod auth;
+pub mod per_address;
+pub mod tls;
 pub mod compat;
 pub mod config;
 pub mod gateway;
@@ -63,6 +68,12 @@ pub enum StartError {
     /// The risk limits file is unreadable or invalid.
     #[error(transparent)]
     Risk(#[from] risk::limits::LimitsError),
+    /// The users file is unreadable or invalid.
+    #[error(transparent)]
+    Users(#[from] access::users::UsersError),
+    /// The TLS certificate, key or client CA cannot be used.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// The adapter folder is writable by other users.
     #[error("{0}")]
     AdapterFolder(String),
@@ -93,16 +104,20 @@ pub struct Running {
     pub http_addr: SocketAddr,
     /// The stream address actually bound.
     pub tcp_addr: SocketAddr,
+    /// The HTTPS address, with TLS configured.
+    pub https_addr: Option<SocketAddr>,
+    /// The TLS stream address, with TLS configured.
+    pub tls_tcp_addr: Option<SocketAddr>,
     /// The adapter folder (watched when it exists).
     pub adapter_dir: PathBuf,
     /// The private folder the loaded copies of adapter libraries live in.
     pub copy_dir: PathBuf,
     /// The shutdown trigger.
     pub shutdown: Shutdown,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     core: tokio::task::JoinHandle<()>,
-    watcher: Option<adapters::watch::Watcher>,
-    limits_watcher: Option<adapters::watch::Watcher>,
+    /// The adapter folder's, the risk limits', the users file's and the TLS files' watchers.
+    watchers: Vec<adapters::watch::Watcher>,
 }
 
 /// Starts the gateway: adapters, core, folder watcher, HTTP and stream listeners.
@@ -170,21 +185,48 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let limits_watcher = config.risk_file.as_deref().and_then(|f| watch_limits(f, &gateway));
     let strategies = strategies::runner::spawn(gateway.clone(), shutdown.clone(), config.strategy_dir.clone())?;
 
-    let addr = SocketAddr::new(config.bind_address, config.http_port);
-    let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
-    let http_addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
-    let tcp = SocketAddr::new(config.bind_address, config.tcp_port);
-    let tcp_listener = TcpListener::bind(tcp).await.map_err(|source| StartError::Bind { addr: tcp, source })?;
-    let tcp_addr = tcp_listener.local_addr().map_err(|source| StartError::Bind { addr: tcp, source })?;
+    let users = match &config.access.users_file {
+        Some(file) => {
+            let users = access::users::Users::load(file)?;
+            tracing::info!(file = %file.display(), users = users.users.len(), legacy = config.access.legacy, "users loaded");
+            users
+        }
+        None => access::users::Users::default(),
+    };
+    let legacy = config.access.legacy.then_some((config.username.as_str(), config.password.as_str()));
+    let access = access::Access { authenticator: access::Authenticator::new(legacy, users), limiter: access::RateLimiter::default() };
+    let users_watcher = config.access.users_file.as_deref().and_then(|f| watch_users(f, &access));
+    let tls = match &config.access.tls {
+        Some(t) => Some((tls::Tls::load(t.files.clone())?, t)),
+        None => None,
+    };
+    let tls_watchers = match &tls {
+        Some((t, _)) => t.watch().unwrap_or_else(|e| {
+            tracing::warn!(cause = %e, "cannot watch the TLS files: a renewed certificate needs a restart");
+            Vec::new()
+        }),
+        None => Vec::new(),
+    };
+
+    let bind = |addr: SocketAddr| async move {
+        let l = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+        let at = l.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+        Ok::<_, StartError>((l, at))
+    };
+    let (listener, http_addr) = bind(SocketAddr::new(config.bind_address, config.http_port)).await?;
+    let (tcp_listener, tcp_addr) = bind(SocketAddr::new(config.bind_address, config.tcp_port)).await?;
+    let tls_listeners = match &tls {
+        Some((t, c)) => Some((t.clone(), bind(SocketAddr::new(c.bind_address, c.http_port)).await?, bind(SocketAddr::new(c.bind_address, c.tcp_port)).await?)),
+        None => None,
+    };
     let compat = compat::CompatConfig::from_config(config);
-    let auth = Arc::new(auth::Credentials::new(&config.username, &config.password));
     let app = rpc::App {
         gateway: gateway.clone(),
         strategies: strategies.clone(),
         compat: Arc::new(compat.clone()),
         shutdown: shutdown.clone(),
         started: chrono::Local::now(),
-        auth: auth.clone(),
+        access: access.clone(),
         max_body: config.http_max_body,
         body_timeout: config.http_body_timeout,
         log: Arc::new(config.log.clone()),
@@ -196,15 +238,41 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let env = stream::session::SessionEnv {
         ctx: app.base_ctx(),
         hub,
-        auth,
+        access,
         settings: Arc::new(stream_settings),
         greeting: stream::greeting().into(),
     };
-    tokio::spawn(stream::serve(tcp_listener, env));
-    let limits = rpc::listener::Limits { header_timeout: config.http_header_timeout, max_connections: config.http_max_connections };
-    let server = tokio::spawn(rpc::serve(listener, app, limits));
+    let stream_gate = stream::Gate::new(config.access.max_per_address);
+    let limits = rpc::listener::Limits {
+        header_timeout: config.http_header_timeout,
+        max_connections: config.http_max_connections,
+        max_per_address: config.access.max_per_address,
+    };
+    let http_gate = rpc::listener::Gate::new(limits);
+    tokio::spawn(stream::serve(tcp_listener, env.clone(), stream_gate.clone(), None));
+    let mut servers = vec![tokio::spawn(rpc::serve(listener, app.clone(), http_gate.clone(), None))];
+    let (mut https_addr, mut tls_tcp_addr) = (None, None);
+    if let Some((tls, (https, https_at), (tls_tcp, tls_tcp_at))) = tls_listeners {
+        tokio::spawn(stream::serve(tls_tcp, env, stream_gate, Some(tls.clone())));
+        servers.push(tokio::spawn(rpc::serve(https, app, http_gate, Some(tls))));
+        (https_addr, tls_tcp_addr) = (Some(https_at), Some(tls_tcp_at));
+        tracing::info!(%https_at, %tls_tcp_at, "HTTPS API and TLS stream listening");
+    }
     tracing::info!(%http_addr, %tcp_addr, "HTTP API and stream listening");
-    Ok(Running { gateway, strategies, http_addr, tcp_addr, adapter_dir, shutdown, server, core, watcher, limits_watcher, copy_dir })
+    Ok(Running {
+        gateway,
+        strategies,
+        http_addr,
+        tcp_addr,
+        https_addr,
+        tls_tcp_addr,
+        adapter_dir,
+        shutdown,
+        servers,
+        core,
+        watchers: [watcher, limits_watcher, users_watcher].into_iter().flatten().chain(tls_watchers).collect(),
+        copy_dir,
+    })
 }
 
 /// Watches the adapter folder (creating it when it can); new builds go to the gateway.
@@ -225,6 +293,34 @@ fn watch_folder(dir: &Path, gateway: &gateway::Gateway) -> Option<adapters::watc
         }
         Err(e) => {
             tracing::warn!(dir = %dir.display(), cause = %e, "cannot watch the adapter folder: new builds will not be noticed");
+            None
+        }
+    }
+}
+
+/// Watches the users file: a valid new version replaces the users (remembered passwords and
+/// rate buckets are forgotten); an invalid one is refused with its reason and the users in force
+/// stay.
+fn watch_users(file: &Path, access: &access::Access) -> Option<adapters::watch::Watcher> {
+    let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let (name, path, access) = (file.file_name().map(ToOwned::to_owned), file.to_path_buf(), access.clone());
+    let watched = adapters::watch::start_filtered(&dir, Duration::from_millis(200), |_| true, move |p, exists| {
+        if !exists || p.file_name().map(ToOwned::to_owned) != name {
+            return;
+        }
+        match access::users::Users::load(&path) {
+            Ok(users) => {
+                tracing::info!(file = %path.display(), users = users.users.len(), "users file reloaded");
+                access.authenticator.replace_users(users);
+                access.limiter.reset();
+            }
+            Err(e) => tracing::error!(error = %e, "users file refused; the users in force stay"),
+        }
+    });
+    match watched {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(file = %file.display(), cause = %e, "cannot watch the users file: changes need a restart");
             None
         }
     }
@@ -261,13 +357,14 @@ impl Running {
     pub async fn wait(self) -> ExitReason {
         let reason = self.shutdown.wait().await;
         tracing::info!(?reason, "shutting down");
-        match tokio::time::timeout(Duration::from_secs(10), self.server).await {
-            Ok(Ok(Err(e))) => tracing::error!(cause = %e, "HTTP listener failed"),
-            Err(_) => tracing::warn!("HTTP listener did not stop within 10 s"),
-            _ => {}
+        for server in self.servers {
+            match tokio::time::timeout(Duration::from_secs(10), server).await {
+                Ok(Ok(Err(e))) => tracing::error!(cause = %e, "HTTP listener failed"),
+                Err(_) => tracing::warn!("HTTP listener did not stop within 10 s"),
+                _ => {}
+            }
         }
-        drop(self.watcher);
-        drop(self.limits_watcher);
+        drop(self.watchers);
         if tokio::time::timeout(Duration::from_secs(10), self.core).await.is_err() {
             tracing::warn!("gateway core did not stop within 10 s");
         }

@@ -79,10 +79,46 @@ fn journal_command(config: &Config, args: &[String]) -> ExitCode {
     }
 }
 
+/// `txtraderd hash-password`: reads a password (one line of standard input) and prints its
+/// argon2 hash for the users file. `txtraderd new-token`: prints a new bearer token and the line
+/// the users file stores for it.
+fn access_command(command: &str) -> ExitCode {
+    use txtrader_host::access::authenticator::{hash_password, new_token};
+    if command == "new-token" {
+        let (token, stored) = new_token();
+        println!("token (give it to the client; it is not stored): {token}");
+        println!("users file: tokens = [\"{stored}\"]");
+        return ExitCode::SUCCESS;
+    }
+    let mut line = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut line) {
+        eprintln!("txtraderd hash-password: cannot read the password: {e}");
+        return ExitCode::from(1);
+    }
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        eprintln!("txtraderd hash-password: give the password on standard input (e.g. `read -s p; printf '%s\\n' \"$p\" | txtraderd hash-password`)");
+        return ExitCode::from(2);
+    }
+    match hash_password(password) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("txtraderd hash-password: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("replay") {
         return txtrader_host::strategies::replay::main(&args[2..]);
+    }
+    if let Some(command @ ("hash-password" | "new-token")) = args.get(1).map(String::as_str) {
+        return access_command(command);
     }
     let config = match Config::from_env() {
         Ok(c) => c,
@@ -117,6 +153,12 @@ fn main() -> ExitCode {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "txtraderd: http listening on {}", running.http_addr);
             let _ = writeln!(out, "txtraderd: tcp listening on {}", running.tcp_addr);
+            if let Some(a) = running.https_addr {
+                let _ = writeln!(out, "txtraderd: https listening on {a}");
+            }
+            if let Some(a) = running.tls_tcp_addr {
+                let _ = writeln!(out, "txtraderd: tls tcp listening on {a}");
+            }
             let _ = out.flush();
         }
         let shutdown = running.shutdown.clone();

@@ -15,7 +15,7 @@ use txtrader_host::adapters::{self, loader::AdapterIdentity, AdapterLink, Adapte
 use txtrader_host::compat::CompatConfig;
 use txtrader_host::config::Config;
 use txtrader_host::gateway::{self, GatewaySettings};
-use txtrader_host::auth::Credentials;
+use txtrader_host::access::Access;
 use txtrader_host::rpc::{self, App};
 use txtrader_host::shutdown::Shutdown;
 use txtrader_plugin_api::adapter::{AdapterConfig, AdapterError};
@@ -124,7 +124,7 @@ async fn harness(make: Option<MakeLink>, extra: &[(&str, &str)]) -> Harness {
         compat: Arc::new(CompatConfig::from_config(&config)),
         shutdown,
         started: chrono::Local::now(),
-        auth: Arc::new(Credentials::new(&config.username, &config.password)),
+        access: Access::legacy(&config.username, &config.password),
         max_body: config.http_max_body,
         body_timeout: config.http_body_timeout,
         log: Arc::new(config.log.clone()),
@@ -560,6 +560,7 @@ async fn a_directly_linked_adapter_trades_like_one_behind_the_abi() {
         route: None,
         staged_tag: None,
         origin: txtrader_plugin_api::model::OrderOrigin::Client,
+        user: None,
         client_order_id: None,
         intended_duplicate: false,
     };

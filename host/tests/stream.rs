@@ -98,6 +98,7 @@ fn order(symbol: &str, qty: i64) -> NewOrder {
         route: None,
         staged_tag: None,
         origin: OrderOrigin::Client,
+        user: None,
         client_order_id: None,
         intended_duplicate: false,
     }

@@ -486,7 +486,19 @@ mod tests {
             exchange: None,
             staged_tag: None,
             origin: OrderOrigin::Client,
+            user: Some("alice".into()),
         }
+    }
+
+    #[test]
+    fn the_user_is_additive() {
+        let with = serde_json::to_value(order()).expect("json");
+        assert_eq!(with["user"], "alice");
+        let mut without = with.clone();
+        without.as_object_mut().expect("object").remove("user");
+        let read: OrderRequest = serde_json::from_value(without).expect("a request written before users were recorded");
+        assert_eq!(read.user, None);
+        assert!(serde_json::to_value(&read).expect("json").get("user").is_none(), "no user, no key: adapters see what they saw");
     }
 
     #[test]

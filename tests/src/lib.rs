@@ -57,6 +57,11 @@ pub struct Daemon {
     pub http_port: u16,
     /// The stream port it listens on.
     pub tcp_port: u16,
+    /// The HTTPS port, when it was given a TLS certificate.
+    pub https_port: u16,
+    /// The TLS stream port, when it was given a TLS certificate.
+    pub tls_tcp_port: u16,
+    expect_tls: bool,
     /// Where its log goes.
     pub log: PathBuf,
     /// Its own data folder (journal), unless the test named one with `TXTRADER_DATA_DIR`.
@@ -104,25 +109,37 @@ impl Daemon {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                for (kind, prefix) in [("http", "txtraderd: http listening on "), ("tcp", "txtraderd: tcp listening on ")] {
+                let kinds = [
+                    ("http", "txtraderd: http listening on "),
+                    ("tcp", "txtraderd: tcp listening on "),
+                    ("https", "txtraderd: https listening on "),
+                    ("tls-tcp", "txtraderd: tls tcp listening on "),
+                ];
+                for (kind, prefix) in kinds {
                     if let Some(addr) = line.strip_prefix(prefix) {
                         let _ = tx.send((kind, addr.to_owned()));
                     }
                 }
             }
         });
-        Self { child, http_port: 0, tcp_port: 0, log, data, listening: Some(rx) }
+        let expect_tls = env.iter().any(|(k, _)| *k == "TXTRADER_TLS_CERT_FILE");
+        Self { child, http_port: 0, tcp_port: 0, https_port: 0, tls_tcp_port: 0, expect_tls, log, data, listening: Some(rx) }
     }
 
     fn wait_listening(&mut self) {
         let Some(rx) = self.listening.take() else { return };
-        while self.http_port == 0 || self.tcp_port == 0 {
+        while self.http_port == 0 || self.tcp_port == 0 || (self.expect_tls && (self.https_port == 0 || self.tls_tcp_port == 0)) {
             let (kind, addr) = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
                 let _ = self.child.kill();
                 panic!("txtraderd did not start; log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default())
             });
             let port = addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
-            if kind == "http" { self.http_port = port } else { self.tcp_port = port }
+            match kind {
+                "http" => self.http_port = port,
+                "tcp" => self.tcp_port = port,
+                "https" => self.https_port = port,
+                _ => self.tls_tcp_port = port,
+            }
         }
     }
 
@@ -230,6 +247,32 @@ pub struct Http {
 }
 
 impl Http {
+    /// The same client with another `Authorization` header value (e.g. `Bearer …`).
+    pub fn with_authorization(&self, value: &str) -> Self {
+        Self { auth: value.to_owned(), ..self.clone() }
+    }
+
+    /// The same client with other Basic credentials.
+    pub fn with_user(&self, user: &str, password: &str) -> Self {
+        self.with_authorization(&format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))))
+    }
+
+    /// POSTs a JSON-RPC 2.0 call to `/rpc`; answers the HTTP status and the JSON body.
+    ///
+    /// # Panics
+    /// When the request cannot be made or the body is not JSON.
+    pub fn rpc(&self, method: &str, params: &serde_json::Value) -> (u16, serde_json::Value) {
+        let body = serde_json::json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1});
+        let resp = self
+            .agent
+            .post(format!("{}/rpc", self.base))
+            .header("Authorization", &self.auth)
+            .send_json(&body)
+            .unwrap_or_else(|e| panic!("{method}: {e}"));
+        let status = resp.status().as_u16();
+        (status, resp.into_body().read_json().unwrap_or_else(|e| panic!("{method}: body is not JSON: {e}")))
+    }
+
     /// A client of the daemon's HTTP port with the default credentials.
     pub fn new(port: u16) -> Self {
         let agent = ureq::Agent::config_builder()
@@ -338,6 +381,17 @@ impl StreamRecorder {
     /// # Panics
     /// When the connection or the authorization fails.
     pub fn connect(port: u16, options: &str) -> Self {
+        let me = Self::connect_as(port, "txtrader_user change_this_password", options);
+        me.wait_for(Duration::from_secs(10), |m| m.starts_with(".Authorized"));
+        me
+    }
+
+    /// Connects and sends `auth CREDENTIALS OPTIONS` (credentials are `user password`) without
+    /// waiting for the answer.
+    ///
+    /// # Panics
+    /// When the connection fails.
+    pub fn connect_as(port: u16, credentials: &str, options: &str) -> Self {
         let stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the stream");
         let mut writer = stream.try_clone().expect("clone");
         let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -348,10 +402,8 @@ impl StreamRecorder {
                 sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(message);
             }
         });
-        write_netstring(&mut writer, &format!("auth txtrader_user change_this_password {options}"));
-        let me = Self { lines, writer };
-        me.wait_for(Duration::from_secs(10), |m| m.starts_with(".Authorized"));
-        me
+        write_netstring(&mut writer, &format!("auth {credentials} {options}"));
+        Self { lines, writer }
     }
 
     /// Sends a command.

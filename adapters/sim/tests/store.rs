@@ -98,6 +98,7 @@ impl Sim {
             exchange: None,
             staged_tag: None,
             origin: OrderOrigin::Client,
+            user: None,
         };
         let client = request.client_order_id.clone();
         self.send(RequestBody::SubmitOrder(request));
@@ -273,6 +274,7 @@ fn a_snapshot_is_one_moment_of_the_books() {
             exchange: None,
             staged_tag: None,
             origin: OrderOrigin::Client,
+            user: None,
         };
         sim.send(RequestBody::SubmitOrder(request));
         let s = sim.snapshot();

@@ -203,6 +203,7 @@ pub fn request_of(settings: &Settings, open: &OpenOrder, ours: bool) -> Option<O
         exchange: None,
         staged_tag: None,
         origin: if ours { OrderOrigin::Client } else { OrderOrigin::Broker },
+        user: None,
     })
 }
 

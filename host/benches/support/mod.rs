@@ -41,6 +41,7 @@ pub fn order(i: usize, order_type: OrderType) -> NewOrder {
         route: None,
         staged_tag: None,
         origin: OrderOrigin::Client,
+        user: None,
         client_order_id: None,
         intended_duplicate: false,
     }

@@ -7,6 +7,7 @@
 //! render the answers through [`super::render`]; they hold no state of their own.
 
 use super::args::{py_str, ArgError, Args};
+use crate::access::{Class, Forbidden, Principal, Role};
 use crate::risk::state::TradingState;
 use crate::risk::Scope;
 use super::routes::parse_route;
@@ -41,6 +42,8 @@ pub struct Ctx {
     /// Whose market-data subscriptions `add_symbol` / `del_symbol` manage: every HTTP caller
     /// shares one identity; each stream session has its own.
     pub subscriber: Subscriber,
+    /// Who is asking: what it may run, the accounts it may trade; recorded on its orders.
+    pub principal: Arc<Principal>,
 }
 
 /// Why a command failed.
@@ -63,6 +66,9 @@ pub enum CommandError {
     /// original answers a refused order (`status: Error`), JSON-RPC with its own code.
     #[error(transparent)]
     Denied(crate::risk::check::Denial),
+    /// The caller's role or accounts do not allow it.
+    #[error("forbidden: {0}")]
+    Forbidden(#[from] Forbidden),
 }
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Value, CommandError>> + Send>>;
@@ -76,6 +82,8 @@ pub struct CommandSpec {
     pub doc: &'static str,
     /// Usable before the gateway is `Up`.
     pub before_init: bool,
+    /// The role a caller needs to run it.
+    pub class: Class,
     /// The handler.
     pub run: fn(Ctx, Args) -> BoxFuture,
 }
@@ -102,17 +110,29 @@ pub async fn run(ctx: &Ctx, name: &str, args: Value) -> Result<Value, CommandErr
         _ => Args::default(),
     };
     args.insert("client", Value::from(ctx.client.as_str()));
-    (spec.run)(ctx.clone(), args).await
+    call(spec, ctx.clone(), args).await
+}
+
+/// Runs a command for the context's principal, if its class allows: what every surface calls.
+///
+/// # Errors
+/// [`CommandError::Forbidden`] when the principal lacks the command's role; else the command's
+/// failure.
+pub async fn call(spec: &CommandSpec, ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    ctx.principal.may(spec.name, spec.class)?;
+    (spec.run)(ctx, args).await
 }
 
 macro_rules! commands {
-    ($( $name:ident, $before:expr, $doc:expr; )*) => {
-        /// Every command, sorted by name.
+    ($( $name:ident, $before:expr, $class:ident, $doc:expr; )*) => {
+        /// Every command, sorted by name: the one table of what each does, whether it works
+        /// before the gateway is up, and the role it needs (its class).
         pub static COMMANDS: &[CommandSpec] = &[
             $( CommandSpec {
                 name: stringify!($name),
                 doc: $doc,
                 before_init: $before,
+                class: Role::$class,
                 run: |ctx: Ctx, args: Args| -> BoxFuture { Box::pin($name(ctx, args)) },
             }, )*
         ];
@@ -120,54 +140,54 @@ macro_rules! commands {
 }
 
 commands! {
-    add_symbol, false, "add_symbol('symbol')\n\n        Request subscription to a symbol for price updates and order entry\n        ";
-    cancel_order, false, "cancel_order('id')\n\n        Request cancellation of a pending order\n        ";
-    compact_journal, true, "compact_journal() => {'at': ..., 'archived_orders': ..., 'archived_before': ..., 'checkpoint': ..., ...}\n\n        Compact the journal now: closed orders older than TXTRADER_JOURNAL_ARCHIVE_AFTER leave the books, and the journal starts a new file from a checkpoint (the old one goes to the archive folder)\n        ";
-    del_symbol, false, "del_symbol('symbol')\n\n        Delete subscription to a symbol for price updates and order entry\n        ";
-    deploy_strategy, false, "deploy_strategy(path | manifest) => {'name': ..., 'state': 'running', 'version': ..., ...}\n\n        Deploy a WebAssembly strategy from a manifest file on the gateway host (path) or a manifest dict, replacing a running strategy of the same name; returns once it started\n        ";
-    gateway_logoff, false, "gateway_logoff()\n\n        Logoff from gateway\n        ";
-    gateway_logon, false, "gateway_logon('username', 'password')\n\n        logon to gateway\n        ";
-    get_order_route, false, "get_order_route() => {'route_name', None | {parameter_name: parameter_value, ...}}\n\n        Return current order route as a dict\n        ";
-    global_cancel, false, "global_cancel()\n\n        Request cancellation of all pending orders\n        ";
-    help, true, "help() => {'command': 'command(parameters) => return', ...}\n\n        Return dict containing brief documentation for each command\n        ";
-    kill_switch, true, "kill_switch(account=None, reason=None) => {'scope': ..., 'state': 'HALTED', 'previous': ..., 'cancels_sent': n, ...}\n\n        Halt the gateway (or one account): new orders are refused and every working order is cancelled (a global cancel where the broker offers one); only rearm() lifts it, and it survives a restart\n        ";
-    limit_order, false, "limit_order('account', 'route', 'symbol', price, quantity) => {'field':, data, ...}\n\n        Submit a limit order, returning dict containing new order fields\n        ";
-    market_order, false, "market_order('account', 'route', 'symbol', quantity) => {'field':, data, ...}\n\n        Submit a market order, returning dict containing new order fields\n        ";
-    query_account, false, "query_account(account, fields) => {'key': value, ...}\n\n        Query account data for account. fields is a comma-separated list of fields to select; None=all fields\n        ";
-    query_accounts, false, "query_accounts() => ['account_name', ...]\n\n        Return array of account names\n        ";
-    query_adapters, true, "query_adapters() => {'adapters': {'name': {'version': ..., 'generation': ..., 'state': ..., ...}}, 'rejected': [...]}\n\n        Return the adapter instances (version, build id, generation, state, accounts, loaded-at, last error) and the adapter library files refused\n        ";
-    query_bars, false, "query_bars('symbol', bar_period, 'start', 'end')\n              => [['YYYY-MM-DD', 'HH:MM:SS', open, high, low, close, volume], ...]\n\n        Return array of bars for an active symbol; period is minutes or D/W/M, start and end are '.', '-N', 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM:SS'\n        ";
-    query_execution, false, "query_execution('id') => {'fieldname': data, ...}\n\n        Return dict containing execution report data fields\n        ";
-    query_executions, false, "query_executions() => {'exec_id': {'field': data, ...}, ...}\n\n        Return dict keyed by execution id containing dicts of execution report data fields\n        ";
-    query_journal, true, "query_journal() => {'path': ..., 'bytes': ..., 'records': ..., 'first': ..., 'last': ..., 'durable': ..., 'last_compaction': ..., ...}\n\n        Return the journal's file, size on disk, records kept, how far they are on disk, the last compaction and the archive's size (null when running without a journal)\n        ";
-    query_order, false, "query_order('id') => {'fieldname': data, ...}\n\n        Return dict containing order/ticket status fields for given order id\n        ";
-    query_order_executions, false, "query_order_executions('id') => {'exec_id': {'field': data, ...}, ...}\n\n        Return dict keyed by execution id containing dicts of execution report data fields given order_id\n        ";
-    query_orders, false, "query_orders() => {'order_id': {'field': data, ...}, ...}\n\n        Return dict keyed by order id containing dicts of order data fields\n        ";
-    query_positions, false, "query_positions() => {'account': {'symbol': quantity, ...}, ...}\n\n        Return dict keyed by account containing dicts of position quantities by symbol\n        ";
-    query_risk, true, "query_risk() => {'limits_file': ..., 'limits': {...}, 'builtin': {...}, 'gateway': 'ACTIVE', 'accounts': {'account': {'state': ..., 'open_orders': ..., ...}}, 'denials': n}\n\n        Return the pre-trade risk limits in force, the trading states and each account's usage against the limits\n        ";
-    query_strategies, true, "query_strategies() => {'name': {'state': ..., 'version': ..., 'limits': {...}, 'counters': {...}, ...}, ...}\n\n        Return the strategies: state, version hash, limits and counters (events, orders, rejects, CPU time, memory)\n        ";
-    query_symbol, false, "query_symbol('symbol') => {'fieldname': data, ...}\n\n        Return dict containing current data for given symbol\n        ";
-    query_symbol_bars, false, "query_symbol_bars('symbol') => [[barchart data], ...]\n\n        Return array of current live bar data for given symbol\n        ";
-    query_symbol_data, false, "query_symbol_data('symbol') => {'fieldname': data, ...}\n\n        Return dict containing rawdata for given symbol\n        ";
-    query_symbols, false, "query_symbols() => ['symbol', ...]\n\n        Return the list of active symbols\n        ";
-    query_tickets, false, "query_tickets() => {'order_id': {'field': data, ...}, ...}\n\n        Return dict keyed by order id containing dicts of staged order ticket data fields\n        ";
-    rearm, true, "rearm(account=None, reason=None) => {'scope': ..., 'state': 'ACTIVE', 'previous': ..., ...}\n\n        Re-arm the gateway (or one account) after the kill switch or REDUCING: orders are checked against the limits again\n        ";
-    reload_adapter, true, "reload_adapter('name') => {'name': ..., 'version': ..., 'generation': ..., ...}\n\n        Start a new generation of an adapter instance (re-reading its library file), handing its state over; returns once it runs\n        ";
-    set_account, false, "set_account('account')\n\n        Select current active trading account.\n        ";
-    set_order_route, false, "set_order_route(route) => {'route_name': None | {parameter: value, ...}}\n\n        Set order route data given route {'route_name': {parameter: value, ...} (JSON string will be parsed into a route dict)}\n        ";
-    set_primary_exchange, false, "set_primary_exchange(symbol, exchange)\n\n        Set primary exchange for symbol (default is NYS), delete mapping if exchange is None or empty.\n        ";
-    set_trading_state, true, "set_trading_state('state', account=None, reason=None) => {'scope': ..., 'state': ..., 'previous': ..., 'cancels_sent': n, ...}\n\n        Set the trading state of the gateway (or one account): ACTIVE, REDUCING (only orders that reduce a position) or HALTED (the kill switch)\n        ";
-    shutdown, true, "shutdown(message)\n\n        Request server shutdown\n        ";
-    stage_market_order, false, "stage_market_order('tag', 'account', 'route', 'symbol', quantity) => {'fieldname': data, ...}\n\n        Submit a staged market order (displays as staged in GUI, requiring manual aproval), returning dict containing new order fields\n        ";
-    start_strategy, false, "start_strategy('name') => {'name': ..., 'state': 'running', ...}\n\n        Start a stopped or faulted strategy again from its manifest; returns once it started\n        ";
-    status, true, "status() => 'status string'\n\n        return string describing current API connection status\n        ";
-    stop_order, false, "stop_order('account', 'route', 'symbol', price, quantity) => {'field':, data, ...}\n\n        Submit a stop order, returning dict containing new order fields\n        ";
-    stop_strategy, true, "stop_strategy('name') => {'name': ..., 'state': 'stopped', ...}\n\n        Stop a running strategy (it gets on-stop first); its orders stay on the books\n        ";
-    stoplimit_order, false, "stoplimit_order('account', 'route', 'symbol', stop_price, limit_price, quantity) => {'field':, data, ...}\n\n        Submit a stop-limit order, returning dict containing new order fields\n        ";
-    time, false, "time() => 'time string'\n\n        Return formatted timestamp string (YYYY-MM-DD HH:MM:SS) matching latest datafeed time update\n        ";
-    unload_adapter, true, "unload_adapter('name') => {'name': ..., 'state': 'unloaded', ...}\n\n        Stop an adapter instance until it is reloaded; its orders stay on the books\n        ";
-    uptime, true, "uptime() => 'uptime string'\n\n        Return string showing start time and elapsed time for current server instance\n        ";
-    version, true, "version() => {'txtrader': ..., 'python': ..., 'flags': {...}, 'revision': ...}\n\n        Return release version, build and feature flags of current server instance\n        ";
+    add_symbol, false, Read, "add_symbol('symbol')\n\n        Request subscription to a symbol for price updates and order entry\n        ";
+    cancel_order, false, Trade, "cancel_order('id')\n\n        Request cancellation of a pending order\n        ";
+    compact_journal, true, Operator, "compact_journal() => {'at': ..., 'archived_orders': ..., 'archived_before': ..., 'checkpoint': ..., ...}\n\n        Compact the journal now: closed orders older than TXTRADER_JOURNAL_ARCHIVE_AFTER leave the books, and the journal starts a new file from a checkpoint (the old one goes to the archive folder)\n        ";
+    del_symbol, false, Read, "del_symbol('symbol')\n\n        Delete subscription to a symbol for price updates and order entry\n        ";
+    deploy_strategy, false, Operator, "deploy_strategy(path | manifest) => {'name': ..., 'state': 'running', 'version': ..., ...}\n\n        Deploy a WebAssembly strategy from a manifest file on the gateway host (path) or a manifest dict, replacing a running strategy of the same name; returns once it started\n        ";
+    gateway_logoff, false, Operator, "gateway_logoff()\n\n        Logoff from gateway\n        ";
+    gateway_logon, false, Operator, "gateway_logon('username', 'password')\n\n        logon to gateway\n        ";
+    get_order_route, false, Read, "get_order_route() => {'route_name', None | {parameter_name: parameter_value, ...}}\n\n        Return current order route as a dict\n        ";
+    global_cancel, false, Trade, "global_cancel()\n\n        Request cancellation of all pending orders\n        ";
+    help, true, Read, "help() => {'command': 'command(parameters) => return', ...}\n\n        Return dict containing brief documentation for each command\n        ";
+    kill_switch, true, Operator, "kill_switch(account=None, reason=None) => {'scope': ..., 'state': 'HALTED', 'previous': ..., 'cancels_sent': n, ...}\n\n        Halt the gateway (or one account): new orders are refused and every working order is cancelled (a global cancel where the broker offers one); only rearm() lifts it, and it survives a restart\n        ";
+    limit_order, false, Trade, "limit_order('account', 'route', 'symbol', price, quantity) => {'field':, data, ...}\n\n        Submit a limit order, returning dict containing new order fields\n        ";
+    market_order, false, Trade, "market_order('account', 'route', 'symbol', quantity) => {'field':, data, ...}\n\n        Submit a market order, returning dict containing new order fields\n        ";
+    query_account, false, Read, "query_account(account, fields) => {'key': value, ...}\n\n        Query account data for account. fields is a comma-separated list of fields to select; None=all fields\n        ";
+    query_accounts, false, Read, "query_accounts() => ['account_name', ...]\n\n        Return array of account names\n        ";
+    query_adapters, true, Read, "query_adapters() => {'adapters': {'name': {'version': ..., 'generation': ..., 'state': ..., ...}}, 'rejected': [...]}\n\n        Return the adapter instances (version, build id, generation, state, accounts, loaded-at, last error) and the adapter library files refused\n        ";
+    query_bars, false, Read, "query_bars('symbol', bar_period, 'start', 'end')\n              => [['YYYY-MM-DD', 'HH:MM:SS', open, high, low, close, volume], ...]\n\n        Return array of bars for an active symbol; period is minutes or D/W/M, start and end are '.', '-N', 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM:SS'\n        ";
+    query_execution, false, Read, "query_execution('id') => {'fieldname': data, ...}\n\n        Return dict containing execution report data fields\n        ";
+    query_executions, false, Read, "query_executions() => {'exec_id': {'field': data, ...}, ...}\n\n        Return dict keyed by execution id containing dicts of execution report data fields\n        ";
+    query_journal, true, Read, "query_journal() => {'path': ..., 'bytes': ..., 'records': ..., 'first': ..., 'last': ..., 'durable': ..., 'last_compaction': ..., ...}\n\n        Return the journal's file, size on disk, records kept, how far they are on disk, the last compaction and the archive's size (null when running without a journal)\n        ";
+    query_order, false, Read, "query_order('id') => {'fieldname': data, ...}\n\n        Return dict containing order/ticket status fields for given order id\n        ";
+    query_order_executions, false, Read, "query_order_executions('id') => {'exec_id': {'field': data, ...}, ...}\n\n        Return dict keyed by execution id containing dicts of execution report data fields given order_id\n        ";
+    query_orders, false, Read, "query_orders() => {'order_id': {'field': data, ...}, ...}\n\n        Return dict keyed by order id containing dicts of order data fields\n        ";
+    query_positions, false, Read, "query_positions() => {'account': {'symbol': quantity, ...}, ...}\n\n        Return dict keyed by account containing dicts of position quantities by symbol\n        ";
+    query_risk, true, Read, "query_risk() => {'limits_file': ..., 'limits': {...}, 'builtin': {...}, 'gateway': 'ACTIVE', 'accounts': {'account': {'state': ..., 'open_orders': ..., ...}}, 'denials': n}\n\n        Return the pre-trade risk limits in force, the trading states and each account's usage against the limits\n        ";
+    query_strategies, true, Read, "query_strategies() => {'name': {'state': ..., 'version': ..., 'limits': {...}, 'counters': {...}, ...}, ...}\n\n        Return the strategies: state, version hash, limits and counters (events, orders, rejects, CPU time, memory)\n        ";
+    query_symbol, false, Read, "query_symbol('symbol') => {'fieldname': data, ...}\n\n        Return dict containing current data for given symbol\n        ";
+    query_symbol_bars, false, Read, "query_symbol_bars('symbol') => [[barchart data], ...]\n\n        Return array of current live bar data for given symbol\n        ";
+    query_symbol_data, false, Read, "query_symbol_data('symbol') => {'fieldname': data, ...}\n\n        Return dict containing rawdata for given symbol\n        ";
+    query_symbols, false, Read, "query_symbols() => ['symbol', ...]\n\n        Return the list of active symbols\n        ";
+    query_tickets, false, Read, "query_tickets() => {'order_id': {'field': data, ...}, ...}\n\n        Return dict keyed by order id containing dicts of staged order ticket data fields\n        ";
+    rearm, true, Operator, "rearm(account=None, reason=None) => {'scope': ..., 'state': 'ACTIVE', 'previous': ..., ...}\n\n        Re-arm the gateway (or one account) after the kill switch or REDUCING: orders are checked against the limits again\n        ";
+    reload_adapter, true, Operator, "reload_adapter('name') => {'name': ..., 'version': ..., 'generation': ..., ...}\n\n        Start a new generation of an adapter instance (re-reading its library file), handing its state over; returns once it runs\n        ";
+    set_account, false, Trade, "set_account('account')\n\n        Select current active trading account.\n        ";
+    set_order_route, false, Trade, "set_order_route(route) => {'route_name': None | {parameter: value, ...}}\n\n        Set order route data given route {'route_name': {parameter: value, ...} (JSON string will be parsed into a route dict)}\n        ";
+    set_primary_exchange, false, Trade, "set_primary_exchange(symbol, exchange)\n\n        Set primary exchange for symbol (default is NYS), delete mapping if exchange is None or empty.\n        ";
+    set_trading_state, true, Operator, "set_trading_state('state', account=None, reason=None) => {'scope': ..., 'state': ..., 'previous': ..., 'cancels_sent': n, ...}\n\n        Set the trading state of the gateway (or one account): ACTIVE, REDUCING (only orders that reduce a position) or HALTED (the kill switch)\n        ";
+    shutdown, true, Operator, "shutdown(message)\n\n        Request server shutdown\n        ";
+    stage_market_order, false, Trade, "stage_market_order('tag', 'account', 'route', 'symbol', quantity) => {'fieldname': data, ...}\n\n        Submit a staged market order (displays as staged in GUI, requiring manual aproval), returning dict containing new order fields\n        ";
+    start_strategy, false, Operator, "start_strategy('name') => {'name': ..., 'state': 'running', ...}\n\n        Start a stopped or faulted strategy again from its manifest; returns once it started\n        ";
+    status, true, Read, "status() => 'status string'\n\n        return string describing current API connection status\n        ";
+    stop_order, false, Trade, "stop_order('account', 'route', 'symbol', price, quantity) => {'field':, data, ...}\n\n        Submit a stop order, returning dict containing new order fields\n        ";
+    stop_strategy, true, Operator, "stop_strategy('name') => {'name': ..., 'state': 'stopped', ...}\n\n        Stop a running strategy (it gets on-stop first); its orders stay on the books\n        ";
+    stoplimit_order, false, Trade, "stoplimit_order('account', 'route', 'symbol', stop_price, limit_price, quantity) => {'field':, data, ...}\n\n        Submit a stop-limit order, returning dict containing new order fields\n        ";
+    time, false, Read, "time() => 'time string'\n\n        Return formatted timestamp string (YYYY-MM-DD HH:MM:SS) matching latest datafeed time update\n        ";
+    unload_adapter, true, Operator, "unload_adapter('name') => {'name': ..., 'state': 'unloaded', ...}\n\n        Stop an adapter instance until it is reloaded; its orders stay on the books\n        ";
+    uptime, true, Read, "uptime() => 'uptime string'\n\n        Return string showing start time and elapsed time for current server instance\n        ";
+    version, true, Read, "version() => {'txtrader': ..., 'python': ..., 'flags': {...}, 'revision': ...}\n\n        Return release version, build and feature flags of current server instance\n        ";
 }
 
 // ----- helpers
@@ -235,7 +255,7 @@ async fn help(_: Ctx, _: Args) -> Result<Value, CommandError> {
 
 async fn shutdown(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
     let message = format!("shutdown requested by {} [{}]", ctx.client, args.string("message")?);
-    tracing::warn!("ALERT: {message}");
+    tracing::warn!(user = %ctx.principal.name, "ALERT: {message}");
     ctx.shutdown.trigger(ExitReason::Requested(message.clone()));
     Ok(Value::from(message))
 }
@@ -328,6 +348,7 @@ async fn set_account(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
         ctx.gateway.alert("RTX", format!("set_account(): account {} not found", args.string("account")?)).await;
         return Ok(Value::Bool(false));
     };
+    ctx.principal.may_trade("set_account", &account)?;
     Ok(Value::Bool(ctx.gateway.set_account(account).await?))
 }
 
@@ -381,6 +402,7 @@ async fn place(ctx: Ctx, args: Args, order_type: OrderType, staged_tag: Option<S
     let a = order_args(&args)?;
     apply_route(&ctx, &args).await?;
     let Ok(account) = AccountId::new(a.account) else { return Ok(error_dict("account unknown")) };
+    ctx.principal.may_trade("orders", &account)?;
     let Ok(symbol) = Symbol::new(a.symbol.clone()) else { return Ok(error_dict(format!("invalid symbol {:?}", a.symbol))) };
     let order = NewOrder {
         account,
@@ -392,6 +414,7 @@ async fn place(ctx: Ctx, args: Args, order_type: OrderType, staged_tag: Option<S
         route: None,
         staged_tag,
         origin: OrderOrigin::Client,
+        user: Some(ctx.principal.name.clone()),
         client_order_id: None,
         intended_duplicate: args.truthy("allow_duplicate"),
     };
@@ -437,6 +460,12 @@ async fn stage_market_order(ctx: Ctx, args: Args) -> Result<Value, CommandError>
 async fn cancel_order(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
     let id = args.string("id")?;
     let err = |msg: &str| json!({"status": "Error", "errorMsg": msg, "id": id});
+    if ctx.principal.accounts != crate::access::roles::Accounts::All {
+        // a trader of some accounts cancels their orders only
+        if let Some(view) = ctx.gateway.order(id.clone()).await? {
+            ctx.principal.may_trade("cancel_order", &view.order.request.account)?;
+        }
+    }
     Ok(match ctx.gateway.cancel(id.clone()).await? {
         CancelOutcome::Sent => json!({"msg": "OnOtherAck", "status": "1"}),
         CancelOutcome::NotFound => err("Order not found"),
@@ -492,6 +521,7 @@ async fn query_risk(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
 // ----- orders (continued)
 
 async fn global_cancel(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
+    ctx.principal.may_trade_all("global_cancel")?;
     ctx.gateway.global_cancel().await?;
     Ok(Value::from("global cancel requested"))
 }

@@ -345,6 +345,9 @@ fn submitted_fields(o: &Order) -> IndexMap<String, Value> {
     f.insert("TYPE".into(), Value::from(submit_type(o.class())));
     f.insert("status".into(), Value::from("Initialized"));
     f.insert("origin".into(), Value::from(origin(&r.origin)));
+    if let Some(user) = &r.user {
+        f.insert("user".into(), Value::from(user.as_str()));
+    }
     f
 }
 
@@ -469,6 +472,9 @@ pub fn order(view: &OrderView, cfg: &CompatConfig) -> Value {
     m.insert("quantity".into(), quantity);
     m.insert("status".into(), Value::from(status));
     m.insert("origin".into(), Value::from(origin(&o.request.origin)));
+    if let Some(user) = &o.request.user {
+        m.insert("user".into(), Value::from(user.as_str()));
+    }
     m.insert("permid".into(), Value::from(permid));
     m.insert("symbol".into(), Value::from(o.request.symbol.as_str()));
     m.insert("cusip".into(), Value::from(cusip));

@@ -49,6 +49,7 @@ fn request(staged: bool, qty: u64) -> OrderRequest {
         exchange: None,
         staged_tag: staged.then(|| "TAG".to_owned()),
         origin: OrderOrigin::Client,
+        user: None,
     }
 }
 

@@ -237,14 +237,59 @@ pub fn option_on(options: &Map<String, Value>, key: &str) -> bool {
     super::args::py_truthy(options.get(key))
 }
 
-/// The stream commands, as `help` lists them.
-pub const TCP_COMMANDS: &[&str] = &[
-    "auth", "help", "quit", "exit", "bye", "status", "getbars", "marketorder", "stagemarketorder", "stoporder",
-    "limitorder", "stoplimitorder", "add", "del", "query", "querydata", "symbols", "positions", "orders", "tickets",
-    "executions", "globalcancel", "cancel", "setaccount", "accounts", "shutdown", "resume", "killswitch", "rearm", "risk",
+/// One stream command: its name, what the session must be to run it, and the command of the
+/// command table it runs (whose class is the role it needs); `None` for the session's own
+/// commands (signing in, help, leaving, the status line), open to every session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamCommand {
+    /// The word that starts the line.
+    pub name: &'static str,
+    /// What the session must be.
+    pub needs: Needs,
+    /// The command whose class it has.
+    pub runs: Option<&'static str>,
+}
+
+const fn sc(name: &'static str, needs: Needs, runs: Option<&'static str>) -> StreamCommand {
+    StreamCommand { name, needs, runs }
+}
+
+/// The stream commands, in the order `help` lists them. The kill switch, `rearm`, `risk`,
+/// `shutdown` and `resume` work whatever the gateway's state.
+pub const STREAM_COMMANDS: &[StreamCommand] = &[
+    sc("auth", Needs::Nothing, None),
+    sc("help", Needs::Nothing, None),
+    sc("quit", Needs::Nothing, None),
+    sc("exit", Needs::Nothing, None),
+    sc("bye", Needs::Nothing, None),
+    sc("status", Needs::Nothing, None),
+    sc("getbars", Needs::AuthAndInit, Some("query_bars")),
+    sc("marketorder", Needs::AuthAndInit, Some("market_order")),
+    sc("stagemarketorder", Needs::AuthAndInit, Some("stage_market_order")),
+    sc("stoporder", Needs::AuthAndInit, Some("stop_order")),
+    sc("limitorder", Needs::AuthAndInit, Some("limit_order")),
+    sc("stoplimitorder", Needs::AuthAndInit, Some("stoplimit_order")),
+    sc("add", Needs::AuthAndInit, Some("add_symbol")),
+    sc("del", Needs::AuthAndInit, Some("del_symbol")),
+    sc("query", Needs::AuthAndInit, Some("query_symbol")),
+    sc("querydata", Needs::AuthAndInit, Some("query_symbol_data")),
+    sc("symbols", Needs::AuthAndInit, Some("query_symbols")),
+    sc("positions", Needs::AuthAndInit, Some("query_positions")),
+    sc("orders", Needs::AuthAndInit, Some("query_orders")),
+    sc("tickets", Needs::AuthAndInit, Some("query_tickets")),
+    sc("executions", Needs::AuthAndInit, Some("query_executions")),
+    sc("globalcancel", Needs::AuthAndInit, Some("global_cancel")),
+    sc("cancel", Needs::AuthAndInit, Some("cancel_order")),
+    sc("setaccount", Needs::AuthAndInit, Some("set_account")),
+    sc("accounts", Needs::AuthAndInit, Some("query_accounts")),
+    sc("shutdown", Needs::Auth, Some("shutdown")),
+    sc("resume", Needs::Auth, Some("query_orders")),
+    sc("killswitch", Needs::Auth, Some("kill_switch")),
+    sc("rearm", Needs::Auth, Some("rearm")),
+    sc("risk", Needs::Auth, Some("query_risk")),
 ];
 
-/// What a stream command requires of its session.
+/// What a session must be to run a command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Needs {
     /// Nothing.
@@ -255,20 +300,14 @@ pub enum Needs {
     AuthAndInit,
 }
 
-/// What a command requires; `None` for an unknown command.
-pub fn needs(cmd: &str) -> Option<Needs> {
-    match cmd {
-        "auth" | "help" | "quit" | "exit" | "bye" | "status" => Some(Needs::Nothing),
-        // the kill switch works whatever the gateway's state
-        "shutdown" | "resume" | "killswitch" | "rearm" | "risk" => Some(Needs::Auth),
-        c if TCP_COMMANDS.contains(&c) => Some(Needs::AuthAndInit),
-        _ => None,
-    }
+/// A stream command by name (case-sensitive); `None` for an unknown command.
+pub fn lookup(cmd: &str) -> Option<&'static StreamCommand> {
+    STREAM_COMMANDS.iter().find(|c| c.name == cmd)
 }
 
 /// The `help` line.
 pub fn help_line() -> String {
-    let names: Vec<String> = TCP_COMMANDS.iter().map(|c| format!("'{c}'")).collect();
+    let names: Vec<String> = STREAM_COMMANDS.iter().map(|c| format!("'{}'", c.name)).collect();
     format!(".commands: dict_keys([{}])", names.join(", "))
 }
 
@@ -440,10 +479,28 @@ mod tests {
 
     #[test]
     fn gating_and_help() {
+        let needs = |c: &str| lookup(c).map(|c| c.needs);
         assert_eq!(needs("status"), Some(Needs::Nothing));
         assert_eq!(needs("shutdown"), Some(Needs::Auth));
         assert_eq!(needs("orders"), Some(Needs::AuthAndInit));
         assert_eq!(needs("AUTH"), None, "commands are case-sensitive");
         assert!(help_line().starts_with(".commands: dict_keys(['auth', 'help', 'quit'"));
+    }
+
+    #[test]
+    fn every_stream_command_is_classified_by_the_command_table() {
+        use crate::access::Role;
+        for c in STREAM_COMMANDS {
+            match c.runs {
+                Some(api) => assert!(commands::find(api).is_some(), "{} runs {api}, which is not a command", c.name),
+                None => assert_eq!(c.needs, Needs::Nothing, "{} is open to every session", c.name),
+            }
+        }
+        let class = |c: &str| lookup(c).and_then(|c| c.runs).and_then(commands::find).map(|s| s.class);
+        assert_eq!(class("orders"), Some(Role::Read));
+        assert_eq!(class("marketorder"), Some(Role::Trade));
+        assert_eq!(class("cancel"), Some(Role::Trade));
+        assert_eq!(class("killswitch"), Some(Role::Operator));
+        assert_eq!(class("shutdown"), Some(Role::Operator));
     }
 }

@@ -100,6 +100,8 @@ pub struct NewOrder {
     pub staged_tag: Option<String>,
     /// Who asks.
     pub origin: OrderOrigin,
+    /// The gateway user who asks (recorded on the order and in the journal).
+    pub user: Option<String>,
     /// The order's id, when the caller chose it (a strategy returns it before the gateway
     /// answers); `None` lets the gateway assign one. A duplicate is refused.
     pub client_order_id: Option<txtrader_plugin_api::model::ClientOrderId>,

@@ -19,6 +19,7 @@ pub(crate) fn request(id: &str, qty: u64) -> OrderRequest {
         exchange: None,
         staged_tag: None,
         origin: OrderOrigin::Client,
+        user: None,
     }
 }
 

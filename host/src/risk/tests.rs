@@ -213,6 +213,7 @@ impl Day {
                             exchange: None,
                             staged_tag: None,
                             origin: OrderOrigin::Client,
+                            user: None,
                         };
                         self.oms.book(&Entry::Submitted { request, at: UnixNanos(self.next) });
                         self.event(&id, OrderEventKind::Accepted);

@@ -1,7 +1,7 @@
 //! What every HTTP handler shares: the gateway and strategy handles, rendering settings,
-//! credentials, limits, logging switches.
+//! access control, limits, logging switches.
 
-use crate::auth::Credentials;
+use crate::access::{Access, Principal};
 use crate::compat::commands::Ctx;
 use crate::compat::CompatConfig;
 use crate::config::LogSettings;
@@ -24,8 +24,8 @@ pub struct App {
     pub shutdown: Shutdown,
     /// Process start.
     pub started: DateTime<Local>,
-    /// Expected credentials.
-    pub auth: Arc<Credentials>,
+    /// Who may sign in, and their rates.
+    pub access: Access,
     /// Largest request body.
     pub max_body: usize,
     /// How long a request body may take to arrive.
@@ -35,7 +35,8 @@ pub struct App {
 }
 
 impl App {
-    /// A command context for HTTP callers (other surfaces adjust client and subscriber).
+    /// A command context for HTTP callers (other surfaces adjust client, subscriber and
+    /// principal); it runs as the gateway itself until a caller's principal replaces it.
     pub fn base_ctx(&self) -> Ctx {
         Ctx {
             gateway: self.gateway.clone(),
@@ -45,11 +46,12 @@ impl App {
             started: self.started,
             client: String::new(),
             subscriber: crate::gateway::market::Subscriber::Http,
+            principal: Arc::new(Principal::superuser("txtraderd")),
         }
     }
 
     /// The command context of one HTTP caller.
-    pub fn ctx(&self, peer: SocketAddr) -> Ctx {
-        Ctx { client: peer.to_string(), ..self.base_ctx() }
+    pub fn ctx(&self, peer: SocketAddr, principal: Arc<Principal>) -> Ctx {
+        Ctx { client: peer.to_string(), principal, ..self.base_ctx() }
     }
 }

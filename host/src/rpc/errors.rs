@@ -32,12 +32,17 @@ const fn class(http: HttpAnswer, code: i64, message: &'static str) -> ErrorClass
     ErrorClass { http, code, message }
 }
 
+/// A request over its user's rate: HTTP `429` with `Retry-After`, this JSON-RPC code and message.
+pub const RATE_LIMITED: (i64, &str) = (-32008, "Rate limit exceeded");
+
 /// The answer to a failed command on each surface.
 ///
 /// JSON-RPC codes: -32602 invalid params; the server-error range for the rest: -32001 gateway
 /// not initialized, -32002 broker timeout, -32003 adapter error, -32004 symbol not active,
 /// -32005 operation refused, -32006 order refused by a risk limit (its `data`: the rule, the
-/// limit, the value, the account and the symbol), -32000 anything else.
+/// limit, the value, the account and the symbol), -32007 forbidden (the caller's role or accounts
+/// do not allow it), -32000 anything else. (-32008, a request over the user's rate, is answered
+/// before any command runs: see [`RATE_LIMITED`].)
 pub fn classify(e: &CommandError) -> ErrorClass {
     use HttpAnswer::{NotInitialized, OrderRefused, Status};
     match e {
@@ -47,6 +52,7 @@ pub fn classify(e: &CommandError) -> ErrorClass {
             class(Status(StatusCode::CONFLICT), -32005, "Operation refused")
         }
         CommandError::Denied(_) => class(OrderRefused, -32006, "Order refused by risk limit"),
+        CommandError::Forbidden(_) => class(Status(StatusCode::FORBIDDEN), -32007, "Forbidden"),
         CommandError::Gateway(GatewayError::NotInitialized) => class(NotInitialized, -32001, "Gateway not Initialized"),
         CommandError::Gateway(GatewayError::Timeout(_)) => class(Status(StatusCode::GATEWAY_TIMEOUT), -32002, "Broker timeout"),
         CommandError::Gateway(GatewayError::Adapter(_)) => class(Status(StatusCode::BAD_GATEWAY), -32003, "Adapter error"),
@@ -72,5 +78,7 @@ mod tests {
         assert_eq!(classify(&CommandError::Gateway(GatewayError::NoJournal)), refused, "no journal is refused like an operator command");
         assert_eq!(classify(&CommandError::Gateway(GatewayError::Timeout("x"))).http, HttpAnswer::Status(StatusCode::GATEWAY_TIMEOUT));
         assert_eq!(classify(&CommandError::Failed("route".into())).code, -32000);
+        let forbidden = CommandError::Forbidden(crate::access::Forbidden::AllAccounts { user: "t".into(), command: "global_cancel".into() });
+        assert_eq!((classify(&forbidden).http, classify(&forbidden).code), (HttpAnswer::Status(StatusCode::FORBIDDEN), -32007));
     }
 }

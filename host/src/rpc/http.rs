@@ -1,7 +1,7 @@
 //! The txTrader HTTP API: one leaf route per command, GET or POST alike.
 //!
 //! Only the first path segment counts (`/status`, `/status/x` both run `status`). The request
-//! is already authenticated (see [`super::authenticate`]); the command is looked up, its
+//! is already authenticated (see [`super::RequireAuth`]); the command is looked up, its
 //! arguments read (the query string for GET, a JSON object body for POST), the initialization
 //! gate applied, and the shared command handler run. Each failure gets a precise status and the
 //! API's one error shape, is logged once, and affects nothing but its own request.
@@ -12,7 +12,9 @@ use super::errors::{classify, HttpAnswer};
 use super::response::{self, error, json_body};
 use crate::compat::args::Args;
 use crate::compat::commands::{self, CommandError};
-use axum::extract::{ConnectInfo, Request, State};
+use crate::access::Principal;
+use axum::extract::{ConnectInfo, Extension, Request, State};
+use std::sync::Arc;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
@@ -47,7 +49,12 @@ fn refused_order(e: &CommandError) -> Value {
 }
 
 /// The fallback handler: every path but `/rpc`.
-pub async fn leaf(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request) -> Response {
+pub async fn leaf(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(principal): Extension<Arc<Principal>>,
+    request: Request,
+) -> Response {
     let (parts, body) = request.into_parts();
     let name = parts.uri.path().trim_start_matches('/').split('/').next().unwrap_or_default().to_owned();
     let Some(spec) = commands::find(&name) else {
@@ -107,10 +114,10 @@ pub async fn leaf(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketA
         return response::not_initialized();
     }
     if app.log.http_requests {
-        tracing::info!("{}--> {peer} /{} {}", parts.method, spec.name, args.redacted());
+        tracing::info!("{}--> {peer} {} /{} {}", parts.method, principal.name, spec.name, args.redacted());
     }
     args.insert("client", Value::from(peer.to_string()));
-    match (spec.run)(app.ctx(peer), args).await {
+    match commands::call(spec, app.ctx(peer, principal), args).await {
         Ok(value) => {
             // serialized once: the body, and the log line's beginning of it
             let body = serde_json::to_vec(&value).unwrap_or_else(|_| b"null".to_vec());

@@ -14,7 +14,9 @@ use super::response::json_status;
 use crate::compat::args::Args;
 use crate::compat::commands::{self, CommandError};
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
+use crate::access::Principal;
+use axum::extract::{ConnectInfo, Extension, State};
+use std::sync::Arc;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
@@ -30,7 +32,13 @@ fn rpc_error(id: Value, code: i64, message: &str, data: Option<Value>) -> Value 
 }
 
 /// Handles one HTTP request to `/rpc` (already authenticated).
-pub async fn rpc_call(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketAddr>, method: Method, body: Body) -> Response {
+pub async fn rpc_call(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(principal): Extension<Arc<Principal>>,
+    method: Method,
+    body: Body,
+) -> Response {
     if method != Method::POST {
         let mut r = json_status(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -73,14 +81,17 @@ pub async fn rpc_call(State(app): State<App>, ConnectInfo(peer): ConnectInfo<Soc
         ),
         Value::Array(items) => {
             let mut answers = Vec::with_capacity(items.len());
-            for item in items {
-                if let Some(a) = call(&app, peer, item).await {
+            for (i, item) in items.into_iter().enumerate() {
+                // the request took one from the user's rate; each further call takes its own
+                let within = i == 0 || app.access.limiter.take(&principal).is_ok();
+                let answer = if within { call(&app, peer, &principal, item).await } else { limited(&item) };
+                if let Some(a) = answer {
                     answers.push(a);
                 }
             }
             if answers.is_empty() { no_content() } else { json_status(StatusCode::OK, &Value::Array(answers)) }
         }
-        single => match call(&app, peer, single).await {
+        single => match call(&app, peer, &principal, single).await {
             Some(a) => json_status(StatusCode::OK, &a),
             None => no_content(),
         },
@@ -93,8 +104,15 @@ fn no_content() -> Response {
     r
 }
 
+/// A batch call over the user's rate: its own error, `None` for a notification.
+fn limited(item: &Value) -> Option<Value> {
+    let id = item.get("id")?.clone();
+    let (code, message) = super::errors::RATE_LIMITED;
+    Some(rpc_error(id, code, message, Some(json!("this call of the batch is over the user's request rate"))))
+}
+
 /// One request object; `None` for a notification.
-async fn call(app: &App, peer: SocketAddr, item: Value) -> Option<Value> {
+async fn call(app: &App, peer: SocketAddr, principal: &Arc<Principal>, item: Value) -> Option<Value> {
     let Value::Object(obj) = item else {
         return Some(rpc_error(Value::Null, -32600, "Invalid Request", Some(json!("a request must be an object"))));
     };
@@ -129,10 +147,10 @@ async fn call(app: &App, peer: SocketAddr, item: Value) -> Option<Value> {
     }
     let mut args = Args::from_map(params);
     if app.log.http_requests {
-        tracing::info!("RPC--> {peer} {} {}", spec.name, args.redacted());
+        tracing::info!("RPC--> {peer} {} {} {}", principal.name, spec.name, args.redacted());
     }
     args.insert("client", Value::from(peer.to_string()));
-    match (spec.run)(app.ctx(peer), args).await {
+    match commands::call(spec, app.ctx(peer, principal.clone()), args).await {
         Ok(result) => answer(json!({"jsonrpc": "2.0", "result": result, "id": reply_id})),
         Err(e) => {
             tracing::warn!(method = spec.name, error = %e, "JSON-RPC call failed");

@@ -47,3 +47,19 @@ pub fn not_initialized() -> Response {
     r.extensions_mut().insert(hyper::ext::ReasonPhrase::from_static(b"Gateway not Initialized"));
     r
 }
+
+/// `429` with `Retry-After` (whole seconds, at least 1): in the API's error shape on the leaf
+/// routes, as a JSON-RPC error on `/rpc`.
+pub fn too_many(limited: &crate::access::Limited, rpc: bool) -> Response {
+    let message = limited.to_string();
+    let body = if rpc {
+        let (code, text) = super::errors::RATE_LIMITED;
+        json!({"jsonrpc": "2.0", "error": {"code": code, "message": text, "data": message}, "id": null})
+    } else {
+        json!({"status": "Error", "errorMsg": message})
+    };
+    let mut r = json_status(StatusCode::TOO_MANY_REQUESTS, &body);
+    let secs = limited.retry_after.as_secs_f64().ceil().max(1.0);
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs as u64));
+    r
+}

@@ -211,6 +211,7 @@ pub fn new_order(r: &wit::OrderRequest, name: &str) -> Result<NewOrder, String> 
         route: None,
         staged_tag: None,
         origin: OrderOrigin::Strategy { name: name.to_owned() },
+        user: None,
         client_order_id: None,
         intended_duplicate: false,
     })

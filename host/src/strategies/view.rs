@@ -43,6 +43,7 @@ impl OwnOrder {
             route: new.route.clone(),
             staged_tag: new.staged_tag.clone(),
             origin: new.origin.clone(),
+            user: new.user.clone(),
         };
         Self { request, broker_id: None, status: OrderStatus::Initialized, filled: Quantity::ZERO, avg_price: None, reason: None }
     }

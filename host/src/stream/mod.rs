@@ -12,6 +12,8 @@ pub mod hub;
 pub mod session;
 
 use crate::config::Config;
+use crate::per_address::{AddressSlot, PerAddress};
+use crate::tls::Tls;
 use session::SessionEnv;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -72,13 +74,28 @@ impl StreamSettings {
     }
 }
 
-/// Accepts connections until the shutdown triggers.
-pub async fn serve(listener: TcpListener, env: SessionEnv) {
+/// The places the stream listeners share (the plain and the TLS listener count together): the
+/// two pools of [`Admission`], and the connections each address has waiting to authenticate.
+#[derive(Clone, Debug)]
+pub struct Gate {
+    admission: Arc<Admission>,
+    per_address: Arc<PerAddress>,
+    next_id: Arc<AtomicU64>,
+}
+
+impl Gate {
+    /// At most `max_per_address` connections from one address waiting to authenticate.
+    pub fn new(max_per_address: usize) -> Self {
+        Self { admission: Arc::new(Admission::default()), per_address: PerAddress::new(max_per_address), next_id: Arc::new(AtomicU64::new(0)) }
+    }
+}
+
+/// Accepts connections (over TLS when `tls` is given) until the shutdown triggers.
+pub async fn serve(listener: TcpListener, env: SessionEnv, gate: Gate, tls: Option<Tls>) {
     let shutdown = env.ctx.shutdown.clone();
     let stop = shutdown.wait();
     tokio::pin!(stop);
-    let next_id = AtomicU64::new(0);
-    let admission = Arc::new(Admission::default());
+    let Gate { admission, per_address, next_id } = gate;
     loop {
         let accepted = tokio::select! {
             _ = &mut stop => break,
@@ -94,13 +111,30 @@ pub async fn serve(listener: TcpListener, env: SessionEnv) {
             }
         };
         let id = next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let Some(ticket) = Ticket::waiting(&admission, env.settings.max_unauthenticated) else {
-            tracing::warn!(%peer, max = env.settings.max_unauthenticated, "stream connection refused: too many connections waiting to authenticate");
-            tokio::spawn(refuse(stream, ".error: too many connections"));
+        let Some(slot) = per_address.take(peer.ip()) else {
+            tracing::warn!(%peer, max = per_address.max(), "stream connection refused: too many connections from this address waiting to authenticate");
+            drop(stream);
             continue;
         };
-        let env = env.clone();
-        tokio::spawn(session::run(stream, peer, id, env, ticket));
+        let Some(ticket) = Ticket::waiting(&admission, env.settings.max_unauthenticated, slot) else {
+            tracing::warn!(%peer, max = env.settings.max_unauthenticated, "stream connection refused: too many connections waiting to authenticate");
+            if tls.is_none() {
+                tokio::spawn(refuse(stream, ".error: too many connections"));
+            }
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let (env, tls) = (env.clone(), tls.clone());
+        tokio::spawn(async move {
+            match tls {
+                None => session::run(Box::new(stream), peer, id, env, ticket, None).await,
+                // the handshake counts against the time allowed to authenticate
+                Some(tls) => match tls.accept(stream, env.settings.auth_timeout).await {
+                    Ok((stream, cn)) => session::run(Box::new(stream), peer, id, env, ticket, cn).await,
+                    Err(e) => tracing::warn!(%peer, cause = %e, "stream TLS handshake failed"),
+                },
+            }
+        });
     }
 }
 
@@ -118,11 +152,13 @@ pub struct Admission {
     sessions: AtomicUsize,
 }
 
-/// One connection's place in [`Admission`], given back when it closes.
+/// One connection's place in [`Admission`], given back when it closes; while it waits to
+/// authenticate, also its place among its address's.
 #[derive(Debug)]
 pub struct Ticket {
     admission: Arc<Admission>,
     authenticated: bool,
+    slot: Option<AddressSlot>,
 }
 
 /// Takes one from `count` unless it is at `max`.
@@ -132,8 +168,8 @@ fn take(count: &AtomicUsize, max: usize) -> bool {
 
 impl Ticket {
     /// A place among the connections waiting to authenticate, unless `max` already wait.
-    pub fn waiting(admission: &Arc<Admission>, max: usize) -> Option<Self> {
-        take(&admission.waiting, max).then(|| Self { admission: admission.clone(), authenticated: false })
+    pub fn waiting(admission: &Arc<Admission>, max: usize, slot: AddressSlot) -> Option<Self> {
+        take(&admission.waiting, max).then(|| Self { admission: admission.clone(), authenticated: false, slot: Some(slot) })
     }
 
     /// Moves to the authenticated sessions, unless `max` sessions are open; true when it is
@@ -147,6 +183,7 @@ impl Ticket {
         }
         self.admission.waiting.fetch_sub(1, Ordering::AcqRel);
         self.authenticated = true;
+        self.slot = None;
         true
     }
 }

@@ -14,14 +14,14 @@ use crate::compat::commands::Ctx;
 use crate::compat::stream::{self as wire, Needs, CHANNEL};
 use crate::gateway::bus::{Delivery, Subscription};
 use crate::gateway::market::Subscriber;
-use crate::auth::Credentials;
+use crate::access::{Access, Principal};
+use crate::compat::commands;
 use crate::shutdown::ExitReason;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Map, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use txtrader_plugin_api::model::ConnectionStatus;
 
@@ -32,13 +32,20 @@ pub struct SessionEnv {
     pub ctx: Ctx,
     /// The hub.
     pub hub: Hub,
-    /// Expected credentials.
-    pub auth: Arc<Credentials>,
+    /// Who may sign in, and their rates.
+    pub access: Access,
     /// Stream settings.
     pub settings: Arc<StreamSettings>,
     /// The greeting line.
     pub greeting: Arc<str>,
 }
+
+/// A connection's byte stream: plain TCP or TLS.
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+/// What a session reads and writes.
+pub type Conn = Box<dyn Io>;
 
 enum Flow {
     Continue,
@@ -50,8 +57,11 @@ struct Session {
     peer: SocketAddr,
     env: SessionEnv,
     ctx: Ctx,
-    writer: FramedWrite<OwnedWriteHalf, NetstringCodec>,
-    authorized: bool,
+    writer: FramedWrite<WriteHalf<Conn>, NetstringCodec>,
+    /// Who signed in (`None` until `auth`).
+    principal: Option<Arc<Principal>>,
+    /// The subject CN of the connection's verified client certificate, if any.
+    certificate: Option<String>,
     options: Map<String, Value>,
     subscription: Option<Subscription<Arc<Push>>>,
     live_after: u64,
@@ -60,9 +70,8 @@ struct Session {
 }
 
 /// Serves one connection until it closes.
-pub async fn run(stream: TcpStream, peer: SocketAddr, id: u64, env: SessionEnv, ticket: super::Ticket) {
-    let _ = stream.set_nodelay(true);
-    let (r, w) = stream.into_split();
+pub async fn run(stream: Conn, peer: SocketAddr, id: u64, env: SessionEnv, ticket: super::Ticket, certificate: Option<String>) {
+    let (r, w) = tokio::io::split(stream);
     let max = env.settings.max_frame;
     let mut reader = FramedRead::new(r, NetstringCodec::new(max));
     let mut ctx = env.ctx.clone();
@@ -74,7 +83,8 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u64, env: SessionEnv, 
         ctx,
         writer: FramedWrite::new(w, NetstringCodec::new(usize::MAX)),
         env,
-        authorized: false,
+        principal: None,
+        certificate,
         options: Map::new(),
         subscription: None,
         live_after: 0,
@@ -106,7 +116,7 @@ async fn next_delivery(sub: &mut Option<Subscription<Arc<Push>>>) -> Option<Deli
 }
 
 impl Session {
-    async fn serve(&mut self, reader: &mut FramedRead<tokio::net::tcp::OwnedReadHalf, NetstringCodec>) {
+    async fn serve(&mut self, reader: &mut FramedRead<ReadHalf<Conn>, NetstringCodec>) {
         let shutdown = self.ctx.shutdown.clone();
         let stop = shutdown.wait();
         tokio::pin!(stop);
@@ -119,7 +129,7 @@ impl Session {
                     self.finish().await;
                     break;
                 }
-                () = &mut auth_deadline, if !self.authorized => {
+                () = &mut auth_deadline, if self.principal.is_none() => {
                     tracing::warn!(session = self.id, peer = %self.peer, timeout_s = self.env.settings.auth_timeout.as_secs(), "stream client did not authenticate in time; closing");
                     self.write(&[".error: authentication timeout".to_owned()]).await;
                     break;
@@ -277,12 +287,22 @@ impl Session {
         let mut words = line.split_whitespace();
         let cmd = words.next().unwrap_or_default();
         let args: Vec<&str> = words.collect();
-        let Some(needs) = wire::needs(cmd) else { return self.reply(vec![".what?".into()]).await };
-        if needs != Needs::Nothing && !self.authorized {
+        let Some(command) = wire::lookup(cmd) else { return self.reply(vec![".what?".into()]).await };
+        if command.needs != Needs::Nothing && self.principal.is_none() {
             return self.refuse(".Authorization required!").await;
         }
-        if needs == Needs::AuthAndInit && self.ctx.gateway.status() != ConnectionStatus::Up {
+        if command.needs == Needs::AuthAndInit && self.ctx.gateway.status() != ConnectionStatus::Up {
             return self.refuse(".Initialization not complete!").await;
+        }
+        if let (Some(principal), Some(spec)) = (&self.principal, command.runs.and_then(commands::find)) {
+            if let Err(forbidden) = principal.may(cmd, spec.class) {
+                tracing::warn!(session = self.id, peer = %self.peer, command = cmd, "{forbidden}");
+                return self.reply(vec![format!(".error: forbidden: {forbidden}")]).await;
+            }
+            if let Err(limited) = self.env.access.limiter.take(principal) {
+                tracing::warn!(session = self.id, peer = %self.peer, user = %principal.name, command = cmd, "{limited}");
+                return self.reply(vec![format!(".error: {limited}")]).await;
+            }
         }
         match cmd {
             "auth" => self.auth(line).await,
@@ -294,7 +314,8 @@ impl Session {
             }
             "shutdown" => {
                 let message = format!("shutdown requested by {} [{}]", self.peer, args.join(" "));
-                tracing::warn!("ALERT: {message}");
+                let user = self.principal.as_ref().map(|p| p.name.as_str()).unwrap_or_default();
+                tracing::warn!(user, "ALERT: {message}");
                 self.ctx.shutdown.trigger(ExitReason::Requested(message));
                 Flow::Close
             }
@@ -325,16 +346,32 @@ impl Session {
             Ok(a) => a,
             Err(e) => return self.reply(vec![format!(".error: {e}")]).await,
         };
-        if !self.env.auth.matches(auth.user.as_bytes(), auth.password.as_bytes()) {
+        // A verified client certificate that names a user is that user's credential: `auth`
+        // naming the same user needs no password. Any other `auth` is checked as usual.
+        let by_certificate = self
+            .certificate
+            .as_deref()
+            .and_then(|cn| self.env.access.authenticator.certificate(cn))
+            .filter(|p| p.name == auth.user);
+        let principal = match by_certificate {
+            Some(p) => Some(p),
+            None => self.env.access.authenticator.password(auth.user.as_bytes(), auth.password.as_bytes()).await,
+        };
+        let Some(principal) = principal else {
             tracing::warn!(session = self.id, peer = %self.peer, "stream auth refused: bad credentials");
             return self.refuse(".Authorization required!").await;
+        };
+        if self.principal.as_ref().is_some_and(|p| p.name != principal.name) {
+            tracing::warn!(session = self.id, peer = %self.peer, "stream auth refused: the session is signed in as another user");
+            return self.reply(vec![".error: already signed in as another user".into()]).await;
         }
         if !self.ticket.authenticate(self.env.settings.max_sessions) {
             tracing::warn!(session = self.id, peer = %self.peer, max = self.env.settings.max_sessions, "stream session refused: too many sessions");
             return self.refuse(".error: too many connections").await;
         }
         self.options = auth.options;
-        self.authorized = true;
+        self.ctx.principal = principal.clone();
+        self.principal = Some(principal);
         let mut lines = vec![format!(".Authorized {CHANNEL}")];
         if self.subscription.is_none() {
             // A client may ask for a shorter queue than the server's (never a longer one).

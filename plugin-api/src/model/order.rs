@@ -158,6 +158,9 @@ pub struct OrderRequest {
     pub staged_tag: Option<String>,
     /// Who created it.
     pub origin: OrderOrigin,
+    /// The gateway user who placed it (a client's sign-in name), when a user did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 impl OrderRequest {

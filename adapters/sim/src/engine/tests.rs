@@ -66,6 +66,7 @@ impl Driver {
             exchange: None,
             staged_tag: None,
             origin: OrderOrigin::Client,
+            user: None,
         }));
         coid
     }
@@ -321,6 +322,7 @@ fn staged_tickets_wait_and_cancel_as_user_cancel() {
         exchange: None,
         staged_tag: Some("TAG".into()),
         origin: OrderOrigin::Client,
+        user: None,
     }));
     d.advance(20 * SEC);
     assert_eq!(kinds(&d.order_events(&coid)), ["staged"]);

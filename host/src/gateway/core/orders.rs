@@ -105,6 +105,7 @@ impl Core {
             route: Some(new.route.unwrap_or_else(|| self.route.clone())),
             staged_tag: new.staged_tag,
             origin: new.origin,
+            user: new.user,
         };
         if self.oms.get(&client_order_id).is_some() {
             self.answer(reply, Err(SubmitError::Invalid("duplicate order id".into())));
