@@ -93,9 +93,20 @@ pub fn open<M: From<Wire> + Send + 'static>(
     let read_half = stream.try_clone().map_err(|e| e.to_string())?;
     std::thread::Builder::new()
         .name(format!("tws-reader-{number}"))
-        .spawn(move || read_loop(read_half, reader, server_version, number, &to_worker))
+        .spawn(move || {
+            // a panic while decoding closes this connection (the worker reconnects), never the adapter
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_loop(read_half, reader, server_version, number, &to_worker)));
+            if let Err(p) = run {
+                let _ = to_worker.send(M::from(Wire::Closed(number, format!("the reader thread panicked: {}", panic_text(&*p)))));
+            }
+        })
         .map_err(|e| e.to_string())?;
     Ok(Connection { stream, server_version, connection_time, number })
+}
+
+/// A panic's message.
+pub fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "a panic without a message".into())
 }
 
 fn read_loop<M: From<Wire>>(mut stream: TcpStream, mut reader: FrameReader, sv: u32, number: u64, to_worker: &Sender<M>) {

@@ -24,7 +24,8 @@ use std::str::FromStr;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use txtrader_plugin_api::adapter::{Adapter, AdapterConfig, AdapterError, Host};
-use txtrader_plugin_api::wire::AdapterRequest;
+use txtrader_plugin_api::model::LinkState;
+use txtrader_plugin_api::wire::{AdapterEvent, AdapterRequest};
 
 /// The adapter kind (`TXTRADER_MODE=tws`).
 pub const NAME: &str = "tws";
@@ -44,10 +45,18 @@ impl Adapter for Tws {
         let settings = settings::Settings::from_config(&config).map_err(|e| AdapterError::Config(e.0))?;
         let timezone = chrono_tz::Tz::from_str(&config.timezone).map_err(|e| AdapterError::Config(vec![format!("time zone {}: {e}", config.timezone)]))?;
         let (tx, rx) = mpsc::channel();
+        let reporter = host.clone();
         let w = worker::Worker::new(settings, timezone, host, tx.clone());
         let thread = std::thread::Builder::new()
             .name("tws-worker".into())
-            .spawn(move || w.run(&rx))
+            .spawn(move || {
+                // A panic in the worker is reported as a failed link, so the gateway restarts the
+                // adapter, instead of a thread that silently stopped answering.
+                if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.run(&rx))) {
+                    let reason = format!("the adapter's worker thread panicked: {}", connection::panic_text(&*p));
+                    reporter.emit(&AdapterEvent::Link(LinkState::Failed { reason }));
+                }
+            })
             .map_err(|e| AdapterError::Failed(format!("cannot start the adapter's thread: {e}")))?;
         Ok(Self { tx, thread: Some(thread) })
     }
@@ -64,4 +73,5 @@ impl Adapter for Tws {
     }
 }
 
+#[cfg(feature = "export")]
 txtrader_plugin_api::export_adapter!(Tws);

@@ -3,6 +3,9 @@
 //! the timing nor the length of a wrong guess tells anything) and the `Authorization` header's
 //! Basic and Bearer forms. Credentials are never logged.
 
+// Input from outside the process: nothing here may panic on it (tests may).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used, clippy::expect_used))]
+
 use axum::http::{self, HeaderMap};
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -83,8 +86,9 @@ impl Presented {
             return Self::Malformed;
         }
         let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(rest.trim()) else { return Self::Malformed };
-        let Some(colon) = decoded.iter().position(|b| *b == b':') else { return Self::Malformed };
-        Self::Basic { user: decoded[..colon].to_vec(), password: decoded[colon + 1..].to_vec() }
+        let mut parts = decoded.splitn(2, |b| *b == b':');
+        let (Some(user), Some(password)) = (parts.next(), parts.next()) else { return Self::Malformed };
+        Self::Basic { user: user.to_vec(), password: password.to_vec() }
     }
 }
 

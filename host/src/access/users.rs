@@ -16,6 +16,9 @@
 //! to two users are errors with the user's name. It holds no secret in clear: passwords are
 //! argon2 hashes and tokens SHA-256 hashes of random values.
 
+// Input from outside the process: nothing here may panic on it (tests may).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used, clippy::expect_used))]
+
 use super::roles::{Accounts, Principal, Role};
 use argon2::password_hash::PasswordHash;
 use serde::Deserialize;
@@ -120,8 +123,8 @@ fn token_digest(s: &str) -> Option<[u8; 32]> {
         return None;
     }
     let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    for (byte, pair) in out.iter_mut().zip(hex.as_bytes().chunks(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
     }
     Some(out)
 }

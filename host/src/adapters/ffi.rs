@@ -15,10 +15,12 @@ use txtrader_plugin_api::abi::{status, Buf, Descriptor, HostCallbacks};
 use txtrader_plugin_api::adapter::{encode_config, AdapterConfig, AdapterError};
 use txtrader_plugin_api::wire::{self, AdapterRequest};
 
-/// What the adapter's callbacks reach: the instance name and where events go.
+/// What the adapter's callbacks reach: the instance name, where events go, and whether the
+/// instance was let go (then nothing it sends is delivered).
 struct HostCtx {
     name: String,
     deliver: Deliver,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 unsafe extern "C" fn host_emit(ctx: *const c_void, data: *const u8, len: usize) {
@@ -29,6 +31,9 @@ unsafe extern "C" fn host_emit(ctx: *const c_void, data: *const u8, len: usize) 
         // SAFETY: ctx is the HostCtx this module lent the instance, alive until after destroy;
         // data/len are borrowed for the call (ABI contract).
         let (ctx, bytes) = unsafe { (&*ctx.cast::<HostCtx>(), std::slice::from_raw_parts(data, len)) };
+        if ctx.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
         match wire::decode_event(bytes) {
             Ok(event) => (ctx.deliver)(event),
             Err(e) => tracing::error!(adapter = %ctx.name, cause = %e, "undecodable event from adapter"),
@@ -90,7 +95,7 @@ impl FfiAdapter {
     /// # Errors
     /// The adapter's refusal (every configuration problem), or a caught panic.
     pub fn create(descriptor: &'static Descriptor, config: &AdapterConfig, deliver: Deliver) -> Result<Self, AdapterError> {
-        let ctx = Box::into_raw(Box::new(HostCtx { name: config.instance.clone(), deliver }));
+        let ctx = Box::into_raw(Box::new(HostCtx { name: config.instance.clone(), deliver, closed: false.into() }));
         let callbacks = HostCallbacks { ctx: ctx.cast_const().cast(), emit: host_emit, log: host_log };
         let bytes = encode_config(config);
         let mut instance = std::ptr::null_mut();
@@ -150,15 +155,23 @@ impl AdapterLink for FfiAdapter {
         if self.instance.is_null() {
             return;
         }
-        // SAFETY: the instance is alive; after shutdown its threads are joined and it emits
-        // nothing, so destroying it and then freeing ctx is sound.
-        unsafe {
-            let code = (self.descriptor.vtable.shutdown)(self.instance);
-            if code != status::OK {
-                tracing::error!(adapter = %self.name, code, "adapter shutdown failed");
+        // SAFETY: the instance is alive and not used after this call.
+        let code = unsafe { (self.descriptor.vtable.shutdown)(self.instance) };
+        if code == status::OK && !self.panicked {
+            // SAFETY: a clean shutdown joined the adapter's threads and it emits nothing any
+            // more, so destroying it and then freeing ctx is sound.
+            unsafe {
+                (self.descriptor.vtable.destroy)(self.instance);
+                drop(Box::from_raw(self.ctx));
             }
-            (self.descriptor.vtable.destroy)(self.instance);
-            drop(Box::from_raw(self.ctx));
+        } else {
+            // After a panic (reported earlier, or by this shutdown) the library's threads may
+            // still run and call back with ctx, and use their instance: both are left alive for
+            // the life of the process (the library is never unloaded), and ctx is closed so
+            // nothing more is delivered. A bounded leak, one per faulted instance.
+            tracing::error!(adapter = %self.name, code, panicked = self.panicked, "adapter stopped after a panic: its instance and callback context are left alive, closed, in case its threads still run");
+            // SAFETY: ctx is alive (never freed on this path).
+            unsafe { (*self.ctx).closed.store(true, std::sync::atomic::Ordering::Release) };
         }
         self.instance = std::ptr::null_mut();
         self.ctx = std::ptr::null_mut();
@@ -168,5 +181,71 @@ impl AdapterLink for FfiAdapter {
 impl Drop for FfiAdapter {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+    use txtrader_plugin_api::adapter::Adapter;
+    use txtrader_plugin_api::adapter::Host;
+    use txtrader_plugin_api::wire::{AdapterEvent, RequestBody};
+
+    /// Keeps emitting from a thread of its own that it never joins, and panics on a snapshot:
+    /// a library whose threads outlive it.
+    struct Runaway;
+
+    static STOP: AtomicBool = AtomicBool::new(false);
+
+    impl Adapter for Runaway {
+        const NAME: &'static str = "runaway";
+        const VERSION: &'static str = "0.0.1";
+
+        fn create(_: AdapterConfig, host: Host) -> Result<Self, AdapterError> {
+            std::thread::spawn(move || {
+                while !STOP.load(Ordering::Acquire) {
+                    host.emit(&AdapterEvent::Clock { time: txtrader_plugin_api::model::UnixNanos::now() });
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            });
+            Ok(Self)
+        }
+
+        fn handle(&mut self, request: AdapterRequest) -> Result<(), AdapterError> {
+            match request.body {
+                RequestBody::Snapshot => panic!("boom"),
+                _ => Ok(()),
+            }
+        }
+
+        fn shutdown(&mut self) {}
+    }
+
+    static RUNAWAY: Descriptor = Descriptor::new::<Runaway>();
+
+    #[test]
+    fn after_a_panic_the_callback_context_outlives_the_threads_that_may_use_it() {
+        let delivered = Arc::new(AtomicUsize::new(0));
+        let count = delivered.clone();
+        let deliver: Deliver = Arc::new(move |_| {
+            count.fetch_add(1, Ordering::Relaxed);
+        });
+        let config = AdapterConfig { instance: "runaway".into(), ..AdapterConfig::default() };
+        let mut a = FfiAdapter::create(&RUNAWAY, &config, deliver).expect("created");
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(delivered.load(Ordering::Relaxed) > 0, "its thread emits");
+        let snapshot = AdapterRequest { id: txtrader_plugin_api::wire::RequestId(1), body: RequestBody::Snapshot };
+        assert!(matches!(a.send(&snapshot), Err(AdapterError::Failed(m)) if m.contains("boom")));
+        assert!(a.faulted());
+        a.shutdown();
+        // its thread still runs and calls back: nothing is delivered, nothing is freed under it
+        let after = delivered.load(Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(delivered.load(Ordering::Relaxed), after, "a closed context delivers nothing");
+        STOP.store(true, Ordering::Release);
+        assert!(matches!(a.send(&snapshot), Err(AdapterError::Closed)));
     }
 }

@@ -5,6 +5,9 @@
 //! `int()`, `float()` and truthiness, which the original applied, except where that would lose
 //! information silently: a fractional quantity or a non-finite price is refused, not truncated.
 
+// Input from outside the process: nothing here may panic on it (tests may).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used, clippy::expect_used))]
+
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 use std::str::FromStr;

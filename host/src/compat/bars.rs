@@ -12,6 +12,9 @@
 //! [`MAX_BARS`] bars, or one that leaves the calendar, is refused with the reason: the date
 //! arithmetic is checked, never panicking on absurd input.
 
+// Input from outside the process: nothing here may panic on it (tests may).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used, clippy::expect_used))]
+
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone};
 use chrono_tz::Tz;
 use txtrader_plugin_api::model::{BarInterval, SessionHours, UnixNanos};
@@ -131,7 +134,7 @@ pub fn resolve(period: &str, start: &str, end: &str, session: &SessionHours, fee
         BarInterval::Week => 7 * 24 * 60,
         BarInterval::Month => 28 * 24 * 60,
     };
-    if minutes / per_bar.max(1) > MAX_BARS {
+    if minutes.checked_div(per_bar.max(1)).unwrap_or(i64::MAX) > MAX_BARS {
         return Err(too_many());
     }
     Ok(BarQuery { interval, start: instant(start)?, end: instant(end)? })

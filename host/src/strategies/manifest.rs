@@ -144,16 +144,31 @@ impl Manifest {
     pub fn from_file(path: &Path) -> Result<Self, ManifestError> {
         let origin = path.display().to_string();
         let fail = |e: String| ManifestError { origin: origin.clone(), errors: vec![e] };
-        let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-        let raw: RawManifest = match path.extension().and_then(|e| e.to_str()) {
-            Some("toml") => toml::from_str(&text).map_err(|e| fail(e.message().to_owned()))?,
-            Some("json") => serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?,
+        let toml = match path.extension().and_then(|e| e.to_str()) {
+            Some("toml") => true,
+            Some("json") => false,
             _ => return Err(fail("a manifest is a .toml or .json file".into())),
         };
+        let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let mut m = Self::validate(raw, base, &origin)?;
+        let mut m = Self::from_text(&text, toml, base, &origin)?;
         m.file = Some(path.to_path_buf());
         Ok(m)
+    }
+
+    /// Reads a manifest's text, TOML or JSON; a relative component path is relative to `base`,
+    /// and `origin` names it in errors.
+    ///
+    /// # Errors
+    /// Every problem with it.
+    pub fn from_text(text: &str, toml: bool, base: &Path, origin: &str) -> Result<Self, ManifestError> {
+        let fail = |e: String| ManifestError { origin: origin.to_owned(), errors: vec![e] };
+        let raw: RawManifest = if toml {
+            toml::from_str(text).map_err(|e| fail(e.message().to_owned()))?
+        } else {
+            serde_json::from_str(text).map_err(|e| fail(e.to_string()))?
+        };
+        Self::validate(raw, base, origin)
     }
 
     /// Reads a manifest sent as JSON (`deploy_strategy`); a relative component path is relative

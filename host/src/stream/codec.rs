@@ -5,6 +5,9 @@
 //! allocate by announcing a huge frame. Payloads must be UTF-8 text. Any violation is a
 //! [`FrameError`]; the connection that sent it is closed, nothing else is affected.
 
+// Input from outside the process: nothing here may panic on it (tests may).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used, clippy::expect_used))]
+
 use bytes::{Buf, BufMut, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -60,34 +63,38 @@ impl Decoder for NetstringCodec {
             Some(len) => len,
             None => {
                 let digits = src.iter().take(MAX_DIGITS + 1).take_while(|b| b.is_ascii_digit()).count();
+                let prefix = src.get(..digits).unwrap_or_default();
                 if digits == src.len() {
                     // Only digits so far: the prefix is incomplete, unless it is already absurd.
                     if digits > MAX_DIGITS {
                         return Err(FrameError::BadLength);
                     }
-                    if digits > 0 && parse_len(&src[..digits]) > self.max {
-                        return Err(FrameError::TooLarge { len: parse_len(&src[..digits]), max: self.max });
+                    if digits > 0 && parse_len(prefix) > self.max {
+                        return Err(FrameError::TooLarge { len: parse_len(prefix), max: self.max });
                     }
                     return Ok(None);
                 }
-                if digits == 0 || digits > MAX_DIGITS || src[digits] != b':' || (digits > 1 && src[0] == b'0') {
+                let leading_zero = digits > 1 && prefix.first() == Some(&b'0');
+                if digits == 0 || digits > MAX_DIGITS || src.get(digits) != Some(&b':') || leading_zero {
                     return Err(FrameError::BadLength);
                 }
-                let len = parse_len(&src[..digits]);
+                let len = parse_len(prefix);
                 if len > self.max {
                     return Err(FrameError::TooLarge { len, max: self.max });
                 }
-                src.advance(digits + 1);
+                // digits is at most MAX_DIGITS: no overflow
+                src.advance(digits.saturating_add(1));
                 self.pending = Some(len);
                 len
             }
         };
-        if src.len() < len + 1 {
+        // len is at most the frame limit, far below usize::MAX
+        if src.len() <= len {
             // Nothing reserved for what has not arrived: a length prefix alone costs a
             // connection no memory (the reader grows the buffer as bytes come).
             return Ok(None);
         }
-        if src[len] != b',' {
+        if src.get(len) != Some(&b',') {
             return Err(FrameError::BadTerminator);
         }
         let payload = src.split_to(len);
@@ -98,7 +105,7 @@ impl Decoder for NetstringCodec {
 }
 
 fn parse_len(digits: &[u8]) -> usize {
-    digits.iter().fold(0usize, |acc, d| acc.saturating_mul(10).saturating_add(usize::from(d - b'0')))
+    digits.iter().fold(0usize, |acc, d| acc.saturating_mul(10).saturating_add(usize::from(d.saturating_sub(b'0'))))
 }
 
 impl Encoder<&str> for NetstringCodec {
@@ -106,7 +113,7 @@ impl Encoder<&str> for NetstringCodec {
 
     fn encode(&mut self, item: &str, dst: &mut BytesMut) -> Result<(), FrameError> {
         let len = item.len().to_string();
-        dst.reserve(len.len() + item.len() + 2);
+        dst.reserve(len.len().saturating_add(item.len()).saturating_add(2));
         dst.put_slice(len.as_bytes());
         dst.put_u8(b':');
         dst.put_slice(item.as_bytes());

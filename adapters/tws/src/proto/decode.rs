@@ -7,6 +7,9 @@
 //! append some). An unknown message id is [`Incoming::Unknown`], skipped by the caller. No
 //! input makes the decoder panic (`tests` fuzz it with random and truncated frames).
 
+// Input from outside the process: nothing here may panic on it (tests may).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used, clippy::expect_used))]
+
 use super::text;
 pub use super::{Contract, Order};
 use rust_decimal::Decimal;
@@ -212,7 +215,7 @@ impl<'a> Cursor<'a> {
 
     fn next(&mut self, name: &'static str) -> Result<&'a str, DecodeError> {
         let f = self.fields.get(self.at).copied().ok_or_else(|| self.err(self.at, name, "missing (message too short)"))?;
-        self.at += 1;
+        self.at = self.at.saturating_add(1);
         Ok(f)
     }
 
@@ -499,11 +502,11 @@ fn open_order(c: &mut Cursor<'_>, sv: u32) -> Result<OpenOrder, DecodeError> {
     // basisPointsType, comboLegsDescrip
     c.skip(7, "continuousUpdate..comboLegsDescrip")?;
     let legs = c.count("comboLegsCount", 8)?;
-    c.skip(legs * 8, "comboLegs")?;
+    c.skip(legs.saturating_mul(8), "comboLegs")?;
     let order_legs = c.count("orderComboLegsCount", 1)?;
     c.skip(order_legs, "orderComboLegs")?;
     let params = c.count("smartComboRoutingParamsCount", 2)?;
-    c.skip(params * 2, "smartComboRoutingParams")?;
+    c.skip(params.saturating_mul(2), "smartComboRoutingParams")?;
     c.skip(2, "scaleInitLevelSize/scaleSubsLevelSize")?;
     if c.opt_dec("scalePriceIncrement")?.is_some_and(|p| p > Decimal::ZERO) {
         c.skip(7, "scale extras")?;
@@ -517,7 +520,7 @@ fn open_order(c: &mut Cursor<'_>, sv: u32) -> Result<OpenOrder, DecodeError> {
     }
     if !c.next("algoStrategy")?.is_empty() {
         let n = c.count("algoParamsCount", 2)?;
-        c.skip(n * 2, "algoParams")?;
+        c.skip(n.saturating_mul(2), "algoParams")?;
     }
     c.skip(2, "solicited/whatIf")?;
     let status = c.text("status")?;
@@ -535,7 +538,7 @@ fn exec_details(c: &mut Cursor<'_>) -> Result<ExecDetails, DecodeError> {
     let contract = c.contract_without_primary()?;
     let exec_id = c.text("execId")?;
     if exec_id.is_empty() {
-        return Err(c.err(c.at - 1, "execId", "empty"));
+        return Err(c.err(c.at.saturating_sub(1), "execId", "empty"));
     }
     Ok(ExecDetails {
         req_id,

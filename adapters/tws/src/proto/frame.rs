@@ -6,6 +6,9 @@
 //! anything; [`fields`] splits a payload, reading text as UTF-8 and falling back to Latin-1
 //! so that no frame is ever refused for its encoding alone.
 
+// Input from outside the process: nothing here may panic on it (tests may).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used, clippy::expect_used))]
+
 use std::borrow::Cow;
 
 /// The largest payload the official client accepts.
@@ -96,8 +99,10 @@ impl FrameBuilder {
 
     /// The frame, length prefix included.
     pub fn finish(mut self) -> Vec<u8> {
-        let len = u32::try_from(self.buf.len() - 4).unwrap_or(u32::MAX);
-        self.buf[..4].copy_from_slice(&len.to_be_bytes());
+        let len = u32::try_from(self.buf.len().saturating_sub(4)).unwrap_or(u32::MAX);
+        if let Some(prefix) = self.buf.get_mut(..4) {
+            prefix.copy_from_slice(&len.to_be_bytes());
+        }
         self.buf
     }
 }
@@ -133,23 +138,24 @@ impl FrameReader {
     /// [`FrameError::TooLong`] for a length above [`MAX_FRAME`]: the stream cannot be trusted
     /// any further.
     pub fn next_frame(&mut self) -> Result<Option<&[u8]>, FrameError> {
-        let rest = &self.buf[self.start..];
-        let Some(prefix) = rest.get(..4) else { return Ok(None) };
-        let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+        let rest = self.buf.get(self.start..).unwrap_or_default();
+        let Some(prefix) = rest.first_chunk::<4>() else { return Ok(None) };
+        let len = u32::from_be_bytes(*prefix) as usize;
         if len > MAX_FRAME {
             return Err(FrameError::TooLong(len));
         }
-        if rest.len() < 4 + len {
+        // len is at most MAX_FRAME: these sums cannot overflow
+        let (at, end) = (self.start.saturating_add(4), self.start.saturating_add(4).saturating_add(len));
+        if self.buf.len() < end {
             return Ok(None);
         }
-        let at = self.start + 4;
-        self.start = at + len;
-        Ok(Some(&self.buf[at..at + len]))
+        self.start = end;
+        Ok(self.buf.get(at..end))
     }
 
     /// Bytes received but not yet returned as frames.
     pub fn pending(&self) -> usize {
-        self.buf.len() - self.start
+        self.buf.len().saturating_sub(self.start)
     }
 }
 

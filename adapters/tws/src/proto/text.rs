@@ -8,6 +8,9 @@
 //! `-9223372036854775808`, `1.7976931348623157E308` / `e+308`, `2^127 − 1`); every number is
 //! parsed from its text straight into a decimal, never through a binary float.
 
+// Input from outside the process: nothing here may panic on it (tests may).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used, clippy::expect_used))]
+
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
