@@ -666,3 +666,66 @@ async fn a_replaced_generation_drains_before_it_is_shut_down() {
     let acct = txtrader_plugin_api::model::AccountId::new(ACCT).expect("acct");
     assert!(gw.account_summary(acct).await.expect("answered").is_some());
 }
+
+/// An adapter whose subscriptions answer with the instrument and no prices (as TWS does: its
+/// ticks come one by one afterwards); `LATE` gets a quote and a trade 200 ms later, `DARK` none.
+struct Quoteless {
+    events: adapters::EventSink,
+}
+
+impl AdapterLink for Quoteless {
+    fn name(&self) -> &str {
+        "quoteless"
+    }
+    fn send(&mut self, r: &AdapterRequest) -> Result<(), AdapterError> {
+        use txtrader_plugin_api::model::{AccountId, Instrument, LinkState, Price, Quantity, Quote, SessionHours, Symbol, Trade, UnixNanos};
+        use txtrader_plugin_api::wire::{AdapterEvent, AdapterHello, BrokerSnapshot, MarketSnapshot, ReplyBody, RequestBody};
+        let reply = |body| AdapterEvent::Reply { request_id: r.id, body };
+        match &r.body {
+            RequestBody::Hello(_) => {
+                let hello = AdapterHello { protocol_version: 1, name: "quoteless".into(), version: "0".into(), features: vec![] };
+                (self.events)(reply(ReplyBody::Hello(hello)));
+                (self.events)(AdapterEvent::Link(LinkState::Connected));
+            }
+            RequestBody::Snapshot => {
+                let snap = BrokerSnapshot { accounts: vec![AccountId::new(ACCT).expect("a")], ..BrokerSnapshot::default() };
+                (self.events)(reply(ReplyBody::Snapshot(snap)));
+            }
+            RequestBody::Subscribe { symbol, .. } => {
+                let session = SessionHours {
+                    start: chrono::NaiveTime::from_hms_opt(9, 30, 0).expect("t"),
+                    stop: chrono::NaiveTime::from_hms_opt(16, 0, 0).expect("t"),
+                    timezone: "America/New_York".into(),
+                };
+                let instrument = Instrument { symbol: symbol.clone(), name: format!("{symbol} INC"), cusip: None, exchange: None, currency: "USD".into(), session };
+                (self.events)(reply(ReplyBody::Market(MarketSnapshot { instrument, quote: None, last_trade: None, stats: None })));
+                if symbol.as_str() == "LATE" {
+                    let (events, symbol): (adapters::EventSink, Symbol) = (self.events.clone(), symbol.clone());
+                    std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_millis(200));
+                        let px = |s: &str| Price::new(s.parse().expect("price"));
+                        let q = Quote { symbol: symbol.clone(), bid: Some(px("41.10")), bid_size: Quantity::from_u64(100), ask: Some(px("41.20")), ask_size: Quantity::from_u64(100), ts_event: UnixNanos::now() };
+                        events(AdapterEvent::Quote(q));
+                        events(AdapterEvent::Trade(Trade { symbol, price: px("41.15"), size: Quantity::from_u64(300), ts_event: UnixNanos::now() }));
+                    });
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+    fn shutdown(&mut self) {}
+}
+
+#[tokio::test]
+async fn add_symbol_answers_with_the_first_prices_or_what_it_has_at_the_timeout() {
+    let h = harness(Some(|events| Box::new(Quoteless { events })), &[("TXTRADER_TIMEOUT_ADDSYMBOL", "1")]).await;
+    let up = tokio::time::timeout(Duration::from_secs(10), h.app.gateway.wait_status(|s| s == ConnectionStatus::Up)).await;
+    assert_eq!(up.expect("up in time"), ConnectionStatus::Up);
+    let late = h.ok("/add_symbol", json!({"symbol": "LATE"})).await;
+    assert_eq!(late["last"], 41.15, "the answer waited for the first trade: {late}");
+    let dark = h.ok("/add_symbol", json!({"symbol": "DARK"})).await;
+    assert_eq!((dark["symbol"].as_str(), dark["last"].as_f64()), (Some("DARK"), Some(0.0)), "no prices within the timeout: what it has: {dark}");
+    let again = h.ok("/add_symbol", json!({"symbol": "DARK"})).await;
+    assert_eq!(again["symbol"], "DARK", "an active symbol answers at once");
+}

@@ -87,6 +87,11 @@ impl Market {
         self.active.contains_key(symbol)
     }
 
+    /// Whether an active symbol has both a quote and a last trade (its first full answer).
+    pub fn priced(&self, symbol: &Symbol) -> bool {
+        self.active.get(symbol).is_some_and(|a| a.quote.is_some() && a.last_trade.is_some())
+    }
+
     /// The view of an active symbol.
     pub fn view(&self, symbol: &Symbol) -> Option<SymbolView> {
         self.active.get(symbol).map(Active::view)

@@ -11,14 +11,25 @@ use crate::gateway::market::{Removed, Subscriber, SymbolView};
 use crate::gateway::GatewayError;
 use crate::gateway::entry::Entry;
 use indexmap::IndexMap;
+use std::time::Instant;
 use txtrader_plugin_api::model::{Bar, BarInterval, Quote, SessionStats, Symbol, Trade, UnixNanos};
 use txtrader_plugin_api::wire::{MarketSnapshot, RequestBody};
 
 /// Who waits for a symbol's first answer.
 pub(super) type SymbolReply = Reply<Result<Option<SymbolView>, GatewayError>>;
 
+/// An active symbol without its first prices yet: `add_symbol` answers once it has a quote and
+/// a last trade, or with what it has at `until` (the original waits for the broker's initial
+/// quote; a broker that sends its values one by one, TWS, would otherwise answer `last 0`).
+pub(super) struct AwaitingPrices {
+    pub(super) replies: Vec<SymbolReply>,
+    pub(super) until: Instant,
+}
+
 /// A symbol being subscribed: who waits, and the snapshot once it came.
 pub(super) struct Subscribing {
+    /// When the first caller asked (the first answer is due `TXTRADER_TIMEOUT_ADDSYMBOL` later).
+    pub(super) since: Instant,
     pub(super) waiters: Vec<(Option<Subscriber>, SymbolReply)>,
     pub(super) snapshot: Option<MarketSnapshot>,
     /// Live bars that completed while today's bars were loading.
@@ -29,7 +40,10 @@ impl Core {
     pub(super) fn add_symbol(&mut self, symbol: Symbol, subscriber: Option<Subscriber>, reply: SymbolReply) {
         if self.market.is_active(&symbol) {
             self.market.subscribe(&symbol, subscriber);
-            self.answer(reply, Ok(self.market.view(&symbol)));
+            match self.awaiting_prices.get_mut(&symbol) {
+                Some(waiting) => waiting.replies.push(reply),
+                None => self.answer(reply, Ok(self.market.view(&symbol))),
+            }
             return;
         }
         if let Some(s) = self.subscribing.get_mut(&symbol) {
@@ -37,7 +51,7 @@ impl Core {
             return;
         }
         let timeout = self.settings.timeouts.add_symbol;
-        self.subscribing.insert(symbol.clone(), Subscribing { waiters: vec![(subscriber, reply)], snapshot: None, live_bars: Vec::new() });
+        self.subscribing.insert(symbol.clone(), Subscribing { since: Instant::now(), waiters: vec![(subscriber, reply)], snapshot: None, live_bars: Vec::new() });
         let slot = self.market_slot();
         let _ = self.send_to(slot, RequestBody::Subscribe { symbol: symbol.clone(), exchange: self.exchanges.get(&symbol).cloned() }, Some(("subscribe", timeout, PendingKind::Subscribe { symbol })));
     }
@@ -46,6 +60,7 @@ impl Core {
     pub(super) fn remove_symbol(&mut self, symbol: Symbol, subscriber: Subscriber, reply: Reply<bool>) {
         let removed = self.market.unsubscribe(&symbol, subscriber);
         if removed == Removed::Unsubscribed {
+            self.answer_prices(&symbol, true);
             self.unsubscribe(symbol);
         }
         self.answer(reply, removed != Removed::NotActive);
@@ -135,9 +150,37 @@ impl Core {
         for (subscriber, _) in &sub.waiters {
             self.market.subscribe(symbol, *subscriber);
         }
-        let view = self.market.view(symbol);
-        for (_, reply) in sub.waiters {
-            self.answer(reply, Ok(view.clone()));
+        let replies: Vec<SymbolReply> = sub.waiters.into_iter().map(|(_, reply)| reply).collect();
+        let until = sub.since + self.settings.timeouts.add_symbol;
+        if self.market.priced(symbol) || replies.is_empty() || Instant::now() >= until {
+            let view = self.market.view(symbol);
+            for reply in replies {
+                self.answer(reply, Ok(view.clone()));
+            }
+        } else {
+            self.awaiting_prices.insert(symbol.clone(), AwaitingPrices { replies, until });
+        }
+    }
+
+    /// Answers those waiting for a symbol's first prices, when it has them (or `force`).
+    fn answer_prices(&mut self, symbol: &Symbol, force: bool) {
+        if !force && !self.market.priced(symbol) {
+            return;
+        }
+        if let Some(waiting) = self.awaiting_prices.remove(symbol) {
+            let view = self.market.view(symbol);
+            for reply in waiting.replies {
+                self.answer(reply, Ok(view.clone()));
+            }
+        }
+    }
+
+    /// Answers, with what it has, every symbol whose first prices did not come in time.
+    pub(super) fn expire_awaiting_prices(&mut self, now: Instant) {
+        let due: Vec<Symbol> = self.awaiting_prices.iter().filter(|(_, w)| now >= w.until).map(|(s, _)| s.clone()).collect();
+        for symbol in due {
+            tracing::info!(%symbol, "no full quote within TXTRADER_TIMEOUT_ADDSYMBOL: add_symbol answers with what it has");
+            self.answer_prices(&symbol, true);
         }
     }
 
@@ -146,7 +189,7 @@ impl Core {
         let slot = self.market_slot();
         for symbol in self.market.symbols() {
             if !self.subscribing.contains_key(&symbol) {
-                self.subscribing.insert(symbol.clone(), Subscribing { waiters: Vec::new(), snapshot: None, live_bars: Vec::new() });
+                self.subscribing.insert(symbol.clone(), Subscribing { since: Instant::now(), waiters: Vec::new(), snapshot: None, live_bars: Vec::new() });
                 let timeout = self.settings.timeouts.add_symbol;
                 let _ = self.send_to(slot, RequestBody::Subscribe { symbol: symbol.clone(), exchange: self.exchanges.get(&symbol).cloned() }, Some(("subscribe", timeout, PendingKind::Subscribe { symbol })));
             }
@@ -169,6 +212,9 @@ impl Core {
 
     pub(super) fn on_quote(&mut self, q: Quote) {
         if self.market.on_quote(&q) {
+            if !self.awaiting_prices.is_empty() {
+                self.answer_prices(&q.symbol, false);
+            }
             self.publish(GatewayEvent::Quote(q));
         } else if let Some(snap) = self.pending_market(&q.symbol) {
             snap.quote = Some(q);
@@ -177,6 +223,9 @@ impl Core {
 
     pub(super) fn on_trade(&mut self, t: Trade) {
         if self.market.on_trade(&t) {
+            if !self.awaiting_prices.is_empty() {
+                self.answer_prices(&t.symbol, false);
+            }
             let stats = self.market.stats(&t.symbol).cloned();
             self.publish(GatewayEvent::Trade { trade: t, stats });
         } else if let Some(snap) = self.pending_market(&t.symbol) {

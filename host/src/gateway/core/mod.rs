@@ -78,6 +78,8 @@ pub(super) struct Core {
     next_request: u64,
     pending: HashMap<RequestId, Pending>,
     subscribing: HashMap<Symbol, Subscribing>,
+    /// Active symbols whose `add_symbol` callers wait for the first prices.
+    awaiting_prices: HashMap<Symbol, market_data::AwaitingPrices>,
     lookups: HashSet<Symbol>,
     order_waiters: HashMap<ClientOrderId, OrderWaiter>,
     accounts: Vec<AccountId>,
@@ -171,6 +173,7 @@ impl Core {
             next_request: 0,
             pending: HashMap::new(),
             subscribing: HashMap::new(),
+            awaiting_prices: HashMap::new(),
             lookups: HashSet::new(),
             order_waiters: HashMap::new(),
             accounts: Vec::new(),

@@ -16,6 +16,7 @@ impl Core {
         let now = Instant::now();
         self.expire_pending(now);
         self.expire_order_waiters(now);
+        self.expire_awaiting_prices(now);
         for slot in 0..self.slots.len() {
             self.tend_slot(slot, now);
             self.recheck_in_doubt(slot);
