@@ -13,6 +13,9 @@
 //! something the older side can log and skip, while a known message with malformed content is
 //! still a precise decode error.
 
+// Input from outside the process: nothing here may panic on it (tests may).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used, clippy::expect_used))]
+
 use crate::model::{
     Commission,
     AccountId, AccountSummary, Bar, BarInterval, BrokerOrderId, ClientOrderId, Execution,

@@ -9,6 +9,9 @@
 //! all the same, so the time of an answer does not tell whether the user exists. A reload of the
 //! users file forgets everything remembered.
 
+// Input from outside the process: nothing here may panic on it (tests may).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used, clippy::expect_used))]
+
 use super::credentials::{digest, Credentials, Presented};
 use super::roles::Principal;
 use super::users::Users;
@@ -116,7 +119,7 @@ impl Authenticator {
     }
 
     fn key(&self, user: &[u8], password: &[u8]) -> [u8; 32] {
-        let mut buf = Vec::with_capacity(32 + 8 + user.len() + password.len());
+        let mut buf = Vec::with_capacity(user.len().saturating_add(password.len()).saturating_add(40));
         buf.extend_from_slice(&self.inner.secret);
         buf.extend_from_slice(&(user.len() as u64).to_le_bytes());
         buf.extend_from_slice(user);

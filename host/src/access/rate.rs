@@ -2,6 +2,9 @@
 //! refilled continuously. A request over the rate is refused (`429` with `Retry-After` on HTTP,
 //! JSON-RPC code -32008, `.error: rate limit` on the stream) and costs nothing else.
 
+// Input from outside the process: nothing here may panic on it (tests may).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used, clippy::expect_used))]
+
 use super::roles::Principal;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

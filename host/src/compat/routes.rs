@@ -1,6 +1,9 @@
 //! Order routes in the txTrader forms: a name, a JSON-encoded name, a one-key dict
 //! `{name: params|null}`, or such a dict JSON-encoded in a string.
 
+// Input from outside the process: nothing here may panic on it (tests may).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used, clippy::expect_used))]
+
 use serde_json::{Map, Value};
 use txtrader_plugin_api::model::Route;
 

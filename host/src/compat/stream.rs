@@ -5,6 +5,9 @@
 //! filters them by each session's options and writes them. The data commands translate onto the
 //! same command handlers as the HTTP API.
 
+// Input from outside the process: nothing here may panic on it (tests may).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used, clippy::expect_used))]
+
 use super::commands::{self, CommandError, Ctx};
 use super::{render, CompatConfig};
 use crate::gateway::bus::GatewayEvent;
@@ -211,9 +214,9 @@ pub struct Auth {
 /// The original's messages: too few words, or options that are not a JSON object.
 pub fn parse_auth(line: &str) -> Result<Auth, String> {
     let parts: Vec<&str> = line.splitn(4, ' ').collect();
-    if parts.len() < 3 {
+    let (Some(user), Some(password)) = (parts.get(1), parts.get(2)) else {
         return Err(format!("ValueError('not enough values to unpack (expected 3, got {})')", parts.len()));
-    }
+    };
     let rest = parts.get(3).copied().unwrap_or_default().trim();
     let options = if rest.is_empty() {
         Map::new()
@@ -229,7 +232,7 @@ pub fn parse_auth(line: &str) -> Result<Auth, String> {
     } else {
         rest.split_whitespace().map(|w| (w.to_owned(), Value::Bool(true))).collect()
     };
-    Ok(Auth { user: parts[1].to_owned(), password: parts[2].to_owned(), options })
+    Ok(Auth { user: (*user).to_owned(), password: (*password).to_owned(), options })
 }
 
 /// Python truthiness of an option.
@@ -315,12 +318,9 @@ fn label(name: &str, value: &Value) -> String {
     format!("{CHANNEL}.{name}: {value}")
 }
 
-fn arity(cmd: &str, args: &[&str], usage: &str, n: usize) -> Result<(), String> {
-    if args.len() == n {
-        Ok(())
-    } else {
-        Err(format!("TypeError('{cmd}: expected {n} arguments ({usage}), got {}')", args.len()))
-    }
+/// Exactly `N` arguments, as an array (so no index can miss).
+fn arity<'a, const N: usize>(cmd: &str, args: &[&'a str], usage: &str) -> Result<[&'a str; N], String> {
+    <[&str; N]>::try_from(args).map_err(|_| format!("TypeError('{cmd}: expected {N} arguments ({usage}), got {}')", args.len()))
 }
 
 fn failure(e: CommandError) -> String {
@@ -337,16 +337,16 @@ pub async fn data_command(ctx: &Ctx, cmd: &str, args: &[&str], symbol_fields: Op
     let one = |v: String| Ok(vec![v]);
     match cmd {
         "add" => {
-            arity(cmd, args, "SYMBOL", 1)?;
-            one(label("symbol", &run("add_symbol", json!({"symbol": args[0]})).await?))
+            let [symbol] = arity(cmd, args, "SYMBOL")?;
+            one(label("symbol", &run("add_symbol", json!({"symbol": symbol})).await?))
         }
         "del" => {
-            arity(cmd, args, "SYMBOL", 1)?;
-            one(label("symbol", &run("del_symbol", json!({"symbol": args[0]})).await?))
+            let [symbol] = arity(cmd, args, "SYMBOL")?;
+            one(label("symbol", &run("del_symbol", json!({"symbol": symbol})).await?))
         }
         "query" | "querydata" => {
-            arity(cmd, args, "SYMBOL", 1)?;
-            let sym = args[0].to_uppercase();
+            let [symbol] = arity(cmd, args, "SYMBOL")?;
+            let sym = symbol.to_uppercase();
             let Some(view) = Symbol::new(sym.clone()).ok().map(|s| ctx.gateway.symbol(s)) else {
                 return Err(format!("KeyError('{sym}')"));
             };
@@ -378,8 +378,8 @@ pub async fn data_command(ctx: &Ctx, cmd: &str, args: &[&str], symbol_fields: Op
             Ok(vec![format!(".accounts: [{}]", repr.join(", ")), label("accounts", &accounts)])
         }
         "setaccount" => {
-            arity(cmd, args, "ACCOUNT", 1)?;
-            one(label("set_account", &run("set_account", json!({"account": args[0]})).await?))
+            let [account] = arity(cmd, args, "ACCOUNT")?;
+            one(label("set_account", &run("set_account", json!({"account": account})).await?))
         }
         "killswitch" | "rearm" => {
             if args.len() > 1 {
@@ -395,14 +395,14 @@ pub async fn data_command(ctx: &Ctx, cmd: &str, args: &[&str], symbol_fields: Op
             one(".global order cancel requested".into())
         }
         "cancel" => {
-            arity(cmd, args, "ID", 1)?;
-            one(label("cancel_order", &run("cancel_order", json!({"id": args[0]})).await?))
+            let [id] = arity(cmd, args, "ID")?;
+            one(label("cancel_order", &run("cancel_order", json!({"id": id})).await?))
         }
         "getbars" => {
-            arity(cmd, args, "SYMBOL PERIOD START_DATE START_TIME END_DATE END_TIME", 6)?;
+            let [symbol, period, start_date, start_time, end_date, end_time] = arity(cmd, args, "SYMBOL PERIOD START_DATE START_TIME END_DATE END_TIME")?;
             let bars = run(
                 "query_bars",
-                json!({"symbol": args[0], "period": args[1], "start": format!("{} {}", args[2], args[3]), "end": format!("{} {}", args[4], args[5])}),
+                json!({"symbol": symbol, "period": period, "start": format!("{start_date} {start_time}"), "end": format!("{end_date} {end_time}")}),
             )
             .await?;
             one(label("barchart", &bars))
@@ -410,27 +410,27 @@ pub async fn data_command(ctx: &Ctx, cmd: &str, args: &[&str], symbol_fields: Op
         "marketorder" | "limitorder" | "stoporder" | "stoplimitorder" | "stagemarketorder" => {
             let (name, a): (&'static str, Value) = match cmd {
                 "marketorder" => {
-                    arity(cmd, args, "ACCOUNT ROUTE SYMBOL QUANTITY", 4)?;
-                    ("market_order", json!({"account": args[0], "route": args[1], "symbol": args[2], "quantity": args[3]}))
+                    let [account, route, symbol, quantity] = arity(cmd, args, "ACCOUNT ROUTE SYMBOL QUANTITY")?;
+                    ("market_order", json!({"account": account, "route": route, "symbol": symbol, "quantity": quantity}))
                 }
                 "limitorder" => {
-                    arity(cmd, args, "ACCOUNT ROUTE SYMBOL PRICE QUANTITY", 5)?;
-                    ("limit_order", json!({"account": args[0], "route": args[1], "symbol": args[2], "limit_price": args[3], "quantity": args[4]}))
+                    let [account, route, symbol, price, quantity] = arity(cmd, args, "ACCOUNT ROUTE SYMBOL PRICE QUANTITY")?;
+                    ("limit_order", json!({"account": account, "route": route, "symbol": symbol, "limit_price": price, "quantity": quantity}))
                 }
                 "stoporder" => {
-                    arity(cmd, args, "ACCOUNT ROUTE SYMBOL PRICE QUANTITY", 5)?;
-                    ("stop_order", json!({"account": args[0], "route": args[1], "symbol": args[2], "stop_price": args[3], "quantity": args[4]}))
+                    let [account, route, symbol, price, quantity] = arity(cmd, args, "ACCOUNT ROUTE SYMBOL PRICE QUANTITY")?;
+                    ("stop_order", json!({"account": account, "route": route, "symbol": symbol, "stop_price": price, "quantity": quantity}))
                 }
                 "stoplimitorder" => {
-                    arity(cmd, args, "ACCOUNT ROUTE SYMBOL STOP_PRICE LIMIT_PRICE QUANTITY", 6)?;
+                    let [account, route, symbol, stop, limit, quantity] = arity(cmd, args, "ACCOUNT ROUTE SYMBOL STOP_PRICE LIMIT_PRICE QUANTITY")?;
                     (
                         "stoplimit_order",
-                        json!({"account": args[0], "route": args[1], "symbol": args[2], "stop_price": args[3], "limit_price": args[4], "quantity": args[5]}),
+                        json!({"account": account, "route": route, "symbol": symbol, "stop_price": stop, "limit_price": limit, "quantity": quantity}),
                     )
                 }
                 _ => {
-                    arity(cmd, args, "TAG ACCOUNT ROUTE SYMBOL QUANTITY", 5)?;
-                    ("stage_market_order", json!({"tag": args[0], "account": args[1], "route": args[2], "symbol": args[3], "quantity": args[4]}))
+                    let [tag, account, route, symbol, quantity] = arity(cmd, args, "TAG ACCOUNT ROUTE SYMBOL QUANTITY")?;
+                    ("stage_market_order", json!({"tag": tag, "account": account, "route": route, "symbol": symbol, "quantity": quantity}))
                 }
             };
             let answer = run(name, a).await?;

@@ -9,6 +9,9 @@
 //! (`price_collar_percent`, `price_collar_ticks`, `duplicate_window_ms`); everywhere else the
 //! value is the limit.
 
+// Input from outside the process: nothing here may panic on it (tests may).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used, clippy::expect_used))]
+
 use indexmap::IndexMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};

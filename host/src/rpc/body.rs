@@ -1,5 +1,8 @@
 //! Request bodies, read up to the configured limit (`TXTRADER_HTTP_MAX_BODY`).
 
+// Input from outside the process: nothing here may panic on it (tests may).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used, clippy::expect_used))]
+
 use axum::body::Body;
 
 /// Why a request body could not be used.

@@ -6,6 +6,9 @@
 //! gate applied, and the shared command handler run. Each failure gets a precise status and the
 //! API's one error shape, is logged once, and affects nothing but its own request.
 
+// Input from outside the process: nothing here may panic on it (tests may).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used, clippy::expect_used))]
+
 use super::app::App;
 use super::body::{read_body, BodyError};
 use super::errors::{classify, HttpAnswer};
@@ -42,8 +45,8 @@ pub async fn command_error(app: &App, name: &str, e: &CommandError) -> Response 
 /// The original's order dict for a refused order, with the denial's particulars under `risk`.
 fn refused_order(e: &CommandError) -> Value {
     let mut out = serde_json::json!({"status": "Error", "errorMsg": e.to_string()});
-    if let CommandError::Denied(d) = e {
-        out["risk"] = serde_json::to_value(d).unwrap_or(Value::Null);
+    if let (CommandError::Denied(d), Some(fields)) = (e, out.as_object_mut()) {
+        fields.insert("risk".into(), serde_json::to_value(d).unwrap_or(Value::Null));
     }
     out
 }

@@ -7,6 +7,9 @@
 //! answers (e.g. `{"status":"Error","errorMsg":"account unknown"}`) are results, exactly as the
 //! HTTP routes return them.
 
+// Input from outside the process: nothing here may panic on it (tests may).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used, clippy::expect_used))]
+
 use super::app::App;
 use super::body::{read_body, BodyError};
 use super::errors::classify;
@@ -25,8 +28,8 @@ use txtrader_plugin_api::model::ConnectionStatus;
 
 fn rpc_error(id: Value, code: i64, message: &str, data: Option<Value>) -> Value {
     let mut error = json!({"code": code, "message": message});
-    if let Some(d) = data {
-        error["data"] = d;
+    if let (Some(d), Some(fields)) = (data, error.as_object_mut()) {
+        fields.insert("data".into(), d);
     }
     json!({"jsonrpc": "2.0", "error": error, "id": id})
 }

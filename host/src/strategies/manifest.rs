@@ -6,6 +6,9 @@
 //! Money limits are exact: write them as strings (`"25000.50"`) or integers; a binary float is
 //! refused.
 
+// Input from outside the process: nothing here may panic on it (tests may).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used, clippy::expect_used))]
+
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -288,7 +291,7 @@ fn limits(raw: RawLimits, errors: &mut Vec<String>) -> Limits {
         None => SymbolSet::Only(Vec::new()),
     };
     Limits {
-        memory_bytes: memory_mb * 1024 * 1024,
+        memory_bytes: memory_mb.saturating_mul(1024 * 1024),
         callback: Duration::from_millis(callback_ms),
         orders_per_second,
         order_burst,

@@ -7,6 +7,9 @@
 //! configuration) — the gateway and the other sessions never wait for it. A write that stays
 //! blocked longer than the write timeout ends the session.
 
+// Input from outside the process: nothing here may panic on it (tests may).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used, clippy::expect_used))]
+
 use super::codec::NetstringCodec;
 use super::hub::{Hub, Push};
 use super::{SlowClient, StreamSettings};
@@ -162,7 +165,8 @@ impl Session {
     /// The gateway is stopping: take no more commands, but deliver what is still on its way (the
     /// final status change and, for a forced shutdown, its reason), for at most two seconds.
     async fn finish(&mut self) {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        let now = tokio::time::Instant::now();
+        let deadline = now.checked_add(std::time::Duration::from_secs(2)).unwrap_or(now);
         while let Some(sub) = self.subscription.as_mut() {
             match tokio::time::timeout_at(deadline, sub.recv()).await {
                 Ok(Some(d)) => {
@@ -225,7 +229,7 @@ impl Session {
     /// the policy is to disconnect).
     fn drain(&mut self, first: Option<Delivery<Arc<Push>>>, lines: &mut Vec<String>) -> Option<usize> {
         let mut next = first.or_else(|| self.subscription.as_mut().and_then(Subscription::try_recv));
-        let mut taken = 0;
+        let mut taken: usize = 0;
         while let Some(d) = next.take() {
             match d {
                 Delivery::Item(push) => self.push_lines(&push, lines, false),
@@ -238,7 +242,7 @@ impl Session {
                     lines.push(format!("{CHANNEL}.error: STREAM gap: {missed} events missed (seq {first}-{last})"));
                 }
             }
-            taken += 1;
+            taken = taken.saturating_add(1);
             if taken < Self::BATCH {
                 next = self.subscription.as_mut().and_then(Subscription::try_recv);
             }
@@ -395,7 +399,7 @@ impl Session {
             Some(Err(gone)) => {
                 self.reply(vec![format!(
                     ".error: resume {after}: events {}..{} are no longer kept; query the current state instead",
-                    after + 1,
+                    after.saturating_add(1),
                     gone.evicted_through
                 )])
                 .await
