@@ -380,3 +380,15 @@ fn a_flood_of_idle_and_garbage_connections_never_locks_out_a_trader() {
     let log = d.log_text();
     assert!(log.contains("too many connections from this address"), "the per-address cap refused the flood");
 }
+
+#[test]
+fn an_exposed_plain_listener_or_the_default_password_off_loopback_is_refused_at_start() {
+    let mut d = Daemon::start_expecting_exit("access-exposed-plain", &[("TXTRADER_BIND_ADDRESS", "0.0.0.0"), ("TXTRADER_PASSWORD", "long-and-random")]);
+    let status = d.wait_exit(Duration::from_secs(30)).expect("it stops by itself");
+    assert_eq!(status.code(), Some(2), "an invalid configuration");
+    let log = d.log_text();
+    assert!(log.contains("0.0.0.0 is not a loopback address") && log.contains("TXTRADER_ALLOW_PLAIN_NETWORK"), "{log}");
+    let mut d = Daemon::start_expecting_exit("access-exposed-default", &[("TXTRADER_BIND_ADDRESS", "0.0.0.0"), ("TXTRADER_ALLOW_PLAIN_NETWORK", "1")]);
+    assert_eq!(d.wait_exit(Duration::from_secs(30)).expect("it stops by itself").code(), Some(2));
+    assert!(d.log_text().contains("the default password is refused on a non-loopback address"), "{}", d.log_text());
+}
