@@ -18,12 +18,16 @@ use txtrader_host::config::Config;
 
 const AUTH: &str = "Basic dHh0cmFkZXJfdXNlcjpjaGFuZ2VfdGhpc19wYXNzd29yZA=="; // txtrader_user:change_this_password
 
+/// `bench-user:bench-password`, a user of the users file (an argon2 hash, remembered once verified).
+const USER_AUTH: &str = "Basic YmVuY2gtdXNlcjpiZW5jaC1wYXNzd29yZA==";
+
 #[derive(Clone)]
 struct Scenario {
     name: &'static str,
     method: &'static str,
     path: &'static str,
     body: Option<String>,
+    auth: &'static str,
 }
 
 struct Result {
@@ -53,7 +57,7 @@ async fn client(addr: SocketAddr, s: Scenario, until: Instant) -> Vec<Duration> 
             .method(s.method)
             .uri(s.path)
             .header("host", "bench")
-            .header("authorization", AUTH)
+            .header("authorization", s.auth)
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body)))
             .expect("request");
@@ -108,7 +112,15 @@ fn main() {
             ("TXTRADER_LOG_ORDER_UPDATES", "0"),
             ("TXTRADER_LOG_EXECUTION_UPDATES", "0"),
         ];
+        // a users file with one user, beside the legacy pair (TXTRADER_PASSWORD set)
+        let users_dir = tempfile::tempdir().expect("users dir");
+        let users_file = users_dir.path().join("users.toml");
+        let hash = txtrader_host::access::authenticator::hash_password("bench-password").expect("hash");
+        std::fs::write(&users_file, format!("[users.bench-user]\npassword = \"{hash}\"\nroles = [\"read\", \"trade\"]\naccounts = [\"*\"]\n")).expect("users file");
+        let users_path = users_file.to_str().expect("utf-8").to_owned();
         let env: BTreeMap<String, String> = [
+            ("TXTRADER_USERS_FILE", users_path.as_str()),
+            ("TXTRADER_PASSWORD", "change_this_password"),
             ("TXTRADER_HTTP_PORT", "0"),
             ("TXTRADER_ENABLE_AUTO_RESET", "0"),
             ("TXTRADER_JOURNAL", "0"), // as before the journal; `--bench journal` measures it
@@ -125,11 +137,13 @@ fn main() {
         let base = baseline().await;
         let order = r#"{"account":"REALTICKDEMO.REALTICK.DEMO32.TRADING","route":"DEMO","symbol":"IBM","quantity":{SIDE}}"#;
         let scenarios = [
-            (base, Scenario { name: "baseline: axum, constant \"Up\"", method: "GET", path: "/status", body: None }),
-            (gw, Scenario { name: "GET /status", method: "GET", path: "/status", body: None }),
-            (gw, Scenario { name: "POST /query_positions", method: "POST", path: "/query_positions", body: Some("{\"x\":1}".into()) }),
-            (gw, Scenario { name: "POST /query_symbol (IBM)", method: "POST", path: "/query_symbol", body: Some("{\"symbol\":\"IBM\"}".into()) }),
-            (gw, Scenario { name: "POST /market_order (round trip to ack)", method: "POST", path: "/market_order", body: Some(order.into()) }),
+            (base, Scenario { name: "baseline: axum, constant \"Up\"", method: "GET", path: "/status", body: None, auth: AUTH }),
+            (gw, Scenario { name: "GET /status", method: "GET", path: "/status", body: None, auth: AUTH }),
+            (gw, Scenario { name: "GET /status (users-file user)", method: "GET", path: "/status", body: None, auth: USER_AUTH }),
+            (gw, Scenario { name: "POST /query_positions", method: "POST", path: "/query_positions", body: Some("{\"x\":1}".into()), auth: AUTH }),
+            (gw, Scenario { name: "POST /query_symbol (IBM)", method: "POST", path: "/query_symbol", body: Some("{\"symbol\":\"IBM\"}".into()), auth: AUTH }),
+            (gw, Scenario { name: "POST /market_order (round trip to ack)", method: "POST", path: "/market_order", body: Some(order.into()), auth: AUTH }),
+            (gw, Scenario { name: "POST /market_order (users-file user)", method: "POST", path: "/market_order", body: Some(order.into()), auth: USER_AUTH }),
         ];
         println!(
             "{secs} s per scenario, {conns} keep-alive connections, loopback, {} cores, {}",
