@@ -20,6 +20,7 @@
 //! - [`stream`]: the netstring TCP stream (pushes and commands).
 //! - [`tls`]: TLS for both listeners (certificates reloaded when they change; mTLS).
 //! - [`per_address`]: connections counted per remote address.
+//! - [`files`]: the operator's files, read with a size limit.
 //! - [`shutdown`]: coordinated shutdown.
 //!
 //! Dependencies point one way: the listeners (`rpc`, `stream`) and `strategies` reach the
@@ -28,6 +29,7 @@
 
 pub mod access;
 pub mod adapters;
+pub mod files;
 pub mod per_address;
 pub mod tls;
 pub mod compat;

@@ -13,7 +13,6 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::ServerConfig;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -54,15 +53,7 @@ pub enum TlsError {
 }
 
 fn read_limited(path: &Path) -> Result<Vec<u8>, TlsError> {
-    let file_error = |reason: String| TlsError::File { path: path.display().to_string(), reason };
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_PEM_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|e| file_error(e.to_string()))?;
-    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_PEM_BYTES {
-        return Err(file_error(format!("over {MAX_PEM_BYTES} bytes")));
-    }
-    Ok(bytes)
+    crate::files::read_limited(path, MAX_PEM_BYTES).map_err(|e| TlsError::File { path: path.display().to_string(), reason: e.to_string() })
 }
 
 fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {

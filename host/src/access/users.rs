@@ -23,7 +23,6 @@ use super::roles::{Accounts, Principal, Role};
 use argon2::password_hash::PasswordHash;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::Path;
 use txtrader_plugin_api::model::AccountId;
 
@@ -136,14 +135,11 @@ impl Users {
     /// [`UsersError`] saying what is wrong and where.
     pub fn load(path: &Path) -> Result<Self, UsersError> {
         let shown = path.display().to_string();
-        let mut bytes = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
-            .map_err(|source| UsersError::Read { path: shown.clone(), source })?;
-        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
-        if size > MAX_FILE_BYTES {
-            return Err(UsersError::TooLarge { path: shown, size, max: MAX_FILE_BYTES });
-        }
+        let bytes = match crate::files::read_limited(path, MAX_FILE_BYTES) {
+            Ok(b) => b,
+            Err(crate::files::ReadError::Io(source)) => return Err(UsersError::Read { path: shown, source }),
+            Err(crate::files::ReadError::TooLarge { size, max }) => return Err(UsersError::TooLarge { path: shown, size, max }),
+        };
         let text = String::from_utf8(bytes).map_err(|_| UsersError::Syntax { path: shown.clone(), message: "not UTF-8 text".into() })?;
         Self::parse(&text, &shown)
     }

@@ -258,16 +258,13 @@ impl Limits {
     /// # Errors
     /// As [`Limits::parse`], or [`LimitsError::Read`].
     pub fn load(path: &Path) -> Result<Self, LimitsError> {
-        use std::io::Read;
         let shown = path.display().to_string();
         let read = |source| LimitsError::Read { path: shown.clone(), source };
-        // read at most one byte past the limit: a huge file (or a device) is refused unread
-        let mut bytes = Vec::new();
-        std::fs::File::open(path).and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)).map_err(read)?;
-        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
-        if size > MAX_FILE_BYTES {
-            return Err(LimitsError::TooLarge { path: shown, size, max: MAX_FILE_BYTES });
-        }
+        let bytes = match crate::files::read_limited(path, MAX_FILE_BYTES) {
+            Ok(b) => b,
+            Err(crate::files::ReadError::Io(e)) => return Err(read(e)),
+            Err(crate::files::ReadError::TooLarge { size, max }) => return Err(LimitsError::TooLarge { path: shown, size, max }),
+        };
         let text = String::from_utf8(bytes).map_err(|e| read(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
         Self::parse(&text, &shown)
     }
