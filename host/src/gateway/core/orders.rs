@@ -263,10 +263,13 @@ impl Core {
         let _ = self.send_to(slot, RequestBody::Account { account }, Some(("account", timeout, PendingKind::Account { reply })));
     }
 
-    /// Replaces the default route.
+    /// Replaces the default route (journaled only when it changes: every order a client places
+    /// names its route, almost always the same one).
     pub(super) fn set_route(&mut self, route: Route, reply: Reply<Route>) {
-        self.record(Entry::Route(route.clone()));
-        self.route = route;
+        if route != self.route {
+            self.record(Entry::Route(route.clone()));
+            self.route = route;
+        }
         self.answer(reply, self.route.clone());
     }
 
