@@ -206,6 +206,10 @@ pub enum Published {
         /// Its instrument as published.
         instrument: Option<Instrument>,
     },
+    /// Not read: recovery passed over an old published event it would not keep (only its
+    /// sequence number was read). Never written.
+    #[serde(skip)]
+    Unread,
 }
 
 impl Published {
@@ -240,6 +244,7 @@ impl Published {
                 let execution = books.execution(exec_id.as_str())?;
                 GatewayEvent::Execution(Arc::new(ExecutionView::from_books(books, execution, instrument)))
             }
+            Self::Unread => return None,
         })
     }
 }
@@ -281,5 +286,22 @@ impl Record for Entry {
 
     fn decode(body: &str) -> Result<Self, String> {
         serde_json::from_str(body).map_err(|e| e.to_string())
+    }
+
+    /// A published event read only for its sequence number (the event is skipped by the parser,
+    /// nothing of it is built); any other record in full.
+    fn decode_brief(body: &str) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        struct Brief {
+            published: BriefPublished,
+        }
+        #[derive(Deserialize)]
+        struct BriefPublished {
+            seq: u64,
+        }
+        match serde_json::from_str::<Brief>(body) {
+            Ok(b) => Ok(Self::Published { seq: b.published.seq, event: Published::Unread }),
+            Err(_) => Self::decode(body),
+        }
     }
 }

@@ -78,9 +78,11 @@ pub fn recover(settings: &JournalSettings, keep_pushes: usize) -> Result<Recover
     let mut last_compaction = None;
     let mut risk_states: Vec<(Scope, TradingState)> = Vec::new();
     // Published events before the newest `keep_pushes` (and a margin for damaged ones at the
-    // end) would be trimmed as soon as resolved: they are passed over.
+    // end) would be trimmed as soon as resolved: they are passed over, read only for their
+    // sequence numbers.
     let keep_from = Journal::<Entry>::nth_newest(settings, Entry::PUBLISHED, keep_pushes.saturating_add(PUSH_MARGIN)).unwrap_or(0);
-    let (journal, scan) = Journal::open(settings, |record, entry| {
+    let brief = crate::journal::Brief { kind: Entry::PUBLISHED, before: keep_from };
+    let (journal, scan) = Journal::open_brief(settings, brief, |record, entry| {
         oms.book(&entry);
         match entry {
             Entry::Published { seq, .. } if record < keep_from => {
@@ -175,6 +177,19 @@ mod tests {
 
     fn submitted(id: &str) -> Entry {
         Entry::Submitted { request: crate::gateway::oms::tests::request(id, 1), at: UnixNanos(1) }
+    }
+
+    #[test]
+    fn a_published_record_read_briefly_keeps_only_its_sequence_number() {
+        use crate::journal::Record;
+        let order = ClientOrderId::new("X1").expect("id");
+        let published = Entry::Published { seq: 42, event: Published::OrderAt { order, instrument: None } };
+        let body = published.encode().expect("encodes");
+        assert_eq!(Entry::decode_brief(&body), Ok(Entry::Published { seq: 42, event: Published::Unread }));
+        assert_eq!(Entry::decode(&body), Ok(published), "read in full otherwise");
+        let other = route("R");
+        assert_eq!(Entry::decode_brief(&other.encode().expect("encodes")), Ok(other), "any other record is read in full");
+        assert!(Published::Unread.resolve(&Oms::new()).is_none());
     }
 
     /// Published events older than the newest kept are passed over unresolved: what recovery

@@ -71,6 +71,30 @@ pub trait Record: Sized + Send + 'static {
     /// # Errors
     /// Why the body is unreadable; the record counts as damaged.
     fn decode(body: &str) -> Result<Self, String>;
+    /// A stored body the reader will pass over (see [`Brief`]): only what it needs of it. By
+    /// default, all of it.
+    ///
+    /// # Errors
+    /// As [`Record::decode`].
+    fn decode_brief(body: &str) -> Result<Self, String> {
+        Self::decode(body)
+    }
+}
+
+/// Records of one kind, before a record number, that the reader of a journal will pass over:
+/// they are read with [`Record::decode_brief`] (checksums are checked all the same).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Brief {
+    /// The kind.
+    pub kind: &'static str,
+    /// Records numbered below this.
+    pub before: u64,
+}
+
+impl Brief {
+    fn applies(&self, seq: u64, kind: &str) -> bool {
+        seq < self.before && kind == self.kind
+    }
 }
 
 /// Where and how the journal is kept.
@@ -246,12 +270,20 @@ impl<R: Record> Journal<R> {
     /// [`JournalError`] when the folder or file cannot be used, or a damaged record has good
     /// records after it.
     pub fn open(settings: &JournalSettings, each: impl FnMut(u64, R)) -> Result<(Self, Scan), JournalError> {
+        Self::open_brief(settings, Brief::default(), each)
+    }
+
+    /// As [`Journal::open`], the records `brief` names read briefly.
+    ///
+    /// # Errors
+    /// As [`Journal::open`].
+    pub fn open_brief(settings: &JournalSettings, brief: Brief, each: impl FnMut(u64, R)) -> Result<(Self, Scan), JournalError> {
         std::fs::create_dir_all(&settings.dir).map_err(|source| JournalError::Dir { path: settings.dir.clone(), source })?;
         let path = settings.path();
         let rotation = settle_rotation(&settings.dir)?;
         let torn = torn_wal_bytes(&path);
         let mut store = Store::open(&path)?;
-        let mut scan = store.scan(each)?;
+        let mut scan = store.scan(brief, each)?;
         scan.torn_wal_bytes = torn;
         scan.rotation = rotation;
         if let Some((first, _, _)) = &scan.truncated {
@@ -475,7 +507,7 @@ struct Read<R> {
 }
 
 /// Reads the rows in order: checksum checked, body decoded.
-fn read_records<R: Record>(conn: &mut Connection, path: &Path, tx: &mpsc::SyncSender<Vec<Read<R>>>) -> Result<(), JournalError> {
+fn read_records<R: Record>(conn: &mut Connection, path: &Path, brief: Brief, tx: &mpsc::SyncSender<Vec<Read<R>>>) -> Result<(), JournalError> {
     let err = |source| JournalError::Sqlite { path: path.to_owned(), source };
     let mut stmt = conn.prepare("SELECT seq, kind, body, crc FROM records ORDER BY seq").map_err(err)?;
     let mut rows = stmt.query([]).map_err(err)?;
@@ -486,7 +518,8 @@ fn read_records<R: Record>(conn: &mut Connection, path: &Path, tx: &mpsc::SyncSe
         let body = row.get_ref(2).map_err(err)?.as_str().map_err(|e| err(e.into()))?;
         let stored = row.get::<_, i64>(3).map_err(err)?;
         let record = if u32::try_from(stored).ok() == Some(crc(seq, &kind, body)) {
-            match R::decode(body) {
+            let decoded = if brief.applies(seq, &kind) { R::decode_brief(body) } else { R::decode(body) };
+            match decoded {
                 Ok(record) if record.kind() == kind => Ok(record),
                 Ok(record) => Err(format!("kind {kind} does not match its body ({})", record.kind())),
                 Err(e) => Err(format!("unreadable body: {e}")),
@@ -618,14 +651,14 @@ impl Store {
     /// Two threads: a reader steps through the rows, checks each checksum and decodes each body
     /// (the costly part of reading), and this thread books the records in order, so booking one
     /// overlaps decoding the next.
-    fn scan<R: Record>(&mut self, mut each: impl FnMut(u64, R)) -> Result<Scan, JournalError> {
+    fn scan<R: Record>(&mut self, brief: Brief, mut each: impl FnMut(u64, R)) -> Result<Scan, JournalError> {
         let path = self.path.clone();
         let conn = &mut self.conn;
         std::thread::scope(|scope| {
             let (tx, rx) = mpsc::sync_channel::<Vec<Read<R>>>(SCAN_QUEUE);
             let reader = std::thread::Builder::new()
                 .name("txtrader-journal-scan".into())
-                .spawn_scoped(scope, move || read_records(conn, &path, &tx))
+                .spawn_scoped(scope, move || read_records(conn, &path, brief, &tx))
                 .map_err(|source| JournalError::Dir { path: self.path.clone(), source })?;
             let mut check = Checker::default();
             for batch in rx {
