@@ -184,6 +184,7 @@ fn native_tick_order(gw: txtrader_host::gateway::Gateway) -> tokio::task::JoinHa
                 order_type: OrderType::Limit { limit_price: Price::new(bid.as_decimal() / Decimal::TWO).round_dp(2) },
                 time_in_force: TimeInForce::Ioc,
                 route: None,
+                sets_default_route: false,
                 staged_tag: None,
                 origin: OrderOrigin::Client,
                 user: None,

@@ -558,6 +558,7 @@ async fn a_directly_linked_adapter_trades_like_one_behind_the_abi() {
         order_type: txtrader_plugin_api::model::OrderType::Market,
         time_in_force: txtrader_plugin_api::model::TimeInForce::Day,
         route: None,
+        sets_default_route: false,
         staged_tag: None,
         origin: txtrader_plugin_api::model::OrderOrigin::Client,
         user: None,
@@ -728,4 +729,18 @@ async fn add_symbol_answers_with_the_first_prices_or_what_it_has_at_the_timeout(
     assert_eq!((dark["symbol"].as_str(), dark["last"].as_f64()), (Some("DARK"), Some(0.0)), "no prices within the timeout: what it has: {dark}");
     let again = h.ok("/add_symbol", json!({"symbol": "DARK"})).await;
     assert_eq!(again["symbol"], "DARK", "an active symbol answers at once");
+}
+
+/// An order's route becomes the default route, as the original's order commands set it, in the
+/// same step as the order; an unusable route leaves the default alone and the order goes on it.
+#[tokio::test]
+async fn an_orders_route_becomes_the_default_route() {
+    let h = sim().await;
+    assert_eq!(h.ok("/get_order_route", json!({})).await, json!({"DEMO": null}));
+    let o = h.ok("/market_order", json!({"account": ACCT, "route": {"ALGO": {"STRAT_ID": "X"}}, "symbol": "IBM", "quantity": 3})).await;
+    assert_eq!(o["raw"]["EXIT_VEHICLE"], "ALGO", "{o}");
+    assert_eq!(h.ok("/get_order_route", json!({})).await, json!({"ALGO": {"STRAT_ID": "X"}}));
+    let o = h.ok("/market_order", json!({"account": ACCT, "route": [1, 2], "symbol": "IBM", "quantity": 3})).await;
+    assert_eq!(o["raw"]["EXIT_VEHICLE"], "ALGO", "an unusable route: the default: {o}");
+    assert_eq!(h.ok("/get_order_route", json!({})).await, json!({"ALGO": {"STRAT_ID": "X"}}));
 }

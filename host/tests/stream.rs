@@ -96,6 +96,7 @@ fn order(symbol: &str, qty: i64) -> NewOrder {
         order_type: OrderType::Market,
         time_in_force: TimeInForce::Day,
         route: None,
+        sets_default_route: false,
         staged_tag: None,
         origin: OrderOrigin::Client,
         user: None,

@@ -39,6 +39,7 @@ pub fn order(i: usize, order_type: OrderType) -> NewOrder {
         order_type,
         time_in_force: TimeInForce::Day,
         route: None,
+        sets_default_route: false,
         staged_tag: None,
         origin: OrderOrigin::Client,
         user: None,

@@ -375,19 +375,6 @@ async fn query_positions(ctx: Ctx, _: Args) -> Result<Value, CommandError> {
 
 // ----- orders
 
-/// Applies the order's route argument as the original did: it replaces the server's default
-/// route; an unusable one is reported and the previous route used.
-async fn apply_route(ctx: &Ctx, args: &Args) -> Result<(), CommandError> {
-    let value = args.required("route")?;
-    match parse_route(value) {
-        Ok(route) => {
-            ctx.gateway.set_route(route).await?;
-        }
-        Err(e) => ctx.gateway.alert("None", format!("Cannot set order route {value}: {e}")).await,
-    }
-    Ok(())
-}
-
 struct OrderArgs {
     account: String,
     symbol: String,
@@ -400,7 +387,15 @@ fn order_args(args: &Args) -> Result<OrderArgs, ArgError> {
 
 async fn place(ctx: Ctx, args: Args, order_type: OrderType, staged_tag: Option<String>) -> Result<Value, CommandError> {
     let a = order_args(&args)?;
-    apply_route(&ctx, &args).await?;
+    // the order's route becomes the default route, in the same step as the order
+    let value = args.required("route")?;
+    let route = match parse_route(value) {
+        Ok(route) => Some(route),
+        Err(e) => {
+            ctx.gateway.alert("None", format!("Cannot set order route {value}: {e}")).await;
+            None
+        }
+    };
     let Ok(account) = AccountId::new(a.account) else { return Ok(error_dict("account unknown")) };
     ctx.principal.may_trade("orders", &account)?;
     let Ok(symbol) = Symbol::new(a.symbol.clone()) else { return Ok(error_dict(format!("invalid symbol {:?}", a.symbol))) };
@@ -411,7 +406,8 @@ async fn place(ctx: Ctx, args: Args, order_type: OrderType, staged_tag: Option<S
         quantity: Quantity::from_u64(a.quantity.unsigned_abs()),
         order_type,
         time_in_force: TimeInForce::Day,
-        route: None,
+        sets_default_route: route.is_some(),
+        route,
         staged_tag,
         origin: OrderOrigin::Client,
         user: Some(ctx.principal.name.clone()),

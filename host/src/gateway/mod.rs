@@ -96,6 +96,9 @@ pub struct NewOrder {
     pub time_in_force: TimeInForce,
     /// Route; `None` uses the gateway's current default route.
     pub route: Option<Route>,
+    /// The order's route first becomes the gateway's default route (the original's order
+    /// commands set the current route), in the same step as the order.
+    pub sets_default_route: bool,
     /// Staged ticket tag.
     pub staged_tag: Option<String>,
     /// Who asks.

@@ -209,6 +209,7 @@ pub fn new_order(r: &wit::OrderRequest, name: &str) -> Result<NewOrder, String> 
             wit::TimeInForce::Ioc => TimeInForce::Ioc,
         },
         route: None,
+        sets_default_route: false,
         staged_tag: None,
         origin: OrderOrigin::Strategy { name: name.to_owned() },
         user: None,

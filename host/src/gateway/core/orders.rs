@@ -78,6 +78,12 @@ impl Core {
             self.answer(reply, Err(SubmitError::Gateway(GatewayError::NotInitialized)));
             return;
         }
+        if let (true, Some(route)) = (new.sets_default_route, new.route.as_ref()) {
+            if *route != self.route {
+                self.record(Entry::Route(route.clone()));
+                self.route = route.clone();
+            }
+        }
         let Some(&slot) = self.account_slot.get(&new.account) else {
             self.answer(reply, Err(SubmitError::UnknownAccount(new.account)));
             return;
