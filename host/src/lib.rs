@@ -304,12 +304,8 @@ fn watch_folder(dir: &Path, gateway: &gateway::Gateway) -> Option<adapters::watc
 /// rate buckets are forgotten); an invalid one is refused with its reason and the users in force
 /// stay.
 fn watch_users(file: &Path, access: &access::Access) -> Option<adapters::watch::Watcher> {
-    let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let (name, path, access) = (file.file_name().map(ToOwned::to_owned), file.to_path_buf(), access.clone());
-    let watched = adapters::watch::start_filtered(&dir, Duration::from_millis(200), |_| true, move |p, exists| {
-        if !exists || p.file_name().map(ToOwned::to_owned) != name {
-            return;
-        }
+    let (path, access) = (file.to_path_buf(), access.clone());
+    let watched = adapters::watch::watch_file(file, move || {
         match access::users::Users::load(&path) {
             Ok(users) => {
                 tracing::info!(file = %path.display(), users = users.users.len(), "users file reloaded");

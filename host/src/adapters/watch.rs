@@ -48,6 +48,21 @@ pub fn start(dir: &Path, quiet: Duration, changed: impl Fn(PathBuf) + Send + 'st
     })
 }
 
+/// Watches one file (through its folder, since editors replace a file by renaming another over
+/// it); `changed` is called each time it settles after a change and still exists.
+///
+/// # Errors
+/// The watcher's error (e.g. the folder does not exist).
+pub fn watch_file(file: &Path, changed: impl Fn() + Send + 'static) -> notify::Result<Watcher> {
+    let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let name = file.file_name().map(ToOwned::to_owned);
+    start_filtered(&dir, Duration::from_millis(200), |_| true, move |p, exists| {
+        if exists && p.file_name().map(ToOwned::to_owned) == name {
+            changed();
+        }
+    })
+}
+
 /// Starts watching `dir` for the files `wanted` selects; `changed` receives each one that
 /// settled after a change, with whether it still exists (false: removed or renamed away).
 ///

@@ -3,9 +3,8 @@
 //! its line and reason and the limits in force stay (that decision is the caller's).
 
 use super::limits::{Limits, LimitsError};
-use crate::adapters::watch::{start_filtered, Watcher};
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use crate::adapters::watch::{watch_file, Watcher};
+use std::path::Path;
 
 /// Watches `file` (its folder, since editors replace a file by renaming another over it);
 /// `changed` receives each reading.
@@ -13,12 +12,6 @@ use std::time::Duration;
 /// # Errors
 /// The watcher's error (e.g. the folder does not exist).
 pub fn watch(file: &Path, changed: impl Fn(Result<Limits, LimitsError>) + Send + 'static) -> notify::Result<Watcher> {
-    let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let name = file.file_name().map(ToOwned::to_owned);
     let path = file.to_path_buf();
-    start_filtered(&dir, Duration::from_millis(200), |_| true, move |p, exists| {
-        if exists && p.file_name().map(ToOwned::to_owned) == name {
-            changed(Limits::load(&path));
-        }
-    })
+    watch_file(file, move || changed(Limits::load(&path)))
 }
