@@ -392,3 +392,23 @@ fn an_exposed_plain_listener_or_the_default_password_off_loopback_is_refused_at_
     assert_eq!(d.wait_exit(Duration::from_secs(30)).expect("it stops by itself").code(), Some(2));
     assert!(d.log_text().contains("the default password is refused on a non-loopback address"), "{}", d.log_text());
 }
+
+#[test]
+fn a_changed_users_file_takes_effect_and_a_broken_one_leaves_the_users_in_force() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (users, _) = users_file(dir.path());
+    let (_d, legacy) = start("access-reload", &users, &[]);
+    let order = json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": 1});
+    let reader = legacy.with_user("reader", "read-pw");
+    assert_eq!(reader.call("market_order", &order).0, 403);
+    let text = std::fs::read_to_string(&users).expect("users").replacen("roles = [\"read\"]\n", &format!("roles = [\"read\", \"trade\"]\naccounts = [\"{ACCT}\"]\n"), 1);
+    std::fs::write(&users, text).expect("write");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while reader.call("market_order", &order).0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "the reader never got the trade role");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::fs::write(&users, "[users.reader\n").expect("write");
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(reader.call("market_order", &order).0, 200, "a broken file leaves the users in force");
+}
