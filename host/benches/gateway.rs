@@ -140,6 +140,7 @@ fn main() {
             (base, Scenario { name: "baseline: axum, constant \"Up\"", method: "GET", path: "/status", body: None, auth: AUTH }),
             (gw, Scenario { name: "GET /status", method: "GET", path: "/status", body: None, auth: AUTH }),
             (gw, Scenario { name: "GET /status (users-file user)", method: "GET", path: "/status", body: None, auth: USER_AUTH }),
+            (gw, Scenario { name: "POST /status", method: "POST", path: "/status", body: Some("{}".into()), auth: AUTH }),
             (gw, Scenario { name: "POST /query_positions", method: "POST", path: "/query_positions", body: Some("{\"x\":1}".into()), auth: AUTH }),
             (gw, Scenario { name: "POST /query_symbol (IBM)", method: "POST", path: "/query_symbol", body: Some("{\"symbol\":\"IBM\"}".into()), auth: AUTH }),
             (gw, Scenario { name: "POST /market_order (round trip to ack)", method: "POST", path: "/market_order", body: Some(order.into()), auth: AUTH }),

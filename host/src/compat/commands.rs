@@ -274,7 +274,7 @@ async fn del_symbol(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
 }
 
 async fn query_symbols(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
-    let views = ctx.gateway.symbols().await?;
+    let views = ctx.gateway.symbols();
     if args.truthy("data") {
         Ok(keyed(views, |v| v.instrument.symbol.to_string(), |v| render::symbol_export(v, &ctx.compat)))
     } else {
@@ -284,22 +284,22 @@ async fn query_symbols(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
 
 async fn query_symbol(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
     let Some(symbol) = symbol_arg(&args)? else { return Ok(Value::Null) };
-    let view = match ctx.gateway.symbol(symbol.clone()).await? {
-        Some(v) => Some(v),
-        // An inactive symbol is subscribed on the spot, with no subscriber identity.
-        None => ctx.gateway.add_symbol(symbol, None).await?,
-    };
+    if let Some(v) = ctx.gateway.symbol(&symbol) {
+        return Ok(render::symbol_export(&v, &ctx.compat));
+    }
+    // An inactive symbol is subscribed on the spot, with no subscriber identity.
+    let view = ctx.gateway.add_symbol(symbol, None).await?;
     Ok(view.map_or(Value::Null, |v| render::symbol_export(&v, &ctx.compat)))
 }
 
 async fn query_symbol_data(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
     let Some(symbol) = symbol_arg(&args)? else { return Ok(Value::Null) };
-    Ok(ctx.gateway.symbol(symbol).await?.map_or(Value::Null, |v| render::symbol_raw(&v, &ctx.compat)))
+    Ok(ctx.gateway.symbol(&symbol).map_or(Value::Null, |v| render::symbol_raw(&v, &ctx.compat)))
 }
 
 async fn query_symbol_bars(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
     let Some(symbol) = symbol_arg(&args)? else { return Ok(Value::Null) };
-    Ok(match ctx.gateway.symbol(symbol).await? {
+    Ok(match ctx.gateway.symbol(&symbol) {
         None => Value::Null,
         Some(_) if !ctx.compat.flags.symbol_barchart => json!([]),
         Some(v) => render::bars(&v.bars, ctx.compat.feed_timezone),
@@ -317,7 +317,7 @@ async fn query_bars(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
         return fail("ALERT: query_bars unimplemented".into()).await;
     }
     let Some(symbol) = symbol else { return fail(format!("query_bars failed: symbol {} not active", args.string("symbol")?)).await };
-    let Some(view) = ctx.gateway.symbol(symbol.clone()).await? else {
+    let Some(view) = ctx.gateway.symbol(&symbol) else {
         return fail(format!("query_bars failed: symbol {symbol} not active")).await;
     };
     let now = ctx.gateway.feed_time().unwrap_or_else(txtrader_plugin_api::model::UnixNanos::now);

@@ -347,10 +347,7 @@ pub async fn data_command(ctx: &Ctx, cmd: &str, args: &[&str], symbol_fields: Op
         "query" | "querydata" => {
             let [symbol] = arity(cmd, args, "SYMBOL")?;
             let sym = symbol.to_uppercase();
-            let Some(view) = Symbol::new(sym.clone()).ok().map(|s| ctx.gateway.symbol(s)) else {
-                return Err(format!("KeyError('{sym}')"));
-            };
-            let view = view.await.map_err(|e| e.to_string())?.ok_or_else(|| format!("KeyError('{sym}')"))?;
+            let view = Symbol::new(sym.clone()).ok().and_then(|s| ctx.gateway.symbol(&s)).ok_or_else(|| format!("KeyError('{sym}')"))?;
             if cmd == "querydata" {
                 return one(label("symbol-data", &render::symbol_raw(&view, &ctx.compat)));
             }

@@ -32,7 +32,7 @@ use bus::{Sequenced, Subscription};
 use std::sync::Arc;
 use chrono::NaiveTime;
 use indexmap::IndexMap;
-use market::{Subscriber, SymbolView};
+use market::{MarketReader, Subscriber, SymbolView};
 use oms::Order;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -261,10 +261,6 @@ pub enum Command {
     RemoveSymbol { symbol: Symbol, subscriber: Subscriber, reply: Reply<bool> },
     /// Drop a stream session's subscriptions.
     RemoveSubscriber { subscriber: Subscriber },
-    /// The active symbols, in the order they were added.
-    Symbols { reply: Reply<Vec<SymbolView>> },
-    /// One active symbol.
-    Symbol { symbol: Symbol, reply: Reply<Option<SymbolView>> },
     /// Historical bars of an active symbol.
     Bars { symbol: Symbol, interval: BarInterval, start: UnixNanos, end: UnixNanos, reply: Reply<Result<Vec<Bar>, GatewayError>> },
     /// The broker's accounts, sorted.
@@ -409,6 +405,7 @@ pub struct Gateway {
     status: watch::Receiver<ConnectionStatus>,
     clock: watch::Receiver<Option<UnixNanos>>,
     published: watch::Receiver<u64>,
+    market: MarketReader,
 }
 
 /// Starts the gateway core; it creates the adapter instances. The core stops when `shutdown`
@@ -429,8 +426,9 @@ pub fn spawn_recovered(
     let (clock_tx, clock) = watch::channel(None);
     let core = core::Core::new(settings, status_tx, clock_tx, shutdown, tx.clone(), recovered);
     let published = core.watch_published();
+    let market = core.market_reader();
     let task = tokio::spawn(core.run(rx));
-    (Gateway { tx, status, clock, published }, task)
+    (Gateway { tx, status, clock, published, market }, task)
 }
 
 impl Gateway {
@@ -495,16 +493,16 @@ impl Gateway {
     ///
     /// # Errors
     /// Only when the gateway is shutting down.
-    pub async fn symbols(&self) -> Result<Vec<SymbolView>, GatewayError> {
-        self.call(|reply| Command::Symbols { reply }).await
+    pub fn symbols(&self) -> Vec<Arc<SymbolView>> {
+        self.market.views()
     }
 
     /// One active symbol.
     ///
     /// # Errors
     /// Only when the gateway is shutting down.
-    pub async fn symbol(&self, symbol: Symbol) -> Result<Option<SymbolView>, GatewayError> {
-        self.call(|reply| Command::Symbol { symbol, reply }).await
+    pub fn symbol(&self, symbol: &Symbol) -> Option<Arc<SymbolView>> {
+        self.market.view(symbol)
     }
 
     /// Historical bars.

@@ -95,12 +95,6 @@ impl Core {
             Command::AddSymbol { symbol, subscriber, reply } => self.add_symbol(symbol, subscriber, reply),
             Command::RemoveSymbol { symbol, subscriber, reply } => self.remove_symbol(symbol, subscriber, reply),
             Command::RemoveSubscriber { subscriber } => self.remove_subscriber(subscriber),
-            Command::Symbols { reply } => {
-                self.answer(reply, self.market.views());
-            }
-            Command::Symbol { symbol, reply } => {
-                self.answer(reply, self.market.view(&symbol));
-            }
             Command::Bars { symbol, interval, start, end, reply } => self.bars(symbol, interval, start, end, reply),
             Command::SetPrimaryExchange { symbol, exchange, reply } => self.set_primary_exchange(symbol, exchange, reply),
             // accounts, orders, executions, routes

@@ -226,7 +226,7 @@ impl Core {
             if !self.awaiting_prices.is_empty() {
                 self.answer_prices(&t.symbol, false);
             }
-            let stats = self.market.stats(&t.symbol).cloned();
+            let stats = self.market.stats(&t.symbol);
             self.publish(GatewayEvent::Trade { trade: t, stats });
         } else if let Some(snap) = self.pending_market(&t.symbol) {
             snap.last_trade = Some(t);

@@ -203,4 +203,8 @@ impl Core {
     pub(super) fn watch_published(&self) -> watch::Receiver<u64> {
         self.bus.watch_published()
     }
+
+    pub(super) fn market_reader(&self) -> super::market::MarketReader {
+        self.market.reader()
+    }
 }
