@@ -33,6 +33,12 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// need it: a new generation reconciles from the broker.
 pub const FEATURE_STATE_HANDOVER: &str = "state-handover";
 
+/// Hello feature, with [`FEATURE_STATE_HANDOVER`]: the adapter can copy its state while it keeps
+/// serving ([`RequestBody::CopyState`]), and a new generation can import that copy ahead of the
+/// hand-over; the export that follows then carries only what changed since the copy, so the
+/// requests held during the hand-over do not wait for the whole state to move.
+pub const FEATURE_STATE_PRECOPY: &str = "state-precopy";
+
 /// The adapter cancels every open order of its broker's accounts in one request
 /// ([`RequestBody::GlobalCancel`]), orders placed elsewhere included.
 pub const FEATURE_GLOBAL_CANCEL: &str = "global-cancel";
@@ -155,10 +161,15 @@ pub enum RequestBody {
     /// needs to continue, then freeze (no more events; other requests fail) until imported back
     /// or shut down. Only for adapters announcing [`FEATURE_STATE_HANDOVER`].
     ExportState,
-    /// Hand-over, new generation: continue from an exported state; answered with
+    /// Hand-over ahead of time, old generation: answer [`ReplyBody::State`] with a copy of the
+    /// state and keep serving, noting what changes from now on; the next `ExportState` answers
+    /// only that. Only for adapters announcing [`FEATURE_STATE_PRECOPY`].
+    CopyState,
+    /// Hand-over, new generation: continue from an exported state, or (with
+    /// [`FEATURE_STATE_PRECOPY`]) hold a copy until the rest comes; answered with
     /// [`ReplyBody::Done`].
     ImportState {
-        /// What `ExportState` answered, unchanged.
+        /// What `ExportState` or `CopyState` answered, unchanged.
         state: String,
     },
     /// A request from a newer host this adapter does not know.

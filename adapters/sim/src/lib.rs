@@ -248,7 +248,8 @@ fn event_loop(config: SimConfig, keeping: &Keeping, rx: &mpsc::Receiver<Msg>, ho
         for request in batch {
             let greeting = matches!(request.body, RequestBody::Hello(_));
             let import = matches!(request.body, RequestBody::ImportState { .. });
-            if store.is_none() && !greeting && !import && !exchange.is_frozen() {
+            // (a generation holding a copy of the running one's books opens nothing either)
+            if store.is_none() && !greeting && !import && !exchange.is_frozen() && !exchange.is_staged() {
                 match open_store(keeping, &mut exchange, true, host) {
                     Ok(s) => store = Some(s),
                     Err(e) => {
@@ -277,8 +278,10 @@ fn event_loop(config: SimConfig, keeping: &Keeping, rx: &mpsc::Receiver<Msg>, ho
                     }
                 }
             }
+            // an import refused leaves the store to whoever holds it
+            let imported = import && answered.iter().any(|e| matches!(e, AdapterEvent::Reply { body: ReplyBody::Done, .. }));
             events.extend(answered);
-            if store.is_none() && import && !exchange.is_frozen() {
+            if store.is_none() && imported && !exchange.is_frozen() && !exchange.is_staged() {
                 match open_store(keeping, &mut exchange, false, host) {
                     Ok(s) => store = Some(s),
                     Err(e) => return fail(format!("cannot store the handed-over books in {}: {e}", keeping.describe())),

@@ -170,7 +170,8 @@ fn what_the_exchange_reported_survives_a_restart_and_a_hand_over() {
         ReplyBody::State { state } => state,
         other => panic!("expected the state, got {other:?}"),
     };
-    assert!(state.contains(resting.as_str()) && !state.contains(filled.as_str()), "only the open books are handed over");
+    let text = state_json(&state);
+    assert!(text.contains(resting.as_str()) && !text.contains(filled.as_str()), "only the open books are handed over");
     assert!(matches!(c.ask(RequestBody::ImportState { state }), ReplyBody::Done));
     let swapped = c.snapshot();
     assert_eq!(status_of(&swapped, &filled), Some(OrderStatus::Filled), "history read from the store");
@@ -194,6 +195,62 @@ fn what_the_exchange_reported_survives_a_restart_and_a_hand_over() {
     d.stop();
 }
 
+/// The JSON inside a handed-over state (`b64:` + base64 of JSON).
+fn state_json(state: &str) -> String {
+    use base64::Engine as _;
+    let b64 = state.strip_prefix("b64:").expect("a base64 state");
+    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).expect("base64")).expect("utf-8")
+}
+
+#[test]
+fn a_copy_ahead_leaves_the_store_to_the_running_generation_until_the_rest_comes() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut a = Sim::start(dir.path());
+    a.snapshot();
+    let resting = a.order(1, Side::Buy, far_limit());
+    let copy = match a.ask(RequestBody::CopyState) {
+        ReplyBody::State { state } => state,
+        other => panic!("expected a copy, got {other:?}"),
+    };
+    // the new generation holds the copy without opening the store the running one holds
+    let mut b = Sim::start(dir.path());
+    assert!(matches!(b.ask(RequestBody::ImportState { state: copy }), ReplyBody::Done));
+    // the running one trades on and stores what it does
+    let filled = a.order(2, Side::Sell, OrderType::Market);
+    a.filled(&filled);
+    a.send(RequestBody::CancelOrder { client_order_id: None, broker_order_id: resting.clone() });
+    a.until(|e| match e {
+        AdapterEvent::Order(o) if o.broker_order_id == resting && matches!(o.kind, OrderEventKind::Cancelled { .. }) => Some(()),
+        _ => None,
+    });
+    let later = a.order(3, Side::Buy, far_limit());
+    let before = a.snapshot();
+    let rest = match a.ask(RequestBody::ExportState) {
+        ReplyBody::State { state } => state,
+        other => panic!("expected the rest, got {other:?}"),
+    };
+    let text = state_json(&rest);
+    assert!(text.contains(later.as_str()) && !text.contains(filled.as_str()), "the rest: the open orders changed since the copy");
+    assert!(matches!(b.ask(RequestBody::ImportState { state: rest }), ReplyBody::Done));
+    let after = b.snapshot();
+    assert_eq!(status_of(&after, &resting), Some(OrderStatus::Cancelled));
+    assert_eq!(status_of(&after, &filled), Some(OrderStatus::Filled), "history read from the store it opened");
+    assert_eq!(status_of(&after, &later), Some(OrderStatus::Working));
+    assert_eq!(after.executions, before.executions);
+    assert_eq!(after.positions, before.positions);
+    // it trades on, and a restart finds what it did
+    let next = b.order(4, Side::Sell, OrderType::Market);
+    b.filled(&next);
+    a.stop();
+    b.stop();
+    let mut c = Sim::start(dir.path());
+    let last = c.snapshot();
+    assert_eq!(status_of(&last, &later), Some(OrderStatus::Working));
+    assert_eq!(status_of(&last, &next), Some(OrderStatus::Filled));
+    assert_eq!(last.executions.len(), 2);
+    c.stop();
+}
+
 #[test]
 fn the_books_of_earlier_versions_are_migrated_once() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -211,7 +268,7 @@ fn the_books_of_earlier_versions_are_migrated_once() {
     for f in ["exchange.sqlite", "exchange.sqlite-wal", "exchange.sqlite-shm"] {
         let _ = std::fs::remove_file(dir.path().join(f));
     }
-    std::fs::write(dir.path().join("exchange.json"), state).expect("legacy file");
+    std::fs::write(dir.path().join("exchange.json"), state_json(&state)).expect("legacy file");
     let mut b = Sim::start(dir.path());
     let s = b.snapshot();
     assert_eq!(status_of(&s, &resting), Some(OrderStatus::Working));

@@ -14,6 +14,7 @@
 //! - orders above `partial_fill_threshold` fill in `partial_fill_parts` slices, one per tick;
 //! - IOC orders fill what they can at once and cancel the rest; DAY orders expire with the day.
 
+mod handover;
 mod persist;
 
 pub use persist::{Changes, ExecRow, OrderRow};
@@ -116,25 +117,14 @@ pub struct Exchange {
     permid_prefix: String,
     /// After an export: no ticks, no fills, no requests until an import.
     frozen: bool,
+    /// Where a hand-over stands.
+    handover: handover::Handover,
+    /// Whether it handled a request other than a greeting or a hand-over (a copy is only for a
+    /// new generation).
+    serving: bool,
     /// What changed since the last [`Exchange::take_changes`].
     changed: persist::Changed,
     out: Vec<AdapterEvent>,
-}
-
-/// Everything a new generation needs to continue the exchange (format 1).
-#[derive(serde::Serialize, serde::Deserialize)]
-struct ExchangeState {
-    format: u32,
-    permid_prefix: String,
-    seq: u64,
-    cancel_rejects: u64,
-    accounts: BTreeMap<AccountId, Account>,
-    orders: BTreeMap<u64, SimOrder>,
-    executions: Vec<Execution>,
-    markets: BTreeMap<Symbol, LiveMarket>,
-    /// Fills so far (absent in states written before it was kept: the executions held).
-    #[serde(default)]
-    fills: Option<u64>,
 }
 
 impl Exchange {
@@ -166,34 +156,11 @@ impl Exchange {
             fills: 0,
             permid_prefix,
             frozen: false,
+            handover: handover::Handover::None,
+            serving: false,
             changed: persist::Changed::default(),
             out: Vec::new(),
         }
-    }
-
-    /// Everything needed to continue elsewhere (what [`Exchange::restore`] reads); the
-    /// exchange freezes.
-    fn export(&mut self) -> String {
-        let state = ExchangeState {
-            format: 1,
-            permid_prefix: self.permid_prefix.clone(),
-            seq: self.seq,
-            cancel_rejects: self.cancel_rejects,
-            accounts: std::mem::take(&mut self.accounts),
-            orders: std::mem::take(&mut self.orders),
-            executions: std::mem::take(&mut self.executions),
-            markets: std::mem::take(&mut self.markets),
-            fills: Some(self.fills),
-        };
-        let text = serde_json::to_string(&state).unwrap_or_default();
-        // Keep the books (a frozen exchange can be imported back by the host on an aborted
-        // hand-over, but it must stay inspectable meanwhile).
-        self.accounts = state.accounts;
-        self.orders = state.orders;
-        self.executions = state.executions;
-        self.markets = state.markets;
-        self.frozen = true;
-        text
     }
 
     /// Whether the exchange handed its state over (and stopped).
@@ -204,47 +171,6 @@ impl Exchange {
     /// How many orders the exchange knows.
     pub fn order_count(&self) -> usize {
         self.orders.len()
-    }
-
-    /// Continues from an exported state, replacing whatever this exchange held.
-    ///
-    /// # Errors
-    /// The text is not an exchange state this build reads.
-    pub fn restore(&mut self, text: &str) -> Result<(), String> {
-        self.import(text)
-    }
-
-    /// Continues from an exported state, replacing whatever this exchange held.
-    fn import(&mut self, text: &str) -> Result<(), String> {
-        let state: ExchangeState = serde_json::from_str(text).map_err(|e| format!("cannot read the exchange state: {e}"))?;
-        if state.format != 1 {
-            return Err(format!("exchange state format {} is not supported (expected 1)", state.format));
-        }
-        self.permid_prefix = state.permid_prefix;
-        self.seq = state.seq;
-        self.cancel_rejects = state.cancel_rejects;
-        self.fills = state.fills.unwrap_or(state.executions.len() as u64);
-        self.accounts = state.accounts;
-        self.executions = state.executions;
-        self.markets = state.markets;
-        self.orders = state.orders;
-        self.reindex();
-        self.frozen = false;
-        // everything handed over is this exchange's now: its store keeps all of it
-        self.changed.everything = true;
-        Ok(())
-    }
-
-    /// Rebuilds the lookups from the orders.
-    fn reindex(&mut self) {
-        self.by_broker_id = self.orders.iter().map(|(seq, o)| (o.broker_id.clone(), *seq)).collect();
-        self.activations = self.orders.iter().filter_map(|(seq, o)| o.active_at.map(|t| (t, *seq))).collect();
-        self.working = self
-            .orders
-            .iter()
-            .filter(|(_, o)| o.status.is_open() && o.status != OrderStatus::Held && o.active_at.is_none())
-            .map(|(seq, _)| *seq)
-            .collect();
     }
 
     /// The configuration in force.
@@ -259,7 +185,18 @@ impl Exchange {
             self.fail(id, ErrorCode::Unsupported, "the exchange state was exported; awaiting import or shutdown");
             return std::mem::take(&mut self.out);
         }
+        if self.is_staged() && !matches!(request.body, RequestBody::ImportState { .. }) {
+            self.fail(id, ErrorCode::Unsupported, "the exchange holds a copy of another generation's state; awaiting the rest of the hand-over");
+            return std::mem::take(&mut self.out);
+        }
+        if !matches!(request.body, RequestBody::Hello(_) | RequestBody::ImportState { .. }) {
+            self.serving = true;
+        }
         match request.body {
+            RequestBody::CopyState => {
+                let state = self.copy(now);
+                self.reply(id, ReplyBody::State { state });
+            }
             RequestBody::ExportState => {
                 let state = self.export();
                 self.reply(id, ReplyBody::State { state });
@@ -285,7 +222,7 @@ impl Exchange {
                             protocol_version: PROTOCOL_VERSION,
                             name: NAME.into(),
                             version: crate::VERSION.into(),
-                            features: vec![FEATURE_STATE_HANDOVER.to_owned()],
+                            features: vec![FEATURE_STATE_HANDOVER.to_owned(), handover::FEATURE_STATE_PRECOPY.to_owned()],
                         }),
                     );
                     // The exchange is in-process: connected as soon as greeted.
@@ -457,6 +394,7 @@ impl Exchange {
     /// Reports an order event and applies it to the exchange's own order.
     fn order_event(&mut self, seq: u64, kind: OrderEventKind, now: UnixNanos) {
         self.changed.orders.insert(seq);
+        self.track_change(seq);
         let Some(o) = self.orders.get_mut(&seq) else { return };
         let trigger = match &kind {
             OrderEventKind::Acknowledged => Some(OrderTrigger::Acknowledge),

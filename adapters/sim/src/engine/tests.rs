@@ -607,3 +607,80 @@ fn an_aborted_hand_over_imports_back_and_bad_states_are_refused() {
     let out = a.request(RequestBody::ImportState { state: r#"{"format": 2}"#.into() });
     assert!(matches!(&out[0], AdapterEvent::Failed { error, .. } if error.code == ErrorCode::InvalidRequest));
 }
+
+
+#[test]
+fn a_copy_ahead_then_only_the_changes_hand_the_exchange_over() {
+    let mut a = Driver::new(exchange(), t0());
+    a.request(RequestBody::Subscribe { symbol: sym("IBM"), exchange: None });
+    let bid = a.ex.market(&sym("IBM"), t0()).bid_cents();
+    let limit = |cents| OrderType::Limit { limit_price: Price::from_cents(cents) };
+    let resting: Vec<ClientOrderId> = (0..50).map(|_| a.order(acct(2), "IBM", Side::Buy, 100, limit(bid / 2), TimeInForce::Gtc)).collect();
+    a.advance(SEC);
+
+    // the copy: the exchange keeps trading
+    let copy = state_of(&a.request(RequestBody::CopyState));
+    assert!(!a.ex.is_frozen());
+    let mut b = Driver::new(exchange(), a.now);
+    b.next_id = 1000;
+    let out = b.request(RequestBody::ImportState { state: copy.clone() });
+    assert!(matches!(&out[0], AdapterEvent::Reply { body: ReplyBody::Done, .. }), "{out:?}");
+    assert!(b.ex.is_staged());
+    let refused = b.request(RequestBody::Snapshot);
+    assert!(matches!(&refused[0], AdapterEvent::Failed { error, .. } if error.message.contains("awaiting the rest")), "a staged exchange serves nothing");
+
+    // meanwhile: one resting order cancelled, a new one rests, a market order fills
+    let gone = resting[0].clone();
+    let rid = a.broker_id(&gone);
+    a.request(RequestBody::CancelOrder { client_order_id: None, broker_order_id: rid });
+    let late = a.order(acct(2), "IBM", Side::Buy, 7, limit(bid / 3), TimeInForce::Gtc);
+    let filled = a.market(Side::Sell, 30);
+    a.advance(5 * SEC);
+    assert_eq!(a.status(&filled), OrderStatus::Filled);
+    let before = without_timestamps(a.snapshot());
+
+    // the rest carries only what changed since the copy
+    let rest = state_of(&a.request(RequestBody::ExportState));
+    assert!(a.ex.is_frozen());
+    assert!(rest.len() * 5 < copy.len(), "the rest ({} bytes) is far smaller than the copy ({} bytes)", rest.len(), copy.len());
+    let out = b.request(RequestBody::ImportState { state: rest.clone() });
+    assert!(matches!(&out[0], AdapterEvent::Reply { body: ReplyBody::Done, .. }), "{out:?}");
+    assert!(!b.ex.is_staged());
+    assert_eq!(without_timestamps(b.snapshot()), before, "the copy and the changes make the whole books");
+    b.events = a.events.clone();
+    let rid = b.broker_id(&late);
+    b.request(RequestBody::CancelOrder { client_order_id: None, broker_order_id: rid });
+    assert_eq!(kinds(&b.order_events(&late)).last(), Some(&"cancelled"), "an order placed after the copy is known");
+
+    // an aborted hand-over: the rest given back thaws the exchange that made it
+    let out = a.request(RequestBody::ImportState { state: rest });
+    assert!(matches!(&out[0], AdapterEvent::Reply { body: ReplyBody::Done, .. }), "{out:?}");
+    assert!(!a.ex.is_frozen());
+    assert_eq!(without_timestamps(a.snapshot()), before);
+
+    // a copy is refused by an exchange that trades, and a rest without its copy everywhere
+    let out = a.request(RequestBody::ImportState { state: copy });
+    assert!(matches!(&out[0], AdapterEvent::Failed { error, .. } if error.message.contains("trading")), "{out:?}");
+    let other = state_of(&a.request(RequestBody::CopyState));
+    let rest = state_of(&a.request(RequestBody::ExportState));
+    let mut c = Driver::new(exchange(), a.now);
+    let out = c.request(RequestBody::ImportState { state: rest });
+    assert!(matches!(&out[0], AdapterEvent::Failed { error, .. } if error.message.contains("does not hold")), "{out:?}");
+    let out = c.request(RequestBody::ImportState { state: other });
+    assert!(matches!(&out[0], AdapterEvent::Reply { body: ReplyBody::Done, .. }), "{out:?}");
+}
+
+#[test]
+fn a_state_exported_by_an_earlier_build_as_plain_json_is_read() {
+    let mut a = Driver::new(exchange(), t0());
+    let c = a.market(Side::Buy, 10);
+    let state = state_of(&a.request(RequestBody::ExportState));
+    use base64::Engine as _;
+    let json = base64::engine::general_purpose::STANDARD.decode(state.strip_prefix("b64:").expect("base64 state")).expect("base64");
+    let mut b = Driver::new(exchange(), a.now);
+    let out = b.request(RequestBody::ImportState { state: String::from_utf8(json).expect("utf-8") });
+    assert!(matches!(&out[0], AdapterEvent::Reply { body: ReplyBody::Done, .. }), "{out:?}");
+    b.events = a.events.clone();
+    b.advance(SEC);
+    assert_eq!(b.status(&c), OrderStatus::Filled);
+}

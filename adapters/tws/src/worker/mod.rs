@@ -247,7 +247,7 @@ impl Worker {
             RequestBody::Unsubscribe { symbol } => self.unsubscribe(id, &symbol),
             RequestBody::Bars { symbol, interval, start, end, exchange } => self.bars(id, symbol, interval, (start, end), exchange.as_deref()),
             RequestBody::Account { account } => self.account(id, account),
-            RequestBody::ExportState | RequestBody::ImportState { .. } | RequestBody::Unknown => {
+            RequestBody::ExportState | RequestBody::CopyState | RequestBody::ImportState { .. } | RequestBody::Unknown => {
                 self.host.fail(id, ErrorCode::Unsupported, "not supported by the TWS adapter");
             }
         }
