@@ -5,9 +5,13 @@
 //! operator reloads it, or when it faulted. The new generation is created and greeted while the
 //! old one serves; for adapters announcing `state-handover` the old one then exports its state
 //! and the new one imports it, with requests held meanwhile (others reconcile from their
-//! broker). Routing switches, the held requests go to the new generation, it reports its
-//! snapshot (which reconciles the books) and the old one drains — answers what was sent to it,
-//! up to [`DRAIN`] — and is shut down; its library stays mapped. Anything failing before the
+//! broker). When both also announce `state-precopy`, the old one first copies its state while
+//! it keeps serving and the new one imports the copy; the export with requests held then
+//! carries only what changed since, so the hold does not grow with the open orders. Routing
+//! switches and the held requests go to the new generation. A generation that started afresh
+//! then reports its snapshot (which reconciles the books); one that took the state over does
+//! not (its snapshot would be the whole day's orders, with requests queued behind it). The old
+//! one drains — answers what was sent to it, up to [`DRAIN`] — and is shut down; its library stays mapped. Anything failing before the
 //! switch aborts the swap and leaves the old generation serving.
 //!
 //! A faulted slot (its adapter panicked, failed to queue a request, or reported `Failed`) is
@@ -118,26 +122,57 @@ impl Core {
         }
     }
 
-    /// The new generation answered hello: hand the state over, or switch at once.
+    /// The new generation answered hello: hand the state over (copying it ahead when both
+    /// generations can), or switch at once.
     pub(super) fn swap_greeted(&mut self, slot: usize, features: Vec<String>) {
         let Some(swap) = self.slots[slot].swap.as_mut() else { return };
         swap.new.hello_done = true;
         swap.new.features = features;
-        let new_hands_over = swap.new.hands_over();
+        let (new_hands_over, new_copies) = (swap.new.hands_over(), swap.new.copies_ahead());
         // A faulted generation's state cannot be trusted: the new one reconciles instead.
         let restart = swap.reason == SwapReason::Restart;
-        let old_hands_over = self.slots[slot].current.as_ref().is_some_and(Generation::hands_over);
-        if new_hands_over && old_hands_over && !restart {
-            // Hold requests while the state moves.
-            self.slots[slot].state = SlotState::Swapping;
-            if let Some(swap) = self.slots[slot].swap.as_mut() {
-                swap.holding_since = Some(Instant::now());
-            }
-            if let Err(e) = self.send_to_generation(slot, false, RequestBody::ExportState, "export state", PendingKind::SwapExport { slot }) {
-                self.abort_swap(slot, format!("the running generation refused to export its state: {e}"));
+        let old = self.slots[slot].current.as_ref();
+        let (old_hands_over, old_copies) = (old.is_some_and(Generation::hands_over), old.is_some_and(Generation::copies_ahead));
+        if !(new_hands_over && old_hands_over) || restart {
+            self.switch(slot, false);
+        } else if new_copies && old_copies {
+            // The bulk moves while the old generation serves; only what changed meanwhile
+            // moves with requests held.
+            if let Err(e) = self.send_to_generation(slot, false, RequestBody::CopyState, "copy state", PendingKind::SwapCopy { slot }) {
+                tracing::warn!(adapter = %self.slots[slot].spec.name, cause = %e, "the running generation refused to copy its state: handing it over whole");
+                self.hand_over(slot);
             }
         } else {
-            self.switch(slot, false);
+            self.hand_over(slot);
+        }
+    }
+
+    /// The running generation copied its state: the new one imports the copy (nothing held).
+    pub(super) fn state_copied(&mut self, slot: usize, state: String) {
+        if self.slots[slot].swap.is_none() {
+            return;
+        }
+        if let Err(e) = self.send_to_generation(slot, true, RequestBody::ImportState { state }, "import copy", PendingKind::SwapImportCopy { slot }) {
+            self.abort_swap(slot, format!("the new generation refused the copy of the state: {e}"));
+        }
+    }
+
+    /// The copy could not be made: the state is handed over whole.
+    pub(super) fn copy_failed(&mut self, slot: usize, error: &GatewayError) {
+        if self.slots[slot].swap.is_some() {
+            tracing::warn!(adapter = %self.slots[slot].spec.name, cause = %error, "no copy of the state ahead of the hand-over: handing it over whole");
+            self.hand_over(slot);
+        }
+    }
+
+    /// Holds requests and asks the running generation for its state (after a copy: what changed
+    /// since).
+    pub(super) fn hand_over(&mut self, slot: usize) {
+        let Some(swap) = self.slots[slot].swap.as_mut() else { return };
+        swap.holding_since = Some(Instant::now());
+        self.slots[slot].state = SlotState::Swapping;
+        if let Err(e) = self.send_to_generation(slot, false, RequestBody::ExportState, "export state", PendingKind::SwapExport { slot }) {
+            self.abort_swap(slot, format!("the running generation refused to export its state: {e}"));
         }
     }
 
@@ -196,7 +231,13 @@ impl Core {
                 self.fail_order_request(&request, &message);
             }
         }
-        self.request_snapshot(slot, true);
+        if !handed_over {
+            // A generation that starts afresh reports its broker's day, which reconciles the
+            // books. One that took the state over holds what its predecessor reported: asking
+            // it for the day (all of it, closed orders included) would cost time in proportion
+            // to the day's orders while requests wait behind it.
+            self.request_snapshot(slot, true);
+        }
         if slot == self.market_slot() {
             // The new generation does not know what the old one streamed.
             self.resubscribe();

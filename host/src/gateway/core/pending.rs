@@ -24,6 +24,8 @@ pub(super) enum PendingKind {
     Hello { slot: usize, generation: u64 },
     Snapshot { slot: usize, generation: u64, reconcile: bool },
     SwapHello { slot: usize },
+    SwapCopy { slot: usize },
+    SwapImportCopy { slot: usize },
     SwapExport { slot: usize },
     SwapImport { slot: usize },
     Subscribe { symbol: Symbol },
@@ -71,6 +73,8 @@ impl Core {
                 }
             }
             (PendingKind::SwapHello { slot }, ReplyBody::Hello(hello)) => self.swap_greeted(slot, hello.features),
+            (PendingKind::SwapCopy { slot }, ReplyBody::State { state }) => self.state_copied(slot, state),
+            (PendingKind::SwapImportCopy { slot }, ReplyBody::Done) => self.hand_over(slot),
             (PendingKind::SwapExport { slot }, ReplyBody::State { state }) => self.state_exported(slot, state),
             (PendingKind::SwapImport { slot }, ReplyBody::Done) => self.switch(slot, true),
             (PendingKind::Subscribe { symbol }, ReplyBody::Market(snapshot)) => self.subscribed(symbol, snapshot),
@@ -118,6 +122,8 @@ impl Core {
                 }
             }
             PendingKind::SwapHello { slot } => self.abort_swap(slot, format!("the new generation did not answer hello: {error}")),
+            PendingKind::SwapCopy { slot } => self.copy_failed(slot, &error),
+            PendingKind::SwapImportCopy { slot } => self.abort_swap(slot, format!("the new generation did not import the copy of the state: {error}")),
             PendingKind::SwapExport { slot } => {
                 self.abort_swap(slot, format!("the running generation did not export its state: {error}"));
             }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use txtrader_plugin_api::model::{AccountId, ConnectionStatus, LinkState, UnixNanos};
 use txtrader_plugin_api::wire::{
-    AdapterHello, AdapterRequest, HostHello, RequestBody, FEATURE_STATE_HANDOVER, PROTOCOL_VERSION,
+    AdapterHello, AdapterRequest, HostHello, RequestBody, FEATURE_STATE_HANDOVER, FEATURE_STATE_PRECOPY, PROTOCOL_VERSION,
 };
 
 /// Who waits for an adapter lifecycle operation.
@@ -43,6 +43,12 @@ impl Generation {
     /// True when it announced `state-handover` (its state moves to the next generation).
     pub(super) fn hands_over(&self) -> bool {
         self.features.iter().any(|f| f == FEATURE_STATE_HANDOVER)
+    }
+
+    /// True when it also announced `state-precopy` (its state can be copied ahead of the
+    /// hand-over, while it serves).
+    pub(super) fn copies_ahead(&self) -> bool {
+        self.hands_over() && self.features.iter().any(|f| f == FEATURE_STATE_PRECOPY)
     }
 }
 
@@ -217,7 +223,7 @@ impl Core {
         RequestBody::Hello(HostHello {
             protocol_version: PROTOCOL_VERSION,
             host_version: env!("CARGO_PKG_VERSION").into(),
-            features: vec![FEATURE_STATE_HANDOVER.to_owned()],
+            features: vec![FEATURE_STATE_HANDOVER.to_owned(), FEATURE_STATE_PRECOPY.to_owned()],
         })
     }
 
