@@ -10,7 +10,8 @@
 //!   events serialized, function pointers, panics caught), as txtraderd runs its built-in sim;
 //! - **dylib**: the `.so` opened with libloading, as an adapter dropped into the folder.
 //!
-//! `--day-only` runs only the swap gap's last row; DAY 0 leaves that row out.
+//! `--day-only` runs only the swap gap's last row; DAY 0 leaves that row out. `BENCH_LOG=1`
+//! (with `RUST_LOG`) prints the gateway's log.
 //!
 //! Each places ORDERS (default 2000; 0 skips this part) market orders one after another (latency: submit until the
 //! broker's first answer reaches the caller), then 16 concurrent callers order for 2 s
@@ -109,7 +110,6 @@ async fn swap_gap(library: &loader::LoadedLibrary, resting: usize, day: usize, s
     let data = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("adapters-bench-swap-{resting}-{day}"));
     let _ = std::fs::remove_dir_all(&data);
     let (gw, shutdown, core) = start_in(AdapterSource::library(library), Some(&data)).await;
-    let (mut events, _) = gw.subscribe(1 << 16).await.expect("subscribe");
     if day > 0 {
         // the day so far: market orders from 16 callers, filled at once
         let t = Instant::now();
@@ -120,6 +120,9 @@ async fn swap_gap(library: &loader::LoadedLibrary, resting: usize, day: usize, s
         let limit = OrderType::Limit { limit_price: Price::from_cents(105) };
         gw.submit(order(i, limit)).await.expect("resting");
     }
+    // subscribed only now: the day's events would fill the queue, and a `swapped` event that
+    // found it full would be lost in a gap
+    let (mut events, _) = gw.subscribe(1 << 16).await.expect("subscribe");
     // a caller placing orders throughout
     let stop = Arc::new(AtomicBool::new(false));
     let probe = {
@@ -187,6 +190,9 @@ async fn swap_gap(library: &loader::LoadedLibrary, resting: usize, day: usize, s
 }
 
 fn main() {
+    if std::env::var_os("BENCH_LOG").is_some() {
+        tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).init();
+    }
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     // 0 skips the round trips (the swap gap only)
     let orders = args.first().copied().unwrap_or(2000);
