@@ -153,7 +153,13 @@ fn main() {
         );
         println!("{:<42} {:>10} {:>10} {:>10} {:>12}", "scenario", "req/s", "p50 µs", "p99 µs", "vs baseline");
         let mut base_rate = None;
-        for (addr, s) in &scenarios {
+        // `BENCH_ONLY=a|b`: the baseline and the scenarios whose name contains a or b (to
+        // profile one, or to repeat a comparison)
+        let only = std::env::var("BENCH_ONLY").ok();
+        for (i, (addr, s)) in scenarios.iter().enumerate() {
+            if only.as_ref().is_some_and(|o| i > 0 && !o.split('|').any(|w| s.name.contains(w))) {
+                continue;
+            }
             let r = run(*addr, s, secs, conns).await;
             let rate = r.rate();
             let ratio = base_rate.map_or("1.00x".to_owned(), |b: f64| format!("{:.2}x", rate / b));
