@@ -1,0 +1,11 @@
+//! RealTick adapter: speaks RTGW, the gateway the original txTrader's RealTick back-end
+//! (`TXTRADER_MODE=rtx`) talks to.
+//!
+//! - [`proto`]: the wire protocol (command lines out, JSON lines in), with no I/O; decoding is
+//!   fuzzed with random and cut lines.
+//!
+//! Work in progress (issue 16): the connection, the session (start-up, advises, reconnection),
+//! and the mapping of RealTick's tables to the gateway's domain come next; until then the crate
+//! is not an adapter the gateway can load.
+
+pub mod proto;
