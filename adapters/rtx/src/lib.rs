@@ -4,6 +4,8 @@
 //! - [`proto`]: the wire protocol (command lines out, JSON lines in), with no I/O; decoding is
 //!   fuzzed with random and cut lines.
 //! - [`connection`]: one TCP connection and its reader thread (bounded lines).
+//! - [`mapping`]: RealTick's rows (accounts, positions, feed times, ORDERS rows) to the
+//!   gateway's domain, in one place.
 //! - [`session`]: the logical connections every command travels on, as state machines.
 //! - [`settings`]: `TXTRADER_<INSTANCE>_*`, with the gateway's `TXTRADER_API_HOST` / `_PORT`.
 //!
@@ -12,6 +14,7 @@
 //! is not an adapter the gateway can load.
 
 pub mod connection;
+pub mod mapping;
 pub mod proto;
 pub mod session;
 pub mod settings;

@@ -1,0 +1,266 @@
+//! RealTick's vocabulary to the gateway's domain, in one place: accounts
+//! (`BANK.BRANCH.CUSTOMER.DEPOSIT`), positions (`LONGPOS`/`SHORTPOS`), the feed's naive times,
+//! and ORDERS rows to order events, as the compatibility specification's section 4 reads them.
+//!
+//! ORDERS rows, by `TYPE` and `CURRENT_STATUS` (a row names its order by `ORIGINAL_ORDER_ID`,
+//! the permid; a fill row's own `ORDER_ID` is `permid-N`):
+//!
+//! | TYPE | CURRENT_STATUS | event |
+//! |---|---|---|
+//! | `UserSubmitOrder` | `PENDING` | acknowledged (the first row carries `CLIENT_ORDER_ID`) |
+//! | `UserSubmitStagedOrder` | `PENDING` | staged |
+//! | any but a fill | `LIVE` | accepted |
+//! | `ExchangeTradeOrder` | `COMPLETED` | a fill: `VOLUME` at `PRICE`, execution id `ORDER_ID` |
+//! | `UserSubmitOrder`, `UserSubmitStatus`, `ExchangeReportStatus` | `COMPLETED` | none (a filled order's closing row; the fills tell) |
+//! | `UserSubmitCancel` | `COMPLETED` | cancelled |
+//! | `UserSubmitCancel` | `DELETED` | cancel refused (`REASON`, e.g. `Order not live`) |
+//! | `ClerkReject` | `COMPLETED` | a staged ticket cancelled (`REASON`, `User cancel`); otherwise rejected |
+//! | `ExchangeKillOrder` | any | expired |
+//! | `ExchangeAcceptOrder` | `COMPLETED` | accepted |
+//! | any | `DELETED` | rejected (`REASON`) |
+//! | any | `CANCELLED` | cancelled |
+//!
+//! Anything else is [`RowError`]: logged and alerted by the worker, never guessed.
+
+use crate::proto::line::Row;
+use crate::proto::row::{self, FieldError};
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
+use txtrader_plugin_api::model::{AccountId, BrokerOrderId, ClientOrderId, ExecutionId, Position, Price, Quantity, SignedQuantity, Symbol, UnixNanos};
+use txtrader_plugin_api::wire::{Fill, OrderEventKind};
+
+/// A row that does not map.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RowError {
+    /// A field is missing.
+    #[error("{table} row without {field}")]
+    Missing {
+        /// The table.
+        table: &'static str,
+        /// The field.
+        field: &'static str,
+    },
+    /// A field's value is wrong.
+    #[error("{table} row: {source}")]
+    Field {
+        /// The table.
+        table: &'static str,
+        /// What is wrong.
+        source: FieldError,
+    },
+    /// An identifier the gateway refuses.
+    #[error("{table} row: {field} {value:?}: {why}")]
+    Id {
+        /// The table.
+        table: &'static str,
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: String,
+        /// Why.
+        why: String,
+    },
+    /// A TYPE and CURRENT_STATUS the specification does not list.
+    #[error("ORDERS row {order_id}: unknown TYPE {ty:?} with CURRENT_STATUS {status:?}")]
+    Unknown {
+        /// The row's ORDER_ID.
+        order_id: String,
+        /// Its TYPE.
+        ty: String,
+        /// Its CURRENT_STATUS.
+        status: String,
+    },
+}
+
+fn need(table: &'static str, r: &Row, field: &'static str) -> Result<String, RowError> {
+    row::text(r, field).ok_or(RowError::Missing { table, field })
+}
+
+fn decimal(table: &'static str, r: &Row, field: &'static str) -> Result<Option<rust_decimal::Decimal>, RowError> {
+    row::decimal(r, field).map_err(|source| RowError::Field { table, source })
+}
+
+fn id<T>(table: &'static str, field: &'static str, value: String, make: impl FnOnce(String) -> Result<T, String>) -> Result<T, RowError> {
+    make(value.clone()).map_err(|why| RowError::Id { table, field, value, why })
+}
+
+/// The account a row names (`BANK.BRANCH.CUSTOMER.DEPOSIT`).
+///
+/// # Errors
+/// A part missing, or not an account id.
+pub fn account(table: &'static str, r: &Row) -> Result<AccountId, RowError> {
+    let parts = [need(table, r, "BANK")?, need(table, r, "BRANCH")?, need(table, r, "CUSTOMER")?, need(table, r, "DEPOSIT")?];
+    id(table, "BANK.BRANCH.CUSTOMER.DEPOSIT", parts.join("."), |v| AccountId::new(v).map_err(|e| e.to_string()))
+}
+
+/// An account's four parts, as RTGW's WHERE clauses and pokes name them; `None` when the id
+/// does not have four.
+pub fn account_parts(account: &AccountId) -> Option<[&str; 4]> {
+    let mut it = account.as_str().splitn(4, '.');
+    let parts = [it.next()?, it.next()?, it.next()?, it.next()?];
+    parts.iter().all(|p| !p.is_empty()).then_some(parts)
+}
+
+/// A POSITION row: net `LONGPOS - SHORTPOS` (the day's `LONGPOS0`/`SHORTPOS0` are the start of
+/// day's, already in those).
+///
+/// # Errors
+/// A missing account or symbol, or a quantity that is not a number.
+pub fn position(r: &Row) -> Result<Position, RowError> {
+    const T: &str = "POSITION";
+    let account = account(T, r)?;
+    let symbol = id(T, "DISP_NAME", need(T, r, "DISP_NAME")?, |v| Symbol::new(v).map_err(|e| e.to_string()))?;
+    let long = decimal(T, r, "LONGPOS")?.unwrap_or_default();
+    let short = decimal(T, r, "SHORTPOS")?.unwrap_or_default();
+    Ok(Position { account, symbol, quantity: SignedQuantity::new(long - short), avg_price: None })
+}
+
+/// A feed time: the naive date (`YYYY-MM-DD` or `YYYY/MM/DD`) and time (`HH:MM:SS`) in the
+/// feed's time zone; `None` when either does not read (a placeholder such as `Error 17`).
+pub fn feed_time(date: &str, time: &str, tz: chrono_tz::Tz) -> Option<UnixNanos> {
+    let d = NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d").or_else(|_| NaiveDate::parse_from_str(date.trim(), "%Y/%m/%d")).ok()?;
+    let t = NaiveTime::parse_from_str(time.trim(), "%H:%M:%S").ok()?;
+    // a time the clocks skip (spring forward) does not exist; one they repeat is the first
+    tz.from_local_datetime(&NaiveDateTime::new(d, t)).earliest().map(UnixNanos::from)
+}
+
+/// What one ORDERS row says happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRow {
+    /// The order's permid (`ORIGINAL_ORDER_ID`, else the row's own `ORDER_ID`).
+    pub permid: BrokerOrderId,
+    /// The row's own `ORDER_ID`.
+    pub row_id: String,
+    /// The gateway's id, on the order's first row.
+    pub client_order_id: Option<ClientOrderId>,
+    /// What happened; `None` for a row that changes nothing the gateway keeps.
+    pub kind: Option<OrderEventKind>,
+    /// Identifies the row's content: the same row sent twice has the same one.
+    pub event_id: String,
+}
+
+/// Reads one ORDERS row; `staged` says whether the order is a staged ticket (its first row's
+/// TYPE was `UserSubmitStagedOrder`), which decides what a `ClerkReject` means.
+///
+/// # Errors
+/// A missing id or status, a fill without a quantity or price, or a TYPE and status the
+/// specification does not list.
+pub fn order_row(r: &Row, staged: bool) -> Result<OrderRow, RowError> {
+    const T: &str = "ORDERS";
+    let row_id = need(T, r, "ORDER_ID")?;
+    let permid = row::text(r, "ORIGINAL_ORDER_ID").unwrap_or_else(|| row_id.clone());
+    let permid = id(T, "ORIGINAL_ORDER_ID", permid, |v| BrokerOrderId::new(v).map_err(|e| e.to_string()))?;
+    let client_order_id = match row::text(r, "CLIENT_ORDER_ID") {
+        Some(c) => Some(id(T, "CLIENT_ORDER_ID", c, |v| ClientOrderId::new(v).map_err(|e| e.to_string()))?),
+        None => None,
+    };
+    let ty = row::text(r, "TYPE").unwrap_or_default();
+    let status = need(T, r, "CURRENT_STATUS")?;
+    let reason = row::text(r, "REASON").filter(|s| !s.is_empty());
+    let kind = match (ty.as_str(), status.as_str()) {
+        ("ExchangeKillOrder", _) => Some(OrderEventKind::Expired),
+        ("UserSubmitCancel", "DELETED") => Some(OrderEventKind::CancelRejected { reason: reason.unwrap_or_else(|| "cancel refused".into()) }),
+        (_, "DELETED") => Some(OrderEventKind::Rejected { reason: reason.unwrap_or_else(|| "DELETED".into()) }),
+        (_, "CANCELLED") | ("UserSubmitCancel", "COMPLETED") => Some(OrderEventKind::Cancelled { reason }),
+        ("ClerkReject", "COMPLETED") if staged => Some(OrderEventKind::Cancelled { reason: Some(reason.unwrap_or_else(|| "User cancel".into())) }),
+        ("ClerkReject", "COMPLETED") => Some(OrderEventKind::Rejected { reason: reason.unwrap_or_else(|| "ClerkReject".into()) }),
+        ("ExchangeTradeOrder", "COMPLETED") => {
+            let quantity = decimal(T, r, "VOLUME")?.ok_or(RowError::Missing { table: T, field: "VOLUME" })?;
+            let price = decimal(T, r, "PRICE")?.ok_or(RowError::Missing { table: T, field: "PRICE" })?;
+            let quantity = Quantity::new(quantity).map_err(|e| RowError::Id { table: T, field: "VOLUME", value: quantity.to_string(), why: e.to_string() })?;
+            let exec_id = id(T, "ORDER_ID", row_id.clone(), |v| ExecutionId::new(v).map_err(|e| e.to_string()))?;
+            Some(OrderEventKind::Filled(Fill { exec_id, quantity, price: Price::new(price), venue_fill_id: row::text(r, "FILL_ID") }))
+        }
+        ("UserSubmitStagedOrder", "PENDING") => Some(OrderEventKind::Staged),
+        (_, "PENDING") => Some(OrderEventKind::Acknowledged),
+        (_, "LIVE") | ("ExchangeAcceptOrder", "COMPLETED") => Some(OrderEventKind::Accepted),
+        ("UserSubmitOrder" | "UserSubmitStagedOrder" | "UserSubmitStatus" | "ExchangeReportStatus", "COMPLETED") => None,
+        _ => return Err(RowError::Unknown { order_id: row_id, ty, status }),
+    };
+    let traded = row::text(r, "VOLUME_TRADED").unwrap_or_default();
+    let event_id = format!("{row_id}:{ty}:{status}:{traded}");
+    Ok(OrderRow { permid, row_id, client_order_id, kind, event_id })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn r(v: serde_json::Value) -> Row {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    fn acct() -> serde_json::Value {
+        json!({"BANK": "REALTICKDEMO", "BRANCH": "REALTICK", "CUSTOMER": "DEMO32", "DEPOSIT": "TRADING"})
+    }
+
+    fn with(extra: serde_json::Value) -> Row {
+        let mut m = r(acct());
+        m.extend(r(extra));
+        m
+    }
+
+    #[test]
+    fn accounts_and_positions() {
+        let a = account("ACCOUNT", &r(acct())).expect("account");
+        assert_eq!(a.as_str(), "REALTICKDEMO.REALTICK.DEMO32.TRADING");
+        assert_eq!(account_parts(&a), Some(["REALTICKDEMO", "REALTICK", "DEMO32", "TRADING"]));
+        assert!(matches!(account("ACCOUNT", &r(json!({"BANK": "X"}))), Err(RowError::Missing { field: "BRANCH", .. })));
+        let p = position(&with(json!({"DISP_NAME": "IBM", "LONGPOS": 0, "SHORTPOS": 300, "LONGPOS0": 0, "SHORTPOS0": 0}))).expect("position");
+        assert_eq!(p.quantity.as_decimal(), rust_decimal::Decimal::from(-300));
+    }
+
+    #[test]
+    fn feed_times_are_in_the_feed_zone() {
+        let tz = chrono_tz::Asia::Tokyo;
+        let t = feed_time("2024-03-06", "10:00:00", tz).expect("time");
+        assert_eq!(t.to_datetime().to_rfc3339(), "2024-03-06T01:00:00+00:00");
+        assert_eq!(feed_time("2024/03/06", "10:00:00", tz), Some(t));
+        assert_eq!(feed_time("Error 17", "10:00:00", tz), None);
+        // 02:30 does not exist in New York on 2024-03-10
+        assert_eq!(feed_time("2024-03-10", "02:30:00", chrono_tz::America::New_York), None);
+    }
+
+    #[test]
+    fn a_market_order_s_rows() {
+        let first = with(json!({"ORDER_ID": "9b94c305-b9-001a", "ORIGINAL_ORDER_ID": "9b94c305-b9-001a", "TYPE": "UserSubmitOrder", "CURRENT_STATUS": "PENDING", "CLIENT_ORDER_ID": "123e06b8-e77f-11f1-8cf0-02fc00000001", "VOLUME_TRADED": 0}));
+        let o = order_row(&first, false).expect("row");
+        assert_eq!(o.kind, Some(OrderEventKind::Acknowledged));
+        assert_eq!(o.client_order_id.map(|c| c.to_string()).as_deref(), Some("123e06b8-e77f-11f1-8cf0-02fc00000001"));
+        let live = with(json!({"ORDER_ID": "9b94c305-b9-001a", "ORIGINAL_ORDER_ID": "9b94c305-b9-001a", "TYPE": "UserSubmitOrder", "CURRENT_STATUS": "LIVE"}));
+        assert_eq!(order_row(&live, false).expect("row").kind, Some(OrderEventKind::Accepted));
+        let fill = with(json!({"ORDER_ID": "9b94c305-b9-001a-2", "ORIGINAL_ORDER_ID": "9b94c305-b9-001a", "TYPE": "ExchangeTradeOrder", "CURRENT_STATUS": "COMPLETED", "VOLUME": 75, "PRICE": 125.08, "FILL_ID": "1549-1323056", "VOLUME_TRADED": 75}));
+        let f = order_row(&fill, false).expect("row");
+        assert_eq!(f.permid.as_str(), "9b94c305-b9-001a");
+        let Some(OrderEventKind::Filled(fill)) = f.kind else { panic!("a fill") };
+        assert_eq!((fill.exec_id.as_str(), fill.quantity.as_decimal(), fill.price.as_decimal()), ("9b94c305-b9-001a-2", 75.into(), rust_decimal::Decimal::new(12508, 2)));
+        let done = with(json!({"ORDER_ID": "9b94c305-b9-001a", "ORIGINAL_ORDER_ID": "9b94c305-b9-001a", "TYPE": "UserSubmitOrder", "CURRENT_STATUS": "COMPLETED", "VOLUME_TRADED": 100}));
+        assert_eq!(order_row(&done, false).expect("row").kind, None, "the closing row: the fills tell");
+        assert_ne!(order_row(&first, false).expect("row").event_id, order_row(&live, false).expect("row").event_id);
+    }
+
+    #[test]
+    fn cancels_rejects_and_tickets() {
+        let row = |ty: &str, status: &str, reason: Option<&str>| {
+            let mut m = with(json!({"ORDER_ID": "p-2", "ORIGINAL_ORDER_ID": "p", "TYPE": ty, "CURRENT_STATUS": status}));
+            if let Some(reason) = reason {
+                m.insert("REASON".into(), json!(reason));
+            }
+            m
+        };
+        assert_eq!(order_row(&row("UserSubmitCancel", "COMPLETED", None), false).expect("r").kind, Some(OrderEventKind::Cancelled { reason: None }));
+        assert_eq!(
+            order_row(&row("UserSubmitCancel", "DELETED", Some("Order not live")), false).expect("r").kind,
+            Some(OrderEventKind::CancelRejected { reason: "Order not live".into() })
+        );
+        assert_eq!(order_row(&row("UserSubmitOrder", "DELETED", Some("Invalid symbol")), false).expect("r").kind, Some(OrderEventKind::Rejected { reason: "Invalid symbol".into() }));
+        assert_eq!(
+            order_row(&row("ClerkReject", "COMPLETED", Some("User cancel")), true).expect("r").kind,
+            Some(OrderEventKind::Cancelled { reason: Some("User cancel".into()) })
+        );
+        assert_eq!(order_row(&row("UserSubmitStagedOrder", "PENDING", None), true).expect("r").kind, Some(OrderEventKind::Staged));
+        let e = order_row(&row("Telepathy", "COMPLETED", None), false).expect_err("unknown");
+        assert!(e.to_string().contains("Telepathy"), "{e}");
+        assert!(matches!(order_row(&r(json!({"TYPE": "UserSubmitOrder"})), false), Err(RowError::Missing { field: "ORDER_ID", .. })));
+    }
+}
