@@ -12,6 +12,8 @@
 //!   only things that cross the adapter boundary (as JSON bytes).
 //! - [`adapter`]: the [`adapter::Adapter`] trait, the host's event sink, and the bytes-level
 //!   dispatch the C ABI uses.
+//! - [`settings`]: reading an adapter's own `TXTRADER_<INSTANCE>_*` settings, the same way in
+//!   every adapter.
 //! - `abi` (feature `abi`): the C ABI of adapter dynamic libraries and `export_adapter!`.
 #![warn(missing_docs)]
 
@@ -19,6 +21,7 @@
 pub mod abi;
 pub mod adapter;
 pub mod model;
+pub mod settings;
 pub mod wire;
 
 pub use rust_decimal::Decimal;

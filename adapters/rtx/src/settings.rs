@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 use txtrader_plugin_api::adapter::AdapterConfig;
+use txtrader_plugin_api::settings::SettingsReader;
 
 /// RTGW's port when nothing names one (the original's default `TXTRADER_API_PORT`).
 pub const DEFAULT_PORT: u16 = 51070;
@@ -35,38 +36,14 @@ impl Settings {
     /// # Errors
     /// [`SettingsError`] listing every unknown key and bad value.
     pub fn from_config(config: &AdapterConfig) -> Result<Self, SettingsError> {
-        let s = &config.settings;
-        let prefix = format!("TXTRADER_{}_", config.instance.to_uppercase());
-        let mut errors: Vec<String> =
-            s.keys().filter(|k| !KEYS.contains(&k.as_str())).map(|k| format!("{prefix}{}: unknown setting", k.to_uppercase())).collect();
-        let mut num = |key: &str, default: u64, min: u64, max: u64| -> u64 {
-            match s.get(key) {
-                None => default,
-                Some(v) => match v.trim().parse::<u64>() {
-                    Ok(n) if (min..=max).contains(&n) => n,
-                    _ => {
-                        errors.push(format!("{prefix}{}={v:?}: expected an integer from {min} to {max}", key.to_uppercase()));
-                        default
-                    }
-                },
-            }
-        };
-        let api = &config.api;
-        let port = num("port", u64::from(api.port.unwrap_or(DEFAULT_PORT)), 1, 65535);
-        let reconnect_max = num("reconnect_max_seconds", 30, 1, 3600);
-        let request_timeout = num("request_timeout_seconds", 20, 1, 3600);
-        let host = s.get("host").map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).unwrap_or_else(|| {
-            if api.host.is_empty() { "127.0.0.1".to_owned() } else { api.host.clone() }
-        });
-        if !errors.is_empty() {
-            return Err(SettingsError(errors));
-        }
-        Ok(Self {
-            host,
-            port: u16::try_from(port).unwrap_or(DEFAULT_PORT),
-            reconnect_max: Duration::from_secs(reconnect_max),
-            request_timeout: Duration::from_secs(request_timeout),
-        })
+        let mut r = SettingsReader::new(config, &KEYS);
+        let port = r.port(DEFAULT_PORT);
+        let reconnect_max = r.int("reconnect_max_seconds", 30, 1, 3600);
+        let request_timeout = r.int("request_timeout_seconds", 20, 1, 3600);
+        let host = r.host();
+        r.finish().map_err(SettingsError)?;
+        let secs = |n: i64| Duration::from_secs(u64::try_from(n).unwrap_or(1));
+        Ok(Self { host, port, reconnect_max: secs(reconnect_max), request_timeout: secs(request_timeout) })
     }
 }
 

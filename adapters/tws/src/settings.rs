@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 use txtrader_plugin_api::adapter::AdapterConfig;
+use txtrader_plugin_api::settings::SettingsReader;
 
 /// How to reach TWS and what to ask of it.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,33 +73,20 @@ impl Settings {
     /// # Errors
     /// [`SettingsError`] listing every unknown key and bad value.
     pub fn from_config(config: &AdapterConfig) -> Result<Self, SettingsError> {
-        let s = &config.settings;
-        let prefix = format!("TXTRADER_{}_", config.instance.to_uppercase());
-        let mut errors: Vec<String> =
-            s.keys().filter(|k| !KEYS.contains(&k.as_str())).map(|k| format!("{prefix}{}: unknown setting", k.to_uppercase())).collect();
-        let mut num = |key: &str, default: i64, min: i64, max: i64| -> i64 {
-            match s.get(key) {
-                None => default,
-                Some(v) => match v.trim().parse::<i64>() {
-                    Ok(n) if (min..=max).contains(&n) => n,
-                    _ => {
-                        errors.push(format!("{prefix}{}={v:?}: expected an integer from {min} to {max}", key.to_uppercase()));
-                        default
-                    }
-                },
-            }
-        };
-        let api = &config.api;
-        let port = num("port", i64::from(api.port.unwrap_or(7497)), 1, 65535);
-        let client_id = num("client_id", api.client_id, 0, i64::from(i32::MAX));
-        let market_data_type = num("market_data_type", 1, 1, 4);
-        let pace = num("pace", 45, 1, 50);
-        let live_bars = num("live_bars", 1, 0, 1) == 1;
-        let reconnect_max = num("reconnect_max_seconds", 30, 1, 3600);
-        let request_timeout = num("request_timeout_seconds", 20, 1, 3600);
-        let text = |key: &str, default: &str| s.get(key).map_or_else(|| default.to_owned(), |v| v.trim().to_owned());
+        let mut r = SettingsReader::new(config, &KEYS);
+        let prefix = r.prefix().to_owned();
+        let port = r.port(7497);
+        let client_id = r.int("client_id", config.api.client_id, 0, i64::from(i32::MAX));
+        let market_data_type = r.int("market_data_type", 1, 1, 4);
+        let pace = r.int("pace", 45, 1, 50);
+        let live_bars = r.int("live_bars", 1, 0, 1) == 1;
+        let reconnect_max = r.int("reconnect_max_seconds", 30, 1, 3600);
+        let request_timeout = r.int("request_timeout_seconds", 20, 1, 3600);
+        let text = |key: &str, default: &str| r.text(key, default);
+        let (exchange, currency, sec_type, contract_list) = (text("exchange", "SMART"), text("currency", "USD"), text("sec_type", "STK"), text("contracts", ""));
+        let mut errors = Vec::new();
         let mut contracts = BTreeMap::new();
-        for item in text("contracts", "").split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        for item in contract_list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
             match item.split_once('=') {
                 Some((sym, target)) if !sym.trim().is_empty() && !target.trim().is_empty() => {
                     let target = target.trim();
@@ -117,19 +105,18 @@ impl Settings {
                 _ => errors.push(format!("{prefix}CONTRACTS: {item:?}: expected SYMBOL=IBSYMBOL or SYMBOL=#CONID")),
             }
         }
-        let host = s.get("host").map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).unwrap_or_else(|| {
-            if api.host.is_empty() { "127.0.0.1".to_owned() } else { api.host.clone() }
-        });
-        if !errors.is_empty() {
-            return Err(SettingsError(errors));
+        let host = r.host();
+        for e in errors {
+            r.problem(e);
         }
+        r.finish().map_err(SettingsError)?;
         Ok(Self {
             host,
-            port: u16::try_from(port).unwrap_or(7497),
+            port,
             client_id,
-            exchange: text("exchange", "SMART"),
-            currency: text("currency", "USD"),
-            sec_type: text("sec_type", "STK"),
+            exchange,
+            currency,
+            sec_type,
             contracts,
             market_data_type,
             live_bars,
