@@ -1,6 +1,7 @@
 //! RealTick's vocabulary to the gateway's domain, in one place: accounts
 //! (`BANK.BRANCH.CUSTOMER.DEPOSIT`), positions (`LONGPOS`/`SHORTPOS`), the feed's naive times,
-//! and ORDERS rows to order events, as the compatibility specification's section 4 reads them.
+//! ORDERS rows to order events (as the compatibility specification's section 4 reads them), an
+//! order's request from its own row, and executions from fill rows.
 //!
 //! ORDERS rows, by `TYPE` and `CURRENT_STATUS` (a row names its order by `ORIGINAL_ORDER_ID`,
 //! the permid; a fill row's own `ORDER_ID` is `permid-N`):
@@ -25,7 +26,10 @@
 use crate::proto::line::Row;
 use crate::proto::row::{self, FieldError};
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
-use txtrader_plugin_api::model::{AccountId, BrokerOrderId, ClientOrderId, ExecutionId, Position, Price, Quantity, SignedQuantity, Symbol, UnixNanos};
+use txtrader_plugin_api::model::{
+    AccountId, BrokerOrderId, ClientOrderId, Execution, ExecutionId, OrderOrigin, OrderRequest, OrderType, Position, Price, Quantity, Route, Side,
+    SignedQuantity, Symbol, TimeInForce, UnixNanos,
+};
 use txtrader_plugin_api::wire::{Fill, OrderEventKind};
 
 /// A row that does not map.
@@ -181,6 +185,94 @@ pub fn order_row(r: &Row, staged: bool) -> Result<OrderRow, RowError> {
     Ok(OrderRow { permid, row_id, client_order_id, kind, event_id })
 }
 
+/// The request an order amounts to, from its own row (the one whose `ORDER_ID` is its permid):
+/// what RealTick echoes of the poke (account, `DISP_NAME`, `BUYORSELL`, `ORIGINAL_VOLUME`,
+/// `PRICE_TYPE` with `PRICE` / `STOP_PRICE`, `GOOD_UNTIL`, `EXIT_VEHICLE`, `EXCHANGE`,
+/// `ORDER_TAG`). `client` is the gateway's id when the order is the gateway's (its first row
+/// carried it); otherwise the order was placed elsewhere and is named `rt-<permid>`.
+///
+/// # Errors
+/// A field the request needs is missing or wrong.
+pub fn request_of(r: &Row, permid: &BrokerOrderId, client: Option<ClientOrderId>) -> Result<OrderRequest, RowError> {
+    const T: &str = "ORDERS";
+    let account = account(T, r)?;
+    let symbol = id(T, "DISP_NAME", need(T, r, "DISP_NAME")?, |v| Symbol::new(v).map_err(|e| e.to_string()))?;
+    let volume = decimal(T, r, "ORIGINAL_VOLUME")?.or(decimal(T, r, "VOLUME")?).ok_or(RowError::Missing { table: T, field: "ORIGINAL_VOLUME" })?;
+    let quantity = Quantity::new(volume.abs()).map_err(|e| RowError::Id { table: T, field: "ORIGINAL_VOLUME", value: volume.to_string(), why: e.to_string() })?;
+    let price = |field: &'static str| -> Result<Price, RowError> { decimal(T, r, field)?.map(Price::new).ok_or(RowError::Missing { table: T, field }) };
+    let order_type = match row::text(r, "PRICE_TYPE").as_deref().unwrap_or("Market") {
+        "Market" => OrderType::Market,
+        "AsEntered" | "Limit" => OrderType::Limit { limit_price: price("PRICE")? },
+        "Stop" => OrderType::Stop { stop_price: price("STOP_PRICE")? },
+        "StopLimit" => OrderType::StopLimit { stop_price: price("STOP_PRICE")?, limit_price: price("PRICE")? },
+        other => return Err(RowError::Id { table: T, field: "PRICE_TYPE", value: other.to_owned(), why: "not Market, AsEntered, Stop or StopLimit".into() }),
+    };
+    let ours = client.is_some();
+    let client_order_id = match client {
+        Some(c) => c,
+        None => id(T, "ORIGINAL_ORDER_ID", format!("rt-{permid}"), |v| ClientOrderId::new(v).map_err(|e| e.to_string()))?,
+    };
+    let staged = row::text(r, "TYPE").is_some_and(|t| t.starts_with("UserSubmitStaged"));
+    Ok(OrderRequest {
+        client_order_id,
+        account,
+        symbol,
+        side: if row::text(r, "BUYORSELL").as_deref() == Some("Buy") { Side::Buy } else { Side::Sell },
+        quantity,
+        order_type,
+        time_in_force: match row::text(r, "GOOD_UNTIL").as_deref() {
+            Some("GTC") => TimeInForce::Gtc,
+            Some("IOC") => TimeInForce::Ioc,
+            _ => TimeInForce::Day,
+        },
+        route: row::text(r, "EXIT_VEHICLE").filter(|v| !v.is_empty() && v != "NONE").map(|name| Route { name, params: None }),
+        exchange: row::text(r, "EXCHANGE").filter(|e| !e.is_empty()),
+        staged_tag: row::text(r, "ORDER_TAG").filter(|_| staged),
+        origin: if ours { OrderOrigin::Client } else { OrderOrigin::Broker },
+        user: None,
+    })
+}
+
+/// An execution from a fill row (`TYPE=ExchangeTradeOrder`): this fill's `VOLUME` at `PRICE`,
+/// the order's `VOLUME_TRADED`, `ORDER_RESIDUAL` and `AVG_PRICE` after it, its time from
+/// `MARKET_TRD_DATE` and `TRD_TIME` in the feed's zone (else `now`).
+///
+/// # Errors
+/// A field an execution needs is missing or wrong.
+pub fn execution(r: &Row, client: Option<ClientOrderId>, tz: chrono_tz::Tz, now: UnixNanos) -> Result<Execution, RowError> {
+    const T: &str = "ORDERS";
+    let o = order_row(r, false)?;
+    let Some(OrderEventKind::Filled(fill)) = o.kind else {
+        return Err(RowError::Missing { table: T, field: "a fill (TYPE=ExchangeTradeOrder, CURRENT_STATUS=COMPLETED)" });
+    };
+    let qty = |field: &'static str, v: Option<rust_decimal::Decimal>| -> Result<Quantity, RowError> {
+        let v = v.unwrap_or_default().max(rust_decimal::Decimal::ZERO);
+        Quantity::new(v).map_err(|e| RowError::Id { table: T, field, value: v.to_string(), why: e.to_string() })
+    };
+    let cum = qty("VOLUME_TRADED", decimal(T, r, "VOLUME_TRADED")?.or(Some(fill.quantity.as_decimal())))?;
+    let leaves = qty("ORDER_RESIDUAL", decimal(T, r, "ORDER_RESIDUAL")?)?;
+    let when = match (row::text(r, "MARKET_TRD_DATE"), row::text(r, "TRD_TIME")) {
+        (Some(d), Some(t)) => feed_time(&d, &t, tz).unwrap_or(now),
+        _ => now,
+    };
+    Ok(Execution {
+        exec_id: fill.exec_id,
+        client_order_id: client,
+        broker_order_id: o.permid,
+        account: account(T, r)?,
+        symbol: id(T, "DISP_NAME", need(T, r, "DISP_NAME")?, |v| Symbol::new(v).map_err(|e| e.to_string()))?,
+        side: if row::text(r, "BUYORSELL").as_deref() == Some("Buy") { Side::Buy } else { Side::Sell },
+        quantity: fill.quantity,
+        price: fill.price,
+        cum_quantity: cum,
+        leaves_quantity: leaves,
+        avg_price: decimal(T, r, "AVG_PRICE")?.filter(|p| !p.is_zero()).map_or(fill.price, Price::new),
+        venue_fill_id: fill.venue_fill_id,
+        ts_event: when,
+        commission: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,5 +354,48 @@ mod tests {
         let e = order_row(&row("Telepathy", "COMPLETED", None), false).expect_err("unknown");
         assert!(e.to_string().contains("Telepathy"), "{e}");
         assert!(matches!(order_row(&r(json!({"TYPE": "UserSubmitOrder"})), false), Err(RowError::Missing { field: "ORDER_ID", .. })));
+    }
+
+    /// Rows as the fake RTGW (after RealTick's demo) writes them.
+    fn order_fields(extra: serde_json::Value) -> Row {
+        with(json!({
+            "BUYORSELL": "Sell", "DISP_NAME": "IBM", "EXCHANGE": "NYS", "EXIT_VEHICLE": "DEMOEUR", "CURRENCY": "USD",
+            "PRICE_TYPE": "AsEntered", "ORIGINAL_VOLUME": 100, "ORIGINAL_PRICE": 125.5, "PRICE": 125.5, "GOOD_UNTIL": "DAY", "STYP": 1,
+            "TIME_ZONE": "America/New_York", "MARKET_TRD_DATE": "2024-03-06", "TRD_TIME": "10:00:01", "ORIGINAL_ORDER_ID": "9b94c305-b9-001a"
+        }))
+        .into_iter()
+        .chain(r(extra))
+        .collect()
+    }
+
+    #[test]
+    fn an_order_s_request_from_its_row() {
+        let permid = BrokerOrderId::new("9b94c305-b9-001a").expect("id");
+        let row = order_fields(json!({"ORDER_ID": "9b94c305-b9-001a", "TYPE": "UserSubmitOrder", "CURRENT_STATUS": "LIVE"}));
+        let req = request_of(&row, &permid, None).expect("request");
+        assert_eq!(req.client_order_id.as_str(), "rt-9b94c305-b9-001a", "placed elsewhere");
+        assert_eq!(req.origin, OrderOrigin::Broker);
+        assert_eq!((req.side, req.quantity.as_decimal(), req.order_type), (Side::Sell, 100.into(), OrderType::Limit { limit_price: Price::new(rust_decimal::Decimal::new(1255, 1)) }));
+        assert_eq!(req.route.as_ref().map(|r| r.name.as_str()), Some("DEMOEUR"));
+        let ours = ClientOrderId::new("123e06b8-e77f-11f1-8cf0-02fc00000001").expect("id");
+        assert_eq!(request_of(&row, &permid, Some(ours.clone())).expect("request").origin, OrderOrigin::Client);
+        let stop = order_fields(json!({"ORDER_ID": "9b94c305-b9-001a", "TYPE": "UserSubmitOrder", "CURRENT_STATUS": "LIVE", "PRICE_TYPE": "Stop"}));
+        assert!(matches!(request_of(&stop, &permid, None), Err(RowError::Missing { field: "STOP_PRICE", .. })));
+    }
+
+    #[test]
+    fn an_execution_from_a_fill_row() {
+        let row = order_fields(json!({
+            "ORDER_ID": "9b94c305-b9-001a-2", "TYPE": "ExchangeTradeOrder", "CURRENT_STATUS": "COMPLETED", "VOLUME": 25, "PRICE": 125.08,
+            "VOLUME_TRADED": 75, "ORDER_RESIDUAL": 25, "AVG_PRICE": 125.0533, "FILL_ID": "1549-1323056"
+        }));
+        let x = execution(&row, None, chrono_tz::America::New_York, UnixNanos(1)).expect("execution");
+        assert_eq!(x.exec_id.as_str(), "9b94c305-b9-001a-2");
+        assert_eq!(x.broker_order_id.as_str(), "9b94c305-b9-001a");
+        assert_eq!((x.quantity.as_decimal(), x.cum_quantity.as_decimal(), x.leaves_quantity.as_decimal()), (25.into(), 75.into(), 25.into()));
+        assert_eq!(x.avg_price.as_decimal(), rust_decimal::Decimal::new(1_250_533, 4));
+        assert_eq!(x.ts_event.to_datetime().to_rfc3339(), "2024-03-06T15:00:01+00:00", "10:00:01 in New York");
+        let not_a_fill = order_fields(json!({"ORDER_ID": "9b94c305-b9-001a", "TYPE": "UserSubmitOrder", "CURRENT_STATUS": "LIVE"}));
+        assert!(execution(&not_a_fill, None, chrono_tz::America::New_York, UnixNanos(1)).is_err());
     }
 }
