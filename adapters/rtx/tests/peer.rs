@@ -2,8 +2,8 @@
 //! loopback port, started under `timeout`): a real socket, the reader thread, and the
 //! connection state machine carrying requests and advises the way the original does.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 use txtrader_adapter_rtx::connection::{self, Connection, Wire};
@@ -11,45 +11,6 @@ use txtrader_adapter_rtx::proto::command::{Selector, Term};
 use txtrader_adapter_rtx::proto::line::{Incoming, Row};
 use txtrader_adapter_rtx::proto::row;
 use txtrader_adapter_rtx::session::cxn::{Cxn, Event, Outcome, Verb};
-
-struct Fake {
-    child: Child,
-    port: u16,
-}
-
-impl Fake {
-    fn start() -> Self {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/peers/fake_rtgw.py");
-        let mut child = Command::new("timeout")
-            .args(["120", "python3", script])
-            .env("FAKE_RTGW_PORT", "0")
-            .env("FAKE_RTGW_FILL_DELAY", "0.05")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 runs fake_rtgw.py");
-        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        out.read_line(&mut line).expect("the fake says where it listens");
-        let port = line.split("127.0.0.1:").nth(1).and_then(|p| p.trim().parse().ok()).unwrap_or_else(|| panic!("no port in {line:?}"));
-        // it goes on printing what happens: read it, or its prints fail on a closed pipe
-        std::thread::spawn(move || {
-            let mut sink = String::new();
-            while out.read_line(&mut sink).is_ok_and(|n| n > 0) {
-                sink.clear();
-            }
-        });
-        Self { child, port }
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        // SIGTERM to `timeout`, which passes it on to the fake (a SIGKILL would orphan it)
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
-    }
-}
 
 /// A session driven by hand: one connection, logical connections opened one after another.
 struct Session {
@@ -115,7 +76,7 @@ impl Session {
 
 #[test]
 fn requests_and_advises_travel_on_connections_of_their_own() {
-    let fake = Fake::start();
+    let fake = support::Fake::start(&[]);
     let mut s = Session::open(fake.port);
 
     let accounts = s.request(Selector::all("ACCOUNT", vec![]));

@@ -1,0 +1,194 @@
+//! The RealTick adapter through its `Adapter` interface against the fake RTGW: the session
+//! start-up, snapshots, orders and cancels, and what it answers when RTGW is not there.
+
+mod support;
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use txtrader_adapter_rtx::Rtx;
+use txtrader_plugin_api::adapter::{Adapter, AdapterConfig, ApiEndpoint, EventSink, Host, LogLevel};
+use txtrader_plugin_api::model::{AccountId, ClientOrderId, LinkState, OrderOrigin, OrderRequest, OrderStatus, OrderType, Price, Quantity, Side, Symbol, TimeInForce};
+use txtrader_plugin_api::wire::{
+    decode_event, AdapterEvent, AdapterRequest, BrokerSnapshot, HostHello, OrderEvent, OrderEventKind, ReplyBody, RequestBody, RequestId, PROTOCOL_VERSION,
+};
+
+const ACCT: &str = "REALTICKDEMO.REALTICK.DEMO32.TRADING";
+
+struct Sink(Mutex<mpsc::Sender<AdapterEvent>>);
+
+impl EventSink for Sink {
+    fn emit(&self, event: &[u8]) {
+        if let Ok(e) = decode_event(event) {
+            let _ = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).send(e);
+        }
+    }
+    fn log(&self, _: LogLevel, _: &str) {}
+}
+
+struct Client {
+    adapter: Rtx,
+    events: mpsc::Receiver<AdapterEvent>,
+    next: u64,
+}
+
+impl Client {
+    fn start(port: u16) -> Self {
+        let config = AdapterConfig {
+            instance: "rtx".into(),
+            timezone: "Asia/Tokyo".into(),
+            api: ApiEndpoint { host: "127.0.0.1".into(), port: Some(port), ..ApiEndpoint::default() },
+            ..AdapterConfig::default()
+        };
+        let (tx, events) = mpsc::channel();
+        let adapter = Rtx::create(config, Host::new(Arc::new(Sink(Mutex::new(tx))))).expect("creates");
+        let mut c = Self { adapter, events, next: 0 };
+        let hello = HostHello { protocol_version: PROTOCOL_VERSION, host_version: "test".into(), features: vec![] };
+        assert!(matches!(c.ask(RequestBody::Hello(hello)), ReplyBody::Hello(h) if h.name == "rtx"));
+        c
+    }
+
+    fn send(&mut self, body: RequestBody) -> RequestId {
+        self.next += 1;
+        let id = RequestId(self.next);
+        self.adapter.handle(AdapterRequest { id, body }).expect("queued");
+        id
+    }
+
+    fn until<T>(&mut self, what: &str, mut f: impl FnMut(&AdapterEvent) -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let e = self.events.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or_else(|_| panic!("no {what} in time"));
+            if let Some(t) = f(&e) {
+                return t;
+            }
+        }
+    }
+
+    fn ask(&mut self, body: RequestBody) -> ReplyBody {
+        let id = self.send(body);
+        self.until("answer", |e| match e {
+            AdapterEvent::Reply { request_id, body } if *request_id == id => Some(body.clone()),
+            AdapterEvent::Failed { request_id, error } if *request_id == id => panic!("refused: {error:?}"),
+            _ => None,
+        })
+    }
+
+    fn connected(&mut self) {
+        self.until("Connected", |e| matches!(e, AdapterEvent::Link(LinkState::Connected)).then_some(()));
+    }
+
+    fn snapshot(&mut self) -> BrokerSnapshot {
+        match self.ask(RequestBody::Snapshot) {
+            ReplyBody::Snapshot(s) => s,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn order(&mut self, n: u32, symbol: &str, side: Side, qty: i64, order_type: OrderType) -> ClientOrderId {
+        let client_order_id = ClientOrderId::new(format!("c-{n}")).expect("id");
+        self.send(RequestBody::SubmitOrder(OrderRequest {
+            client_order_id: client_order_id.clone(),
+            account: AccountId::new(ACCT).expect("acct"),
+            symbol: Symbol::new(symbol).expect("sym"),
+            side,
+            quantity: Quantity::new(qty.into()).expect("qty"),
+            order_type,
+            time_in_force: TimeInForce::Day,
+            route: None,
+            exchange: None,
+            staged_tag: None,
+            origin: OrderOrigin::Client,
+            user: None,
+        }));
+        client_order_id
+    }
+
+    /// The order events of one order until `last` says it is done.
+    fn events_of(&mut self, client: &ClientOrderId, last: impl Fn(&OrderEventKind) -> bool) -> Vec<OrderEvent> {
+        let mut got = Vec::new();
+        self.until("order events", |e| match e {
+            AdapterEvent::Order(o) if o.client_order_id.as_ref() == Some(client) => {
+                got.push(o.clone());
+                last(&o.kind).then_some(())
+            }
+            _ => None,
+        });
+        got
+    }
+}
+
+fn kinds(events: &[OrderEvent]) -> Vec<&'static str> {
+    events
+        .iter()
+        .map(|e| match e.kind {
+            OrderEventKind::Acknowledged => "acknowledged",
+            OrderEventKind::Staged => "staged",
+            OrderEventKind::Accepted => "accepted",
+            OrderEventKind::Triggered => "triggered",
+            OrderEventKind::Filled(_) => "filled",
+            OrderEventKind::CancelRejected { .. } => "cancel-rejected",
+            OrderEventKind::Cancelled { .. } => "cancelled",
+            OrderEventKind::Rejected { .. } => "rejected",
+            OrderEventKind::Expired => "expired",
+            OrderEventKind::Unknown => "unknown",
+        })
+        .collect()
+}
+
+#[test]
+fn the_session_starts_as_the_original_s_and_orders_go_through() {
+    let fake = support::Fake::start(&[]);
+    let mut c = Client::start(fake.port);
+    c.connected();
+    // the feed clock ticks
+    c.until("a clock tick", |e| matches!(e, AdapterEvent::Clock { .. }).then_some(()));
+    let s = c.snapshot();
+    let accounts: Vec<&str> = s.accounts.iter().map(AccountId::as_str).collect();
+    assert_eq!(accounts, ["REALTICKDEMO.REALTICK.DEMO31.TRADING", ACCT]);
+
+    // a market order: acknowledged with the gateway's id, working, filled once
+    let buy = c.order(1, "IBM", Side::Buy, 100, OrderType::Market);
+    let events = c.events_of(&buy, |k| matches!(k, OrderEventKind::Filled(_)));
+    assert_eq!(kinds(&events), ["acknowledged", "accepted", "filled"]);
+    let permid = events[0].broker_order_id.clone();
+    assert!(events.iter().all(|e| e.broker_order_id == permid), "one permid for all of them");
+    let OrderEventKind::Filled(fill) = &events[2].kind else { panic!("a fill") };
+    assert_eq!(fill.quantity.as_decimal(), 100.into());
+    assert!(fill.exec_id.as_str().starts_with(permid.as_str()), "the fill row's own id: permid-N");
+
+    // a resting limit order, cancelled
+    let rest = c.order(2, "IBM", Side::Buy, 10, OrderType::Limit { limit_price: Price::from_cents(100) });
+    let events = c.events_of(&rest, |k| matches!(k, OrderEventKind::Accepted));
+    let permid2 = events[0].broker_order_id.clone();
+    c.send(RequestBody::CancelOrder { client_order_id: Some(rest.clone()), broker_order_id: permid2.clone() });
+    let events = c.events_of(&rest, |k| matches!(k, OrderEventKind::Cancelled { .. }));
+    assert_eq!(kinds(&events), ["cancelled"]);
+
+    // a bad symbol: rejected with RealTick's reason
+    let bad = c.order(3, "BADSYMBOL", Side::Buy, 10, OrderType::Market);
+    let events = c.events_of(&bad, |k| matches!(k, OrderEventKind::Rejected { .. }));
+    assert!(matches!(&events[0].kind, OrderEventKind::Rejected { reason } if reason == "Invalid symbol"), "{events:?}");
+
+    // the snapshot tells the same: statuses, fills, positions
+    let s = c.snapshot();
+    let status = |p: &txtrader_plugin_api::model::BrokerOrderId| s.orders.iter().find(|o| &o.broker_order_id == p).map(|o| (o.status, o.request.client_order_id.clone()));
+    assert_eq!(status(&permid).map(|s| s.0), Some(OrderStatus::Filled));
+    assert_eq!(status(&permid2).map(|s| s.0), Some(OrderStatus::Cancelled));
+    assert_eq!(s.executions.len(), 1);
+    assert_eq!(s.executions[0].broker_order_id, permid);
+    assert!(s.positions.iter().any(|p| p.account.as_str() == ACCT && p.symbol.as_str() == "IBM" && p.quantity.as_decimal() == 100.into()), "{:?}", s.positions);
+    c.adapter.shutdown();
+}
+
+#[test]
+fn without_rtgw_orders_are_rejected_and_it_keeps_trying() {
+    // a port nothing listens on
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let mut c = Client::start(port);
+    c.until("a disconnected link", |e| matches!(e, AdapterEvent::Link(LinkState::Disconnected { .. })).then_some(()));
+    let o = c.order(1, "IBM", Side::Buy, 1, OrderType::Market);
+    let events = c.events_of(&o, |k| matches!(k, OrderEventKind::Rejected { .. }));
+    assert!(matches!(&events[0].kind, OrderEventKind::Rejected { reason } if reason.contains("not connected")));
+    c.adapter.shutdown();
+}
