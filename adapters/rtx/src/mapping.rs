@@ -27,8 +27,8 @@ use crate::proto::line::Row;
 use crate::proto::row::{self, FieldError};
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 use txtrader_plugin_api::model::{
-    AccountId, BrokerOrderId, ClientOrderId, Execution, ExecutionId, OrderOrigin, OrderRequest, OrderType, Position, Price, Quantity, Route, Side,
-    SignedQuantity, Symbol, TimeInForce, UnixNanos,
+    AccountId, BrokerOrderId, ClientOrderId, Execution, ExecutionId, Instrument, OrderOrigin, OrderRequest, OrderType, Position, Price, Quantity, Quote,
+    Route, SessionHours, SessionStats, Side, SignedQuantity, Symbol, TimeInForce, Trade, UnixNanos,
 };
 use txtrader_plugin_api::wire::{Fill, OrderEventKind};
 
@@ -273,6 +273,93 @@ pub fn execution(r: &Row, client: Option<ClientOrderId>, tz: chrono_tz::Tz, now:
     })
 }
 
+/// The fields of a live LIVEQUOTE advise, as the original asks for them.
+pub const LIVE_FIELDS: [&str; 14] =
+    ["TRD_DATE", "TRDTIM_1", "TRDPRC_1", "TRDVOL_1", "ACVOL_1", "OPEN_PRC", "HST_CLOSE", "VWAP", "BID", "BIDSIZE", "ASK", "ASKSIZE", "HIGH_1", "LOW_1"];
+
+/// Why a symbol's LIVEQUOTE record says it is not a symbol: no row at all, or a row with
+/// `SYMBOL_ERROR` (RealTick's `Error 17`).
+pub fn symbol_error(rows: &[Row]) -> Option<String> {
+    match rows.first() {
+        None => Some("no LIVEQUOTE record".into()),
+        Some(r) if r.contains_key("SYMBOL_ERROR") => Some(format!("SYMBOL_ERROR {}", r.get("SYMBOL_ERROR").map(ToString::to_string).unwrap_or_default())),
+        Some(_) => None,
+    }
+}
+
+/// An instrument from its LIVEQUOTE record; the session in the feed's zone (`tz`), 09:30 to
+/// 16:00 when the record has no `STARTTIME` / `STOPTIME`.
+///
+/// # Errors
+/// The symbol is missing or not a symbol.
+pub fn instrument(r: &Row, tz: chrono_tz::Tz) -> Result<Instrument, RowError> {
+    const T: &str = "LIVEQUOTE";
+    let symbol = id(T, "DISP_NAME", need(T, r, "DISP_NAME")?, |v| Symbol::new(v).map_err(|e| e.to_string()))?;
+    let time = |field: &str, default: (u32, u32)| {
+        row::text(r, field)
+            .and_then(|t| NaiveTime::parse_from_str(t.trim(), "%H:%M:%S").ok())
+            .or_else(|| NaiveTime::from_hms_opt(default.0, default.1, 0))
+            .unwrap_or_default()
+    };
+    Ok(Instrument {
+        symbol,
+        name: row::text(r, "COMPANY_NAME").unwrap_or_default(),
+        cusip: row::text(r, "CUSIP").filter(|c| !c.is_empty()),
+        exchange: row::text(r, "PRIMARY_EXCHANGE").or_else(|| row::text(r, "EXCHANGE")).filter(|e| !e.is_empty()),
+        currency: row::text(r, "CURRENCY").filter(|c| c.len() == 3).unwrap_or_else(|| "USD".into()),
+        session: SessionHours { start: time("STARTTIME", (9, 30)), stop: time("STOPTIME", (16, 0)), timezone: tz.name().to_owned() },
+    })
+}
+
+fn price_of(r: &Row, field: &'static str) -> Result<Option<Price>, RowError> {
+    Ok(decimal("LIVEQUOTE", r, field)?.map(Price::new))
+}
+
+fn size_of(r: &Row, field: &'static str) -> Result<Quantity, RowError> {
+    let v = decimal("LIVEQUOTE", r, field)?.unwrap_or_default().max(rust_decimal::Decimal::ZERO);
+    Quantity::new(v).map_err(|e| RowError::Id { table: "LIVEQUOTE", field, value: v.to_string(), why: e.to_string() })
+}
+
+/// What a LIVEQUOTE record shows: the quote, the last trade, the day's statistics.
+pub type Market = (Option<Quote>, Option<Trade>, Option<SessionStats>);
+
+/// The market a LIVEQUOTE record (whole, or merged from updates) shows: the quote, the last
+/// trade and the day's statistics, each when the record has it; times from `TRD_DATE` and
+/// `TRDTIM_1` in the feed's zone, else `now`.
+///
+/// # Errors
+/// A price or size that is not a number.
+pub fn market(symbol: &Symbol, r: &Row, tz: chrono_tz::Tz, now: UnixNanos) -> Result<Market, RowError> {
+    let ts_event = match (row::text(r, "TRD_DATE"), row::text(r, "TRDTIM_1")) {
+        (Some(d), Some(t)) => feed_time(&d, &t, tz).unwrap_or(now),
+        _ => now,
+    };
+    let quote = if ["BID", "ASK", "BIDSIZE", "ASKSIZE"].iter().any(|f| r.contains_key(*f)) {
+        Some(Quote { symbol: symbol.clone(), bid: price_of(r, "BID")?, bid_size: size_of(r, "BIDSIZE")?, ask: price_of(r, "ASK")?, ask_size: size_of(r, "ASKSIZE")?, ts_event: now })
+    } else {
+        None
+    };
+    let trade = match price_of(r, "TRDPRC_1")? {
+        Some(price) => Some(Trade { symbol: symbol.clone(), price, size: size_of(r, "TRDVOL_1")?, ts_event }),
+        None => None,
+    };
+    let stats = if ["ACVOL_1", "OPEN_PRC", "HIGH_1", "LOW_1", "HST_CLOSE", "VWAP"].iter().any(|f| r.contains_key(*f)) {
+        Some(SessionStats {
+            symbol: symbol.clone(),
+            open: price_of(r, "OPEN_PRC")?,
+            high: price_of(r, "HIGH_1")?,
+            low: price_of(r, "LOW_1")?,
+            prev_close: price_of(r, "HST_CLOSE")?,
+            vwap: price_of(r, "VWAP")?,
+            volume: size_of(r, "ACVOL_1")?,
+            ts_event,
+        })
+    } else {
+        None
+    };
+    Ok((quote, trade, stats))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,6 +453,31 @@ mod tests {
         .into_iter()
         .chain(r(extra))
         .collect()
+    }
+
+    #[test]
+    fn a_symbol_s_record() {
+        let rec = r(json!({
+            "DISP_NAME": "IBM", "COMPANY_NAME": "IBM FAKE CORP", "CUSIP": "459200101", "TRDPRC_1": 125.5, "TRDTIM_1": "10:00:00",
+            "TRD_DATE": "2024-03-06", "TRDVOL_1": 100, "ACVOL_1": 12345, "OPEN_PRC": 124.0, "HST_CLOSE": 123.0, "VWAP": 124.5,
+            "HIGH_1": 126.0, "LOW_1": 122.0, "BID": 125.49, "BIDSIZE": 3, "ASK": 125.51, "ASKSIZE": 5, "STARTTIME": "09:30:00",
+            "STOPTIME": "16:00:00", "EXCHANGE": "NYS", "PRIMARY_EXCHANGE": "NYS"
+        }));
+        assert_eq!(symbol_error(std::slice::from_ref(&rec)), None);
+        let i = instrument(&rec, chrono_tz::America::New_York).expect("instrument");
+        assert_eq!((i.name.as_str(), i.cusip.as_deref(), i.session.timezone.as_str()), ("IBM FAKE CORP", Some("459200101"), "America/New_York"));
+        let (q, t, st) = market(&i.symbol, &rec, chrono_tz::America::New_York, UnixNanos(1)).expect("market");
+        assert_eq!(q.map(|q| (q.bid, q.ask_size.as_decimal())), Some((Some(Price::new(rust_decimal::Decimal::new(12549, 2))), 5.into())));
+        let t = t.expect("a trade");
+        assert_eq!(t.ts_event.to_datetime().to_rfc3339(), "2024-03-06T15:00:00+00:00");
+        assert_eq!(st.map(|s| s.volume.as_decimal()), Some(12345.into()));
+        let bad = r(json!({"DISP_NAME": "BADSYMBOL", "TRDPRC_1": "Error 17", "SYMBOL_ERROR": "Error 17"}));
+        assert!(symbol_error(&[bad]).is_some_and(|e| e.contains("SYMBOL_ERROR")));
+        assert!(symbol_error(&[]).is_some());
+        // an update with a price only is a trade, not a quote
+        let (q, t, st) = market(&i.symbol, &r(json!({"TRDPRC_1": 125.6})), chrono_tz::America::New_York, UnixNanos(7)).expect("market");
+        assert!(q.is_none() && st.is_none());
+        assert_eq!(t.map(|t| t.ts_event), Some(UnixNanos(7)));
     }
 
     #[test]

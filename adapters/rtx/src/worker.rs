@@ -12,8 +12,13 @@
 //! [`crate::mapping::order_row`]. An order is known by its permid from its first row, which
 //! carries the gateway's `CLIENT_ORDER_ID`; a row seen before is not reported again.
 //!
-//! Market data, bars and account data are not served yet (issue 16 continues): those requests
-//! are answered `Unsupported`, naming what is missing.
+//! Market data: a subscription reads the symbol's whole LIVEQUOTE record (no record, or one
+//! with `SYMBOL_ERROR`, is an invalid symbol), answers it, and advises the live fields; each
+//! update is merged into the record kept for the symbol and reported as a quote, a trade and
+//! day statistics as it touches them. Advises are made again after a reconnection.
+//!
+//! Bars and account data are not served yet (issue 16 continues): those requests are answered
+//! `Unsupported`, naming what is missing.
 
 use crate::connection::{self, Connection, Wire};
 use crate::mapping;
@@ -26,10 +31,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 use txtrader_plugin_api::adapter::{Host, LogLevel};
-use txtrader_plugin_api::model::{AccountId, BrokerOrderId, ClientOrderId, LinkState, OrderRequest, OrderType, TimeInForce, UnixNanos};
+use txtrader_plugin_api::model::{AccountId, BrokerOrderId, ClientOrderId, LinkState, OrderRequest, OrderType, Symbol, TimeInForce, UnixNanos};
 use txtrader_plugin_api::wire::{
-    AdapterEvent, AdapterHello, AdapterRequest, AlertLevel, BrokerSnapshot, ErrorCode, OrderEvent, OrderEventKind, OrderSnapshot, ReplyBody, RequestBody, RequestId,
-    PROTOCOL_VERSION,
+    AdapterEvent, AdapterHello, AdapterRequest, AlertLevel, BrokerSnapshot, ErrorCode, MarketSnapshot, OrderEvent, OrderEventKind, OrderSnapshot, ReplyBody,
+    RequestBody, RequestId, PROTOCOL_VERSION,
 };
 
 /// Rows one request may answer at most.
@@ -63,6 +68,9 @@ enum Purpose {
     SnapshotPositions(RequestId),
     Submit(ClientOrderId),
     Cancel(BrokerOrderId, Option<ClientOrderId>),
+    Subscribe(RequestId, Symbol),
+    Instrument(RequestId, Symbol),
+    Live(Symbol),
 }
 
 /// A snapshot being gathered.
@@ -103,6 +111,8 @@ pub struct Worker {
     orders: HashMap<BrokerOrderId, Known>,
     /// Orders poked and not yet answered by a row: their staged flag.
     submitted: HashMap<ClientOrderId, bool>,
+    /// Subscribed symbols: their advise's connection (when in force) and their record.
+    subs: HashMap<Symbol, (Option<String>, Row)>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -135,6 +145,7 @@ impl Worker {
             gathering: HashMap::new(),
             orders: HashMap::new(),
             submitted: HashMap::new(),
+            subs: HashMap::new(),
         }
     }
 
@@ -217,19 +228,32 @@ impl Worker {
     }
 
     /// Opens a logical connection carrying one command.
-    fn open(&mut self, service: &'static str, topic: &'static str, selector: Selector, verb: Verb, purpose: Purpose) {
+    fn open(&mut self, service: &'static str, topic: &'static str, selector: Selector, verb: Verb, purpose: Purpose) -> Option<String> {
         self.next_cxn += 1;
         let id = format!("txtrader-{:x}-{}", self.connections, self.next_cxn);
         let opened = Cxn::open(id.clone(), service, topic, selector, verb, MAX_ROWS);
         match opened {
             Ok((cxn, connect)) => {
                 if self.write(connect.as_bytes()) {
-                    self.cxns.insert(id, (cxn, purpose, Instant::now()));
-                } else {
-                    self.give_up(purpose, "not connected to RTGW");
+                    self.cxns.insert(id.clone(), (cxn, purpose, Instant::now()));
+                    return Some(id);
                 }
+                self.give_up(purpose, "not connected to RTGW");
             }
             Err(e) => self.give_up(purpose, &e.to_string()),
+        }
+        None
+    }
+
+    fn quote_selector(symbol: &Symbol, live: bool) -> Selector {
+        let filter = vec![Term::Text("DISP_NAME", symbol.to_string())];
+        if live { Selector::fields("LIVEQUOTE", mapping::LIVE_FIELDS.to_vec(), filter) } else { Selector::all("LIVEQUOTE", filter) }
+    }
+
+    fn advise_live(&mut self, symbol: &Symbol) {
+        let id = self.open("TA_SRV", "LIVEQUOTE", Self::quote_selector(symbol, true), Verb::Advise, Purpose::Live(symbol.clone()));
+        if let Some(sub) = self.subs.get_mut(symbol) {
+            sub.0 = id;
         }
     }
 
@@ -250,6 +274,11 @@ impl Worker {
         self.open("ACCOUNT_GATEWAY", "ORDER", Selector::all("ORDERS", vec![]), Verb::Advise, Purpose::OrderRows);
         let fills = Selector::all("ORDERS", vec![Term::Text("TYPE", "ExchangeTradeOrder".into())]);
         self.open("ACCOUNT_GATEWAY", "ORDER", fills, Verb::Advise, Purpose::FillRows);
+        // the symbols subscribed before a reconnection stream again
+        let symbols: Vec<Symbol> = self.subs.keys().cloned().collect();
+        for symbol in symbols {
+            self.advise_live(&symbol);
+        }
     }
 
     fn maybe_connected(&mut self) {
@@ -327,11 +356,11 @@ impl Worker {
                 }
                 self.maybe_connected();
             }
-            Outcome::Update(row) => {
-                if purpose == Purpose::OrderRows {
-                    self.order_update(&row);
-                }
-            }
+            Outcome::Update(row) => match purpose {
+                Purpose::OrderRows => self.order_update(&row),
+                Purpose::Live(symbol) => self.live_update(&symbol, row),
+                _ => {}
+            },
             Outcome::Poked => {}
             Outcome::Failed(why) => {
                 let fatal = matches!(purpose, Purpose::OrderRows | Purpose::FillRows | Purpose::Accounts);
@@ -375,14 +404,90 @@ impl Worker {
                 self.gathering.entry(id).or_default().positions = Some(rows);
                 self.maybe_snapshot_done(id);
             }
-            Purpose::OrderRows | Purpose::FillRows | Purpose::Submit(_) | Purpose::Cancel(..) => {}
+            Purpose::Subscribe(id, symbol) => self.subscribed(id, symbol, rows),
+            Purpose::Instrument(id, symbol) => match mapping::symbol_error(&rows) {
+                Some(reason) => self.host.reply(id, ReplyBody::SymbolInvalid { reason: format!("{symbol}: {reason}") }),
+                None => match mapping::instrument(&rows[0], self.timezone) {
+                    Ok(i) => self.host.reply(id, ReplyBody::Instrument(i)),
+                    Err(e) => self.host.fail(id, ErrorCode::Internal, e.to_string()),
+                },
+            },
+            Purpose::OrderRows | Purpose::FillRows | Purpose::Submit(_) | Purpose::Cancel(..) | Purpose::Live(_) => {}
         }
+    }
+
+    // ----- market data
+
+    fn subscribed(&mut self, id: RequestId, symbol: Symbol, rows: Vec<Row>) {
+        if let Some(reason) = mapping::symbol_error(&rows) {
+            self.host.reply(id, ReplyBody::SymbolInvalid { reason: format!("{symbol}: {reason}") });
+            return;
+        }
+        let record = rows.into_iter().next().unwrap_or_default();
+        let answer = mapping::instrument(&record, self.timezone).and_then(|instrument| {
+            let (quote, last_trade, stats) = mapping::market(&symbol, &record, self.timezone, UnixNanos::now())?;
+            Ok(MarketSnapshot { instrument, quote, last_trade, stats })
+        });
+        match answer {
+            Ok(snapshot) => {
+                self.host.reply(id, ReplyBody::Market(snapshot));
+                let known = self.subs.contains_key(&symbol);
+                self.subs.insert(symbol.clone(), (None, record));
+                if !known {
+                    self.advise_live(&symbol);
+                }
+            }
+            Err(e) => self.host.fail(id, ErrorCode::Internal, e.to_string()),
+        }
+    }
+
+    fn live_update(&mut self, symbol: &Symbol, update: Row) {
+        let Some((_, record)) = self.subs.get_mut(symbol) else { return };
+        let touched = |fields: &[&str]| fields.iter().any(|f| update.contains_key(*f));
+        let (quote_moved, traded, stats_moved) = (touched(&["BID", "ASK", "BIDSIZE", "ASKSIZE"]), touched(&["TRDPRC_1"]), touched(&["ACVOL_1", "OPEN_PRC", "HIGH_1", "LOW_1", "HST_CLOSE", "VWAP"]));
+        for (k, v) in &update {
+            record.insert(k.clone(), v.clone());
+        }
+        match mapping::market(symbol, record, self.timezone, UnixNanos::now()) {
+            Ok((quote, trade, stats)) => {
+                if let (true, Some(q)) = (quote_moved, quote) {
+                    self.emit(AdapterEvent::Quote(q));
+                }
+                if let (true, Some(s)) = (stats_moved, stats) {
+                    self.emit(AdapterEvent::Stats(s));
+                }
+                if let (true, Some(t)) = (traded, trade) {
+                    self.emit(AdapterEvent::Trade(t));
+                }
+            }
+            Err(e) => self.host.log(LogLevel::Warn, &format!("{symbol}: {e}")),
+        }
+    }
+
+    fn unsubscribe(&mut self, id: RequestId, symbol: &Symbol) {
+        if let Some((Some(cxn), _)) = self.subs.remove(symbol) {
+            // its answers (UNADVISE_OK, OnOtherAck) come on a connection no longer open: ignored
+            self.cxns.remove(&cxn);
+            let line = crate::proto::command::Command::Unadvise { cxn, selector: Self::quote_selector(symbol, true) }.encode();
+            if let Ok(line) = line {
+                self.write(line.as_bytes());
+            }
+        }
+        self.host.reply(id, ReplyBody::Done);
     }
 
     /// A connection gave up: whoever waited on it hears why.
     fn give_up(&mut self, purpose: Purpose, why: &str) {
         match purpose {
             Purpose::Accounts | Purpose::OrderRows | Purpose::FillRows => self.host.log(LogLevel::Warn, why),
+            Purpose::Subscribe(id, _) | Purpose::Instrument(id, _) => self.host.fail(id, ErrorCode::Internal, why.to_owned()),
+            Purpose::Live(symbol) => {
+                // made again at the next start-up (a reconnection), or by the next subscription
+                if let Some(sub) = self.subs.get_mut(&symbol) {
+                    sub.0 = None;
+                }
+                self.host.log(LogLevel::Warn, &format!("{symbol}: {why}"));
+            }
             Purpose::Clock => self.clock_pending = false,
             Purpose::SnapshotOrders(id) | Purpose::SnapshotPositions(id) => {
                 if self.gathering.remove(&id).is_some() {
@@ -567,8 +672,15 @@ impl Worker {
             RequestBody::Snapshot => self.snapshot(id),
             RequestBody::SubmitOrder(o) => self.submit(o),
             RequestBody::CancelOrder { broker_order_id, client_order_id } => self.cancel(broker_order_id, client_order_id),
-            RequestBody::Subscribe { .. } | RequestBody::Unsubscribe { .. } | RequestBody::Instrument { .. } | RequestBody::Bars { .. } | RequestBody::Account { .. } => {
-                self.host.fail(id, ErrorCode::Unsupported, "market data, bars and account data through RTGW are not served yet");
+            RequestBody::Subscribe { symbol, .. } => {
+                self.open("TA_SRV", "LIVEQUOTE", Self::quote_selector(&symbol, false), Verb::Request, Purpose::Subscribe(id, symbol));
+            }
+            RequestBody::Instrument { symbol, .. } => {
+                self.open("TA_SRV", "LIVEQUOTE", Self::quote_selector(&symbol, false), Verb::Request, Purpose::Instrument(id, symbol));
+            }
+            RequestBody::Unsubscribe { symbol } => self.unsubscribe(id, &symbol),
+            RequestBody::Bars { .. } | RequestBody::Account { .. } => {
+                self.host.fail(id, ErrorCode::Unsupported, "bars and account data through RTGW are not served yet");
             }
             RequestBody::GlobalCancel | RequestBody::ExportState | RequestBody::CopyState | RequestBody::ImportState { .. } | RequestBody::Unknown => {
                 self.host.fail(id, ErrorCode::Unsupported, "not supported by the RealTick adapter");

@@ -182,6 +182,26 @@ fn the_session_starts_as_the_original_s_and_orders_go_through() {
 }
 
 #[test]
+fn symbols_stream_live_and_an_invalid_one_is_refused() {
+    let fake = support::Fake::start(&[]);
+    let mut c = Client::start(fake.port);
+    c.connected();
+    let ibm = Symbol::new("IBM").expect("sym");
+    let ReplyBody::Market(m) = c.ask(RequestBody::Subscribe { symbol: ibm.clone(), exchange: None }) else { panic!("a market") };
+    assert_eq!((m.instrument.name.as_str(), m.instrument.session.timezone.as_str()), ("IBM FAKE CORP", "Asia/Tokyo"));
+    assert!(m.quote.is_some() && m.last_trade.is_some() && m.stats.is_some(), "{m:?}");
+    // the advise streams quotes and trades (the fake updates every second)
+    c.until("a live quote", |e| matches!(e, AdapterEvent::Quote(q) if q.symbol == ibm).then_some(()));
+    c.until("a live trade", |e| matches!(e, AdapterEvent::Trade(t) if t.symbol == ibm).then_some(()));
+    assert!(matches!(c.ask(RequestBody::Unsubscribe { symbol: ibm.clone() }), ReplyBody::Done));
+    let bad = c.ask(RequestBody::Subscribe { symbol: Symbol::new("BADSYMBOL").expect("sym"), exchange: None });
+    assert!(matches!(&bad, ReplyBody::SymbolInvalid { reason } if reason.contains("BADSYMBOL")), "{bad:?}");
+    let ReplyBody::Instrument(i) = c.ask(RequestBody::Instrument { symbol: Symbol::new("MSFT").expect("sym"), exchange: None }) else { panic!("an instrument") };
+    assert_eq!(i.cusip.map(|c| c.len()), Some(9));
+    c.adapter.shutdown();
+}
+
+#[test]
 fn without_rtgw_orders_are_rejected_and_it_keeps_trying() {
     // a port nothing listens on
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
