@@ -27,7 +27,7 @@ use crate::proto::line::Row;
 use crate::proto::row::{self, FieldError};
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 use txtrader_plugin_api::model::{
-    AccountId, BrokerOrderId, ClientOrderId, Execution, ExecutionId, Instrument, OrderOrigin, OrderRequest, OrderType, Position, Price, Quantity, Quote,
+    AccountId, AccountSummary, Bar, BarInterval, BrokerOrderId, ClientOrderId, Execution, ExecutionId, Instrument, Money, OrderOrigin, OrderRequest, OrderType, Position, Price, Quantity, Quote,
     Route, SessionHours, SessionStats, Side, SignedQuantity, Symbol, TimeInForce, Trade, UnixNanos,
 };
 use txtrader_plugin_api::wire::{Fill, OrderEventKind};
@@ -360,6 +360,76 @@ pub fn market(symbol: &Symbol, r: &Row, tz: chrono_tz::Tz, now: UnixNanos) -> Re
     Ok((quote, trade, stats))
 }
 
+/// An account's balances from its DEPOSIT record: `CASH_BALANCE`, `TOTAL_EQ`, `EXCESS_EQ`,
+/// `NOTIONAL_AMOUNT` (the positions' value) and `BUYING_POWER` where RealTick has it (zero
+/// otherwise), in `CURRENCY`.
+///
+/// # Errors
+/// A balance that is not a number.
+pub fn account_summary(account: AccountId, r: &Row, now: UnixNanos) -> Result<AccountSummary, RowError> {
+    const T: &str = "DEPOSIT";
+    let money = |field: &'static str| -> Result<Money, RowError> { Ok(Money::new(decimal(T, r, field)?.unwrap_or_default())) };
+    Ok(AccountSummary {
+        account,
+        currency: row::text(r, "CURRENCY").filter(|c| c.len() == 3).unwrap_or_else(|| "USD".into()),
+        cash: money("CASH_BALANCE")?,
+        equity: money("TOTAL_EQ")?,
+        excess_equity: money("EXCESS_EQ")?,
+        gross_position_value: money("NOTIONAL_AMOUNT")?,
+        buying_power: money("BUYING_POWER")?,
+        ts_event: now,
+    })
+}
+
+/// The bar-chart table and `BARINTERVAL` of an interval: `INTRADAY` with N minutes, `DAILY`
+/// with 0 (days), 1 (weeks) or 2 (months).
+pub fn chart(interval: BarInterval) -> (&'static str, i64) {
+    match interval {
+        BarInterval::Minutes(n) => ("INTRADAY", i64::from(n)),
+        BarInterval::Day => ("DAILY", 0),
+        BarInterval::Week => ("DAILY", 1),
+        BarInterval::Month => ("DAILY", 2),
+    }
+}
+
+/// The fields a bar-chart request asks for.
+pub const CHART_FIELDS: [&str; 8] = ["DISP_NAME", "TRD_DATE", "TRDTIM_1", "OPEN_PRC", "HIGH_1", "LOW_1", "SETTLE", "ACVOL_1"];
+
+/// Bars from a bar-chart row, whose fields are parallel lists (one element per bar). Intraday
+/// bars start at `TRD_DATE` + `TRDTIM_1` in the feed's zone; daily and longer ones (whose
+/// `TRDTIM_1` is RealTick's `Error 17`) at `session_open` of their day.
+///
+/// # Errors
+/// A list missing or of another length than the dates, or an element that does not read.
+pub fn bars(symbol: &Symbol, interval: BarInterval, r: &Row, tz: chrono_tz::Tz, session_open: NaiveTime) -> Result<Vec<Bar>, RowError> {
+    let table = chart(interval).0;
+    let Some(dates) = row::list(r, "TRD_DATE") else {
+        // no bars: RealTick sends the fields as placeholders
+        return Ok(Vec::new());
+    };
+    let n = dates.len();
+    let column = |field: &'static str| -> Result<&[serde_json::Value], RowError> {
+        let l = row::list(r, field).ok_or(RowError::Missing { table, field })?;
+        if l.len() == n { Ok(l) } else { Err(RowError::Id { table, field, value: format!("{} elements", l.len()), why: format!("{n} dates") }) }
+    };
+    let times = if matches!(interval, BarInterval::Minutes(_)) { Some(column("TRDTIM_1")?) } else { None };
+    let (open, high, low, close, volume) = (column("OPEN_PRC")?, column("HIGH_1")?, column("LOW_1")?, column("SETTLE")?, column("ACVOL_1")?);
+    let bad = |field: &'static str, i: usize, v: &serde_json::Value| RowError::Id { table, field, value: v.to_string(), why: format!("element {i} is not a number") };
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let date = dates[i].as_str().unwrap_or_default();
+        let time = match times {
+            Some(t) => t[i].as_str().unwrap_or_default().to_owned(),
+            None => session_open.format("%H:%M:%S").to_string(),
+        };
+        let start = feed_time(date, &time, tz).ok_or_else(|| RowError::Id { table, field: "TRD_DATE", value: format!("{date} {time}"), why: "not a time of the feed".into() })?;
+        let price = |field: &'static str, col: &[serde_json::Value]| row::decimal_of(&col[i]).map(Price::new).ok_or_else(|| bad(field, i, &col[i]));
+        let volume = row::decimal_of(&volume[i]).and_then(|v| Quantity::new(v.max(rust_decimal::Decimal::ZERO)).ok()).ok_or_else(|| bad("ACVOL_1", i, &volume[i]))?;
+        out.push(Bar { symbol: symbol.clone(), interval, start, open: price("OPEN_PRC", open)?, high: price("HIGH_1", high)?, low: price("LOW_1", low)?, close: price("SETTLE", close)?, volume });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -478,6 +548,28 @@ mod tests {
         let (q, t, st) = market(&i.symbol, &r(json!({"TRDPRC_1": 125.6})), chrono_tz::America::New_York, UnixNanos(7)).expect("market");
         assert!(q.is_none() && st.is_none());
         assert_eq!(t.map(|t| t.ts_event), Some(UnixNanos(7)));
+    }
+
+    #[test]
+    fn bar_charts_and_deposits() {
+        let ibm = Symbol::new("IBM").expect("sym");
+        let tz = chrono_tz::America::New_York;
+        let open = NaiveTime::from_hms_opt(9, 30, 0).expect("t");
+        let intraday = r(json!({"DISP_NAME": "IBM", "TRD_DATE": ["2024-03-06", "2024-03-06"], "TRDTIM_1": ["09:30:00", "09:35:00"], "OPEN_PRC": [1.5, 2], "HIGH_1": [2, 3], "LOW_1": [1, 1.5], "SETTLE": [1.75, 2.5], "ACVOL_1": [1000, 1001]}));
+        let b = bars(&ibm, BarInterval::Minutes(5), &intraday, tz, open).expect("bars");
+        assert_eq!(b.len(), 2);
+        assert_eq!(b[1].start.to_datetime().to_rfc3339(), "2024-03-06T14:35:00+00:00");
+        assert_eq!(b[0].close.as_decimal(), rust_decimal::Decimal::new(175, 2));
+        let daily = r(json!({"DISP_NAME": "IBM", "TRD_DATE": ["2024-03-06"], "TRDTIM_1": "Error 17", "OPEN_PRC": [1], "HIGH_1": [2], "LOW_1": [1], "SETTLE": [2], "ACVOL_1": [5]}));
+        let b = bars(&ibm, BarInterval::Day, &daily, tz, open).expect("bars");
+        assert_eq!(b[0].start.to_datetime().to_rfc3339(), "2024-03-06T14:30:00+00:00", "a daily bar starts at the session open");
+        let short = r(json!({"DISP_NAME": "IBM", "TRD_DATE": ["2024-03-06", "2024-03-07"], "TRDTIM_1": "Error 17", "OPEN_PRC": [1], "HIGH_1": [2, 2], "LOW_1": [1, 1], "SETTLE": [2, 2], "ACVOL_1": [5, 5]}));
+        assert!(bars(&ibm, BarInterval::Day, &short, tz, open).expect_err("short").to_string().contains("OPEN_PRC"));
+        assert_eq!(bars(&ibm, BarInterval::Day, &r(json!({"TRD_DATE": "Error 17"})), tz, open), Ok(vec![]));
+        assert_eq!(chart(BarInterval::Week), ("DAILY", 1));
+        let acct = AccountId::new("REALTICKDEMO.REALTICK.DEMO32.TRADING").expect("a");
+        let d = account_summary(acct, &r(json!({"CASH_BALANCE": 100000.0, "EXCESS_EQ": 123456.789, "NOTIONAL_AMOUNT": 0.0, "CURRENCY": "USD", "TOTAL_EQ": 223456.78})), UnixNanos(1)).expect("summary");
+        assert_eq!(d.excess_equity.as_decimal(), rust_decimal::Decimal::new(123_456_789, 3));
     }
 
     #[test]

@@ -17,8 +17,8 @@
 //! update is merged into the record kept for the symbol and reported as a quote, a trade and
 //! day statistics as it touches them. Advises are made again after a reconnection.
 //!
-//! Bars and account data are not served yet (issue 16 continues): those requests are answered
-//! `Unsupported`, naming what is missing.
+//! Bars come from `INTRADAY` / `DAILY` requests (one row of parallel lists), account data from
+//! `DEPOSIT` (no row: an account RealTick does not know).
 
 use crate::connection::{self, Connection, Wire};
 use crate::mapping;
@@ -31,7 +31,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 use txtrader_plugin_api::adapter::{Host, LogLevel};
-use txtrader_plugin_api::model::{AccountId, BrokerOrderId, ClientOrderId, LinkState, OrderRequest, OrderType, Symbol, TimeInForce, UnixNanos};
+use txtrader_plugin_api::model::{AccountId, BarInterval, BrokerOrderId, ClientOrderId, LinkState, OrderRequest, OrderType, Symbol, TimeInForce, UnixNanos};
 use txtrader_plugin_api::wire::{
     AdapterEvent, AdapterHello, AdapterRequest, AlertLevel, BrokerSnapshot, ErrorCode, MarketSnapshot, OrderEvent, OrderEventKind, OrderSnapshot, ReplyBody,
     RequestBody, RequestId, PROTOCOL_VERSION,
@@ -71,6 +71,8 @@ enum Purpose {
     Subscribe(RequestId, Symbol),
     Instrument(RequestId, Symbol),
     Live(Symbol),
+    Bars(RequestId, Symbol, BarInterval, UnixNanos, UnixNanos),
+    Account(RequestId, AccountId),
 }
 
 /// A snapshot being gathered.
@@ -412,8 +414,57 @@ impl Worker {
                     Err(e) => self.host.fail(id, ErrorCode::Internal, e.to_string()),
                 },
             },
+            Purpose::Bars(id, symbol, interval, start, end) => {
+                let open = self.subs.get(&symbol).and_then(|(_, rec)| mapping::instrument(rec, self.timezone).ok()).map_or_else(
+                    || chrono::NaiveTime::from_hms_opt(9, 30, 0).unwrap_or_default(),
+                    |i| i.session.start,
+                );
+                match rows.first().map(|r| mapping::bars(&symbol, interval, r, self.timezone, open)).unwrap_or(Ok(Vec::new())) {
+                    Ok(bars) => {
+                        let bars = bars.into_iter().filter(|b| b.start >= start && b.start <= end).collect();
+                        self.host.reply(id, ReplyBody::Bars { bars });
+                    }
+                    Err(e) => self.host.fail(id, ErrorCode::Internal, format!("bar chart of {symbol}: {e}")),
+                }
+            }
+            Purpose::Account(id, account) => match rows.first() {
+                None => self.host.reply(id, ReplyBody::Account { summary: None }),
+                Some(r) => match mapping::account_summary(account, r, UnixNanos::now()) {
+                    Ok(summary) => self.host.reply(id, ReplyBody::Account { summary: Some(summary) }),
+                    Err(e) => self.host.fail(id, ErrorCode::Internal, e.to_string()),
+                },
+            },
             Purpose::OrderRows | Purpose::FillRows | Purpose::Submit(_) | Purpose::Cancel(..) | Purpose::Live(_) => {}
         }
+    }
+
+    fn bars(&mut self, id: RequestId, symbol: Symbol, interval: BarInterval, start: UnixNanos, end: UnixNanos) {
+        let (table, n) = mapping::chart(interval);
+        let local = |t: UnixNanos| t.to_datetime().with_timezone(&self.timezone);
+        let (from, to) = (local(start), local(end));
+        let filter = vec![
+            Term::Text("DISP_NAME", symbol.to_string()),
+            Term::Number("BARINTERVAL", n),
+            Term::Text("STARTDATE", from.format("%Y/%m/%d").to_string()),
+            Term::Text("CHART_STARTTIME", from.format("%H:%M").to_string()),
+            Term::Text("STOPDATE", to.format("%Y/%m/%d").to_string()),
+            Term::Text("CHART_STOPTIME", to.format("%H:%M").to_string()),
+        ];
+        self.open("TA_SRV", "LIVEQUOTE", Selector::fields(table, mapping::CHART_FIELDS.to_vec(), filter), Verb::Request, Purpose::Bars(id, symbol, interval, start, end));
+    }
+
+    fn account(&mut self, id: RequestId, account: AccountId) {
+        let Some([bank, branch, customer, deposit]) = mapping::account_parts(&account) else {
+            self.host.reply(id, ReplyBody::Account { summary: None });
+            return;
+        };
+        let filter = vec![
+            Term::Text("BANK", bank.to_owned()),
+            Term::Text("BRANCH", branch.to_owned()),
+            Term::Text("CUSTOMER", customer.to_owned()),
+            Term::Text("DEPOSIT", deposit.to_owned()),
+        ];
+        self.open("ACCOUNT_GATEWAY", "ORDER", Selector::all("DEPOSIT", filter), Verb::Request, Purpose::Account(id, account));
     }
 
     // ----- market data
@@ -480,7 +531,7 @@ impl Worker {
     fn give_up(&mut self, purpose: Purpose, why: &str) {
         match purpose {
             Purpose::Accounts | Purpose::OrderRows | Purpose::FillRows => self.host.log(LogLevel::Warn, why),
-            Purpose::Subscribe(id, _) | Purpose::Instrument(id, _) => self.host.fail(id, ErrorCode::Internal, why.to_owned()),
+            Purpose::Subscribe(id, _) | Purpose::Instrument(id, _) | Purpose::Bars(id, ..) | Purpose::Account(id, _) => self.host.fail(id, ErrorCode::Internal, why.to_owned()),
             Purpose::Live(symbol) => {
                 // made again at the next start-up (a reconnection), or by the next subscription
                 if let Some(sub) = self.subs.get_mut(&symbol) {
@@ -679,9 +730,8 @@ impl Worker {
                 self.open("TA_SRV", "LIVEQUOTE", Self::quote_selector(&symbol, false), Verb::Request, Purpose::Instrument(id, symbol));
             }
             RequestBody::Unsubscribe { symbol } => self.unsubscribe(id, &symbol),
-            RequestBody::Bars { .. } | RequestBody::Account { .. } => {
-                self.host.fail(id, ErrorCode::Unsupported, "bars and account data through RTGW are not served yet");
-            }
+            RequestBody::Bars { symbol, interval, start, end, .. } => self.bars(id, symbol, interval, start, end),
+            RequestBody::Account { account } => self.account(id, account),
             RequestBody::GlobalCancel | RequestBody::ExportState | RequestBody::CopyState | RequestBody::ImportState { .. } | RequestBody::Unknown => {
                 self.host.fail(id, ErrorCode::Unsupported, "not supported by the RealTick adapter");
             }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use txtrader_adapter_rtx::Rtx;
 use txtrader_plugin_api::adapter::{Adapter, AdapterConfig, ApiEndpoint, EventSink, Host, LogLevel};
-use txtrader_plugin_api::model::{AccountId, ClientOrderId, LinkState, OrderOrigin, OrderRequest, OrderStatus, OrderType, Price, Quantity, Side, Symbol, TimeInForce};
+use txtrader_plugin_api::model::{AccountId, BarInterval, ClientOrderId, LinkState, OrderOrigin, OrderRequest, OrderStatus, OrderType, Price, Quantity, Side, Symbol, TimeInForce};
 use txtrader_plugin_api::wire::{
     decode_event, AdapterEvent, AdapterRequest, BrokerSnapshot, HostHello, OrderEvent, OrderEventKind, ReplyBody, RequestBody, RequestId, PROTOCOL_VERSION,
 };
@@ -198,6 +198,34 @@ fn symbols_stream_live_and_an_invalid_one_is_refused() {
     assert!(matches!(&bad, ReplyBody::SymbolInvalid { reason } if reason.contains("BADSYMBOL")), "{bad:?}");
     let ReplyBody::Instrument(i) = c.ask(RequestBody::Instrument { symbol: Symbol::new("MSFT").expect("sym"), exchange: None }) else { panic!("an instrument") };
     assert_eq!(i.cusip.map(|c| c.len()), Some(9));
+    c.adapter.shutdown();
+}
+
+#[test]
+fn bar_charts_and_account_data() {
+    let fake = support::Fake::start(&[("FAKE_RTGW_TZ", "Asia/Tokyo")]);
+    let mut c = Client::start(fake.port);
+    c.connected();
+    let tokyo = |h: u32, m: u32| {
+        use chrono::TimeZone;
+        txtrader_plugin_api::model::UnixNanos::from(chrono_tz::Asia::Tokyo.with_ymd_and_hms(2024, 3, 6, h, m, 0).single().expect("t"))
+    };
+    let ibm = Symbol::new("IBM").expect("sym");
+    let bars = c.ask(RequestBody::Bars { symbol: ibm.clone(), interval: BarInterval::Minutes(5), start: tokyo(10, 0), end: tokyo(10, 30), exchange: None });
+    let ReplyBody::Bars { bars } = bars else { panic!("bars") };
+    assert_eq!(bars.len(), 7, "10:00 to 10:30 in fives");
+    assert_eq!(bars[0].start, tokyo(10, 0));
+    assert!(bars.iter().all(|b| b.low <= b.open && b.open <= b.high));
+    let ReplyBody::Bars { bars: days } = c.ask(RequestBody::Bars { symbol: ibm, interval: BarInterval::Day, start: tokyo(0, 0), end: tokyo(23, 0), exchange: None }) else { panic!("bars") };
+    assert_eq!(days.len(), 1);
+    assert_eq!(days[0].start, tokyo(9, 30), "a daily bar starts at the session open");
+
+    let ReplyBody::Account { summary } = c.ask(RequestBody::Account { account: AccountId::new(ACCT).expect("a") }) else { panic!("account") };
+    let summary = summary.expect("a known account");
+    assert_eq!(summary.excess_equity.as_decimal(), rust_decimal::Decimal::new(123_456_789, 3), "exact, as RTGW sent it");
+    assert_eq!(summary.cash.as_decimal(), 100_000.into());
+    let ReplyBody::Account { summary } = c.ask(RequestBody::Account { account: AccountId::new("A.B.C.D").expect("a") }) else { panic!("account") };
+    assert!(summary.is_none(), "an account RealTick does not know");
     c.adapter.shutdown();
 }
 
