@@ -12,8 +12,10 @@
 //! - [`worker`]: the adapter's thread: the session (start-up, the ORDERS advises, the feed
 //!   clock, reconnection), orders and snapshots.
 //!
-//! Work in progress (issue 16): market data, bars and account data come next; until they do,
-//! the library exports no adapter entry point, so the gateway cannot load it.
+//! Built as a dynamic library (`libtxtrader_adapter_rtx.so`), it is loaded from the adapter
+//! folder as `TXTRADER_MODE=rtx`. Settings are `TXTRADER_<INSTANCE>_*` (see [`settings`]); the
+//! address defaults to the gateway's `TXTRADER_API_HOST` / `TXTRADER_API_PORT`, as the
+//! original's RTGW settings.
 
 pub mod connection;
 pub mod mapping;
@@ -78,3 +80,6 @@ impl Adapter for Rtx {
         }
     }
 }
+
+#[cfg(feature = "export")]
+txtrader_plugin_api::export_adapter!(Rtx);

@@ -1,0 +1,155 @@
+//! txtraderd in `rtx` mode: the RealTick adapter built as a dynamic library, dropped into the
+//! adapter folder, trading through `fake_rtgw.py` (the fake RTGW gateway the original txTrader
+//! runs against) on loopback, started under `timeout`.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use txtrader_tests::{build_adapter, temp_folder, workspace, Daemon, Http};
+
+const ACCOUNT: &str = "REALTICKDEMO.REALTICK.DEMO32.TRADING";
+
+/// `fake_rtgw.py` on an ephemeral loopback port, under `timeout`; stopped when dropped.
+struct FakeRtgw {
+    child: Child,
+    port: u16,
+}
+
+impl FakeRtgw {
+    fn start(env: &[(&str, &str)]) -> Self {
+        let script = workspace().join("tests/peers/fake_rtgw.py");
+        let mut child = Command::new("timeout")
+            .arg("300")
+            .arg("python3")
+            .arg(&script)
+            .env("FAKE_RTGW_PORT", "0")
+            .env("FAKE_RTGW_FILL_DELAY", "0.05")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 runs fake_rtgw.py");
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        out.read_line(&mut line).expect("the fake says where it listens");
+        let port = line.split("127.0.0.1:").nth(1).and_then(|p| p.trim().parse().ok()).unwrap_or_else(|| panic!("no port in {line:?}"));
+        // it goes on printing: read it, or its prints fail on a closed pipe
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while out.read_line(&mut sink).is_ok_and(|n| n > 0) {
+                sink.clear();
+            }
+        });
+        Self { child, port }
+    }
+}
+
+impl Drop for FakeRtgw {
+    fn drop(&mut self) {
+        // SIGTERM to `timeout`, which passes it on to the fake
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn adapter_dir(name: &str) -> PathBuf {
+    let lib = build_adapter("txtrader-adapter-rtx", None);
+    let dir = temp_folder(&format!("rtx-adapters-{name}"));
+    std::fs::copy(&lib, dir.join("libtxtrader_adapter_rtx.so")).expect("copy the adapter");
+    dir
+}
+
+fn start(name: &str, fake: &FakeRtgw) -> (Daemon, Http) {
+    let dir = adapter_dir(name);
+    let port = fake.port.to_string();
+    let env = [
+        ("TXTRADER_ADAPTER_DIR", path(&dir)),
+        ("TXTRADER_MODE", "rtx"),
+        ("TXTRADER_API_PORT", port.as_str()),
+        ("TXTRADER_ENABLE_AUTO_RESET", "0"),
+        ("TXTRADER_RTX_RECONNECT_MAX_SECONDS", "2"),
+    ];
+    let d = Daemon::start(name, &env);
+    let http = Http::new(d.http_port);
+    http.wait_status("Up");
+    (d, http)
+}
+
+fn permid(v: &Value) -> String {
+    v["permid"].as_str().unwrap_or_else(|| panic!("no permid in {v}")).to_owned()
+}
+
+fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn trading_through_rtgw_quotes_orders_cancels_accounts() {
+    let fake = FakeRtgw::start(&[]);
+    let (_d, http) = start("rtx-trade", &fake);
+    let accounts = http.ok("query_accounts", &json!({}));
+    assert_eq!(accounts, json!(["REALTICKDEMO.REALTICK.DEMO31.TRADING", ACCOUNT]));
+    assert_eq!(http.ok("query_adapters", &json!({}))["adapters"]["rtx"]["kind"], "rtx");
+
+    // quotes: the symbol's record, then live updates
+    let sym = http.ok("add_symbol", &json!({"symbol": "IBM"}));
+    assert_eq!((sym["symbol"].as_str(), sym["fullname"].as_str()), (Some("IBM"), Some("IBM FAKE CORP")), "{sym}");
+    assert!(sym["last"].as_f64().is_some_and(|p| p > 0.0), "{sym}");
+    let bad = http.call("add_symbol", &json!({"symbol": "BADSYMBOL"}));
+    assert!(bad.1.is_null() || bad.0 != 200, "an invalid symbol is refused: {bad:?}");
+
+    // account data from DEPOSIT, exactly as RTGW sent it
+    let acct = http.ok("query_account", &json!({"account": ACCOUNT}));
+    assert_eq!((acct["EXCESS_EQ"].as_f64(), acct["CASH_BALANCE"].as_f64()), (Some(123_456.789), Some(100_000.0)), "{acct}");
+
+    // a market order fills, with its execution and the position
+    let m = http.ok("market_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": 100}));
+    let filled = http.wait_order(&permid(&m), &["Filled"]);
+    assert_eq!(filled["filled"], 100, "{filled}");
+    let execs = http.ok("query_order_executions", &json!({"id": permid(&m)}));
+    assert_eq!(execs.as_object().map(serde_json::Map::len), Some(1), "{execs}");
+    wait_until("the position", Duration::from_secs(10), || http.ok("query_positions", &json!({}))[ACCOUNT]["IBM"] == 100);
+
+    // a resting limit order, cancelled
+    let l = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": 10, "limit_price": 1.0}));
+    http.wait_order(&permid(&l), &["Pending"]);
+    http.ok("cancel_order", &json!({"id": permid(&l)}));
+    http.wait_order(&permid(&l), &["Cancelled"]);
+
+    // an order for a bad symbol is rejected with RealTick's reason
+    let b = http.call("market_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "BADSYMBOL", "quantity": 10}));
+    if b.0 == 200 && b.1["permid"].is_string() {
+        let rejected = http.wait_order(&permid(&b.1), &["Error"]);
+        assert!(rejected.to_string().contains("Invalid symbol"), "{rejected}");
+    }
+}
+
+#[test]
+fn a_dropped_rtgw_is_reconnected_and_nothing_is_lost() {
+    // the fake closes each client connection after 4 s; its books stay
+    let fake = FakeRtgw::start(&[("FAKE_RTGW_DROP_AFTER", "4")]);
+    let (d, http) = start("rtx-reconnect", &fake);
+    let rest = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": 10, "limit_price": 1.0}));
+    http.wait_order(&permid(&rest), &["Pending"]);
+    // a large order fills in four parts, 1.5 s apart: some of them while the link is down
+    let big = http.ok("market_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": 2000}));
+    wait_until("the link dropped and came back", Duration::from_secs(30), || d.log_text().contains("RTGW session ready") && d.log_text().matches("RTGW session ready").count() >= 2);
+    let filled = http.wait_order(&permid(&big), &["Filled"]);
+    assert_eq!(filled["filled"], 2000, "{filled}");
+    let execs = http.ok("query_order_executions", &json!({"id": permid(&big)}));
+    assert_eq!(execs.as_object().map(serde_json::Map::len), Some(4), "each fill booked once: {execs}");
+    // the resting order survived and can be cancelled
+    http.wait_status("Up");
+    http.ok("cancel_order", &json!({"id": permid(&rest)}));
+    http.wait_order(&permid(&rest), &["Cancelled"]);
+}
