@@ -29,6 +29,13 @@ def account(api):
 
 
 @pytest.fixture(scope="session")
+def backend():
+    """What txtraderd trades with: "sim" (its simulator) or "fake_rtgw" (the RealTick adapter
+    against the fake RTGW). Where a behaviour is the back-end's, each one's is the expected one."""
+    return os.environ.get("TXTRADER_TEST_BACKEND", "sim")
+
+
+@pytest.fixture(scope="session")
 def base_url():
     return f"http://{os.environ['TXTRADER_HOST']}:{os.environ['TXTRADER_HTTP_PORT']}"
 

@@ -466,3 +466,54 @@ pub fn strategy_components() -> &'static Path {
         target.join("wasm32-wasip2/release")
     })
 }
+
+/// `fake_rtgw.py` (the fake RealTick RTGW gateway) on an ephemeral loopback port, under
+/// `timeout`; stopped when dropped.
+#[derive(Debug)]
+pub struct FakeRtgw {
+    child: std::process::Child,
+    /// Its port.
+    pub port: u16,
+}
+
+impl FakeRtgw {
+    /// Starts it with extra environment (`FAKE_RTGW_*`).
+    ///
+    /// # Panics
+    /// When it does not start.
+    pub fn start(env: &[(&str, &str)]) -> Self {
+        let script = workspace().join("tests/peers/fake_rtgw.py");
+        let mut child = std::process::Command::new("timeout")
+            .arg("300")
+            .arg("python3")
+            .arg(&script)
+            .env("FAKE_RTGW_PORT", "0")
+            .env("FAKE_RTGW_FILL_DELAY", "0.05")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("python3 runs fake_rtgw.py");
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).expect("the fake says where it listens");
+        let port = line.split("127.0.0.1:").nth(1).and_then(|p| p.trim().parse().ok()).unwrap_or_else(|| panic!("no port in {line:?}"));
+        // it goes on printing: read it, or its prints fail on a closed pipe
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while std::io::BufRead::read_line(&mut out, &mut sink).is_ok_and(|n| n > 0) {
+                sink.clear();
+            }
+        });
+        Self { child, port }
+    }
+}
+
+impl Drop for FakeRtgw {
+    fn drop(&mut self) {
+        // SIGTERM to `timeout`, which passes it on to the fake
+        let _ = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+

@@ -3,56 +3,11 @@
 //! runs against) on loopback, started under `timeout`.
 
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use txtrader_tests::{build_adapter, temp_folder, workspace, Daemon, Http};
+use txtrader_tests::{build_adapter, temp_folder, Daemon, FakeRtgw, Http};
 
 const ACCOUNT: &str = "REALTICKDEMO.REALTICK.DEMO32.TRADING";
-
-/// `fake_rtgw.py` on an ephemeral loopback port, under `timeout`; stopped when dropped.
-struct FakeRtgw {
-    child: Child,
-    port: u16,
-}
-
-impl FakeRtgw {
-    fn start(env: &[(&str, &str)]) -> Self {
-        let script = workspace().join("tests/peers/fake_rtgw.py");
-        let mut child = Command::new("timeout")
-            .arg("300")
-            .arg("python3")
-            .arg(&script)
-            .env("FAKE_RTGW_PORT", "0")
-            .env("FAKE_RTGW_FILL_DELAY", "0.05")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 runs fake_rtgw.py");
-        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        out.read_line(&mut line).expect("the fake says where it listens");
-        let port = line.split("127.0.0.1:").nth(1).and_then(|p| p.trim().parse().ok()).unwrap_or_else(|| panic!("no port in {line:?}"));
-        // it goes on printing: read it, or its prints fail on a closed pipe
-        std::thread::spawn(move || {
-            let mut sink = String::new();
-            while out.read_line(&mut sink).is_ok_and(|n| n > 0) {
-                sink.clear();
-            }
-        });
-        Self { child, port }
-    }
-}
-
-impl Drop for FakeRtgw {
-    fn drop(&mut self) {
-        // SIGTERM to `timeout`, which passes it on to the fake
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
-    }
-}
 
 fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")

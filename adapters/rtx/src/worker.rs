@@ -5,8 +5,10 @@
 //! requested and the two ORDERS advises opened (every row; fill rows); the link is reported
 //! `Connected` once the accounts are in and both advises are in force. The feed clock (`$TIME`)
 //! is polled every second. Any disconnect reports `Disconnected`, fails what was waiting, and
-//! reconnects after 1, 2, 4 … s (capped); the host then asks for a snapshot, which reconciles
-//! orders, executions and positions.
+//! reconnects after 1, 2, 4 … s (capped, with jitter); the host then asks for a snapshot, which
+//! reconciles orders, executions and positions. RTGW ending the session's own connections
+//! (`OnTerminate` on an ORDERS advise) or answering them what it must not (an unknown ack) fails
+//! the link: the gateway marks the adapter faulted and restarts it.
 //!
 //! Orders are pokes; RealTick answers with ORDERS rows on the advise, read by
 //! [`crate::mapping::order_row`]. An order is known by its permid from its first row, which
@@ -102,6 +104,9 @@ pub struct Worker {
     attempts: u32,
     reconnect_at: Option<Instant>,
     greeted: bool,
+    /// RTGW answered the session something it must not: the link is reported failed, so the
+    /// gateway restarts the adapter; this worker connects no more.
+    halted: bool,
     next_cxn: u64,
     cxns: HashMap<String, (Cxn, Purpose, Instant)>,
     accounts: Option<Vec<AccountId>>,
@@ -137,6 +142,7 @@ impl Worker {
             attempts: 0,
             reconnect_at: None,
             greeted: false,
+            halted: false,
             next_cxn: 0,
             cxns: HashMap::new(),
             accounts: None,
@@ -155,7 +161,7 @@ impl Worker {
     pub fn run(mut self, rx: &Receiver<Msg>) {
         loop {
             let now = Instant::now();
-            if self.greeted && self.live.is_none() && self.reconnect_at.is_none_or(|t| t <= now) {
+            if self.greeted && !self.halted && self.live.is_none() && self.reconnect_at.is_none_or(|t| t <= now) {
                 self.connect();
             }
             let wake = match (&self.live, self.reconnect_at) {
@@ -211,6 +217,14 @@ impl Worker {
         self.reconnect_at = Some(Instant::now() + wait + jitter);
         self.host.log(LogLevel::Warn, &format!("{reason}; reconnecting in {:?}", wait + jitter));
         self.emit(AdapterEvent::Link(LinkState::Disconnected { reason }));
+    }
+
+    fn halt(&mut self, reason: String) {
+        self.host.log(LogLevel::Error, &format!("RTGW session failed: {reason}"));
+        self.disconnected(reason.clone());
+        self.halted = true;
+        self.reconnect_at = None;
+        self.emit(AdapterEvent::Link(LinkState::Failed { reason }));
     }
 
     fn disconnected(&mut self, reason: String) {
@@ -368,9 +382,11 @@ impl Worker {
                 let fatal = matches!(purpose, Purpose::OrderRows | Purpose::FillRows | Purpose::Accounts);
                 self.give_up(purpose, &why);
                 if fatal {
-                    // the original halts on an ended ORDERS advise; the adapter starts the session over
+                    // The original halts on an ended ORDERS advise. The adapter reports its link
+                    // failed: the gateway marks it faulted and restarts it (with backoff), and the
+                    // new one reconciles from RTGW.
                     self.emit(AdapterEvent::Alert { level: AlertLevel::Error, code: None, message: why.clone() });
-                    self.disconnected(why);
+                    self.halt(why);
                 }
             }
         }

@@ -229,6 +229,60 @@ fn bar_charts_and_account_data() {
     c.adapter.shutdown();
 }
 
+/// A scripted RTGW that starts the session, then ends the ORDERS advise (`OnTerminate`).
+fn terminating_gateway() -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else { return };
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let mut out = stream.try_clone().expect("clone");
+        let say = |out: &mut std::net::TcpStream, t: &str, id: &str, data: &str| {
+            let _ = writeln!(out, r#"{{"type":"{t}","id":"{id}","data":{data}}}"#);
+        };
+        say(&mut out, "system", "0", r#"{"msg":"startup","item":"scripted"}"#);
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { return };
+            let parts: Vec<&str> = line.splitn(3, ' ').collect();
+            let [cmd, id, args] = parts[..] else { continue };
+            match cmd {
+                "connect" => {
+                    say(&mut out, "ack", id, r#""CONNECTION PENDING""#);
+                    say(&mut out, "status", id, r#"{"msg":"OnInitAck","status":"1"}"#);
+                }
+                "request" => {
+                    say(&mut out, "ack", id, r#""REQUEST_OK""#);
+                    say(&mut out, "response", id, r#"{"row":{"BANK":"B","BRANCH":"R","CUSTOMER":"C","DEPOSIT":"D"},"complete":true}"#);
+                }
+                "advise" if args.starts_with("ORDERS;*;;") || args == "ORDERS;*;" => {
+                    say(&mut out, "ack", id, r#""ADVISE_OK""#);
+                    say(&mut out, "status", id, r#"{"msg":"OnTerminate","status":"1"}"#);
+                }
+                "advise" => {
+                    say(&mut out, "ack", id, r#""ADVISE_OK""#);
+                    say(&mut out, "status", id, r#"{"msg":"OnOtherAck","status":"1"}"#);
+                }
+                _ => {}
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn an_ended_orders_advise_fails_the_link_for_a_restart() {
+    let port = terminating_gateway();
+    let mut c = Client::start(port);
+    let reason = c.until("a failed link", |e| match e {
+        AdapterEvent::Link(LinkState::Connected) => panic!("connected although RTGW ended the ORDERS advise"),
+        AdapterEvent::Link(LinkState::Failed { reason }) => Some(reason.clone()),
+        _ => None,
+    });
+    assert!(reason.contains("OnTerminate") && reason.contains("ORDERS"), "{reason}");
+    c.adapter.shutdown();
+}
+
 #[test]
 fn without_rtgw_orders_are_rejected_and_it_keeps_trying() {
     // a port nothing listens on
