@@ -1,4 +1,5 @@
 //! The fuzz checks, as a library for the fuzz targets: [`checks`] for the host's parsers,
-//! [`tws`] for the TWS decoder.
+//! [`tws`] for the TWS decoder, [`rtx`] for RTGW's lines and rows.
 pub mod checks;
+pub mod rtx;
 pub mod tws;
