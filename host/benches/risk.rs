@@ -67,6 +67,7 @@ fn books(n: usize, symbols: &[Symbol]) -> Oms {
             client_order_id: Some(id),
             ts_event: UnixNanos(i as u64),
             kind: OrderEventKind::Accepted,
+            raw: None,
         };
         oms.book(&Entry::OrderEvent(event));
     }

@@ -337,6 +337,10 @@ pub struct OrderEvent {
     pub ts_event: UnixNanos,
     /// What happened.
     pub kind: OrderEventKind,
+    /// The broker's own record of the event, field by field, when its clients show it (a
+    /// RealTick ORDERS row): passed through to the order's `raw` and `updates` as it came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// What happened to an order.
@@ -539,6 +543,7 @@ mod tests {
                 price: Price::from_cents(1001),
                 venue_fill_id: None,
             }),
+            raw: None,
         });
         assert_eq!(decode_event(&encode_event(&ev)).expect("decode"), ev);
     }

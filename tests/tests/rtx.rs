@@ -71,6 +71,14 @@ fn trading_through_rtgw_quotes_orders_cancels_accounts() {
     let m = http.ok("market_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": 100}));
     let filled = http.wait_order(&permid(&m), &["Filled"]);
     assert_eq!(filled["filled"], 100, "{filled}");
+    // RealTick's own fields pass through to `raw` and `updates` as RTGW sent them
+    let raw = &filled["raw"];
+    assert_eq!((raw["TYPE"].as_str(), raw["CURRENT_STATUS"].as_str()), (Some("ExchangeTradeOrder"), Some("COMPLETED")), "{raw}");
+    assert!(raw["FILL_ID"].is_string() && raw["TIME_STAMP"].is_string() && raw["MARKET_TRD_DATE"].is_string(), "the fake's row fields: {raw}");
+    assert_eq!(raw["ORIGINAL_ORDER_ID"], permid(&m).as_str());
+    let updates: Vec<(String, String)> =
+        filled["updates"].as_array().into_iter().flatten().map(|u| (u["id"].as_str().unwrap_or_default().to_owned(), u["type"].as_str().unwrap_or_default().to_owned())).collect();
+    assert!(updates.iter().any(|(id, ty)| id == &format!("{}-2", permid(&m)) && ty == "ExchangeTradeOrder"), "{updates:?}");
     let execs = http.ok("query_order_executions", &json!({"id": permid(&m)}));
     assert_eq!(execs.as_object().map(serde_json::Map::len), Some(1), "{execs}");
     wait_until("the position", Duration::from_secs(10), || http.ok("query_positions", &json!({}))[ACCOUNT]["IBM"] == 100);

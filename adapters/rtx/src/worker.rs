@@ -579,7 +579,7 @@ impl Worker {
             Some(b) => b,
             None => return,
         };
-        self.emit(AdapterEvent::Order(OrderEvent { event_id: event_id.to_owned(), broker_order_id, client_order_id: client, ts_event: UnixNanos::now(), kind }));
+        self.emit(AdapterEvent::Order(OrderEvent { event_id: event_id.to_owned(), broker_order_id, client_order_id: client, ts_event: UnixNanos::now(), kind, raw: None }));
     }
 
     fn order_update(&mut self, r: &Row) {
@@ -611,7 +611,9 @@ impl Worker {
         }
         let client = known.client.clone();
         if let Some(kind) = o.kind {
-            self.emit(AdapterEvent::Order(OrderEvent { event_id: o.event_id, broker_order_id: o.permid, client_order_id: client, ts_event: UnixNanos::now(), kind }));
+            // the row itself travels with the event: clients of the original read its fields
+            let raw = Some(r.clone());
+            self.emit(AdapterEvent::Order(OrderEvent { event_id: o.event_id, broker_order_id: o.permid, client_order_id: client, ts_event: UnixNanos::now(), kind, raw }));
         }
     }
 

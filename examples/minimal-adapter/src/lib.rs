@@ -149,6 +149,7 @@ impl MinimalAdapter {
             client_order_id: Some(o.request.client_order_id.clone()),
             ts_event: UnixNanos::now(),
             kind,
+            raw: None,
         };
         self.host.emit(&AdapterEvent::Order(event));
     }

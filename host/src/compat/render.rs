@@ -353,6 +353,11 @@ fn submitted_fields(o: &Order) -> IndexMap<String, Value> {
 
 /// The broker rows one update stands for: `(ORDER_ID, fields)`.
 fn update_rows(o: &Order, u: &OrderUpdate, permid: &str, tz: Tz, cusip: &str) -> Vec<(String, IndexMap<String, Value>)> {
+    if let Some(raw) = &u.raw {
+        // the broker's own row (RealTick through the rtx adapter), exactly as it came
+        let id = raw.get("ORDER_ID").and_then(Value::as_str).map_or_else(|| u.id.clone(), str::to_owned);
+        return vec![(id, raw.iter().map(|(k, v)| (k.clone(), v.clone())).collect())];
+    }
     let class = o.class();
     let base = |order_id: &str, ty: &str, status: &str, volume: Decimal| {
         let mut f = IndexMap::new();

@@ -60,6 +60,7 @@ fn event(n: u32, kind: OrderEventKind) -> OrderEvent {
         client_order_id: Some(ClientOrderId::new("c1").expect("id")),
         ts_event: UnixNanos(1_700_000_000_000_000_000 + u64::from(n)),
         kind,
+        raw: None,
     }
 }
 

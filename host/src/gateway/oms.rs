@@ -81,6 +81,10 @@ pub struct OrderUpdate {
     pub avg_price: Option<Price>,
     /// When it happened.
     pub ts: UnixNanos,
+    /// The broker's own record of it (a RealTick ORDERS row), when the adapter passed it on:
+    /// clients see it as it came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// An order as the gateway knows it.
@@ -135,9 +139,13 @@ impl Order {
     }
 
     fn record(&mut self, id: String, kind: UpdateKind, ts: UnixNanos) {
+        self.record_raw(id, kind, ts, None);
+    }
+
+    fn record_raw(&mut self, id: String, kind: UpdateKind, ts: UnixNanos, raw: Option<serde_json::Map<String, serde_json::Value>>) {
         self.updated = ts;
         let (filled, leaves, avg_price) = (self.filled, self.leaves(), self.avg_price());
-        self.history.push(OrderUpdate { id, kind, status: self.status, filled, leaves, avg_price, ts });
+        self.history.push(OrderUpdate { id, kind, status: self.status, filled, leaves, avg_price, ts, raw });
     }
 }
 
@@ -519,7 +527,7 @@ impl Oms {
             UpdateKind::Rejected { reason } => order.reason = Some(reason.clone()),
             _ => {}
         }
-        order.record(event.event_id.clone(), kind, event.ts_event);
+        order.record_raw(event.event_id.clone(), kind, event.ts_event, event.raw.clone());
         if let Some(exec) = &execution {
             let pos = self.positions.entry((exec.account.clone(), exec.symbol.clone())).or_default();
             *pos = pos.apply(exec.side, exec.quantity);

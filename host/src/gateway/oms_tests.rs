@@ -30,6 +30,7 @@ fn ev(event_id: &str, broker: &str, client: Option<&str>, kind: OrderEventKind) 
         client_order_id: client.map(|c| ClientOrderId::new(c).expect("id")),
         ts_event: UnixNanos(1),
         kind,
+        raw: None,
     }
 }
 

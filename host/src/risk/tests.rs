@@ -172,6 +172,7 @@ impl Day {
             client_order_id: Some(id.clone()),
             ts_event: UnixNanos(self.next),
             kind,
+            raw: None,
         };
         self.oms.book(&Entry::OrderEvent(event));
     }

@@ -376,6 +376,7 @@ impl Exchange {
                 client_order_id: None,
                 ts_event: now,
                 kind: OrderEventKind::CancelRejected { reason: "Unknown order".into() },
+                raw: None,
             }));
             return;
         };
@@ -438,6 +439,7 @@ impl Exchange {
             client_order_id: Some(o.request.client_order_id.clone()),
             ts_event: now,
             kind,
+            raw: None,
         }));
     }
 

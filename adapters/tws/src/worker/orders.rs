@@ -69,6 +69,7 @@ impl Worker {
             client_order_id,
             ts_event: UnixNanos::now(),
             kind: OrderEventKind::CancelRejected { reason: reason.to_owned() },
+            raw: None,
         };
         self.emit(AdapterEvent::Order(event));
     }
@@ -83,6 +84,7 @@ impl Worker {
             client_order_id: Some(client.clone()),
             ts_event: UnixNanos::now(),
             kind,
+            raw: None,
         };
         self.emit(AdapterEvent::Order(event));
     }
