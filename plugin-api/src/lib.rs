@@ -14,6 +14,7 @@
 //!   dispatch the C ABI uses.
 //! - [`settings`]: reading an adapter's own `TXTRADER_<INSTANCE>_*` settings, the same way in
 //!   every adapter.
+//! - [`worker_thread`]: the thread an adapter works on, panics reported as a failed link.
 //! - `abi` (feature `abi`): the C ABI of adapter dynamic libraries and `export_adapter!`.
 #![warn(missing_docs)]
 
@@ -23,5 +24,6 @@ pub mod adapter;
 pub mod model;
 pub mod settings;
 pub mod wire;
+pub mod worker_thread;
 
 pub use rust_decimal::Decimal;

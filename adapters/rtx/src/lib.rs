@@ -26,10 +26,9 @@ pub mod worker;
 
 use std::str::FromStr;
 use std::sync::mpsc;
-use std::thread::JoinHandle;
 use txtrader_plugin_api::adapter::{Adapter, AdapterConfig, AdapterError, Host};
-use txtrader_plugin_api::model::LinkState;
-use txtrader_plugin_api::wire::{AdapterEvent, AdapterRequest};
+use txtrader_plugin_api::wire::AdapterRequest;
+use txtrader_plugin_api::worker_thread::WorkerThread;
 
 /// The adapter kind (`TXTRADER_MODE=rtx`).
 pub const NAME: &str = "rtx";
@@ -37,12 +36,7 @@ pub const NAME: &str = "rtx";
 /// The RealTick adapter: a handle on its worker thread.
 #[derive(Debug)]
 pub struct Rtx {
-    tx: mpsc::Sender<worker::Msg>,
-    thread: Option<JoinHandle<()>>,
-}
-
-fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "a panic".into())
+    thread: WorkerThread<worker::Msg>,
 }
 
 impl Adapter for Rtx {
@@ -53,31 +47,17 @@ impl Adapter for Rtx {
         let settings = settings::Settings::from_config(&config).map_err(|e| AdapterError::Config(e.0))?;
         let timezone = chrono_tz::Tz::from_str(&config.timezone).map_err(|e| AdapterError::Config(vec![format!("time zone {}: {e}", config.timezone)]))?;
         let (tx, rx) = mpsc::channel();
-        let reporter = host.clone();
-        let w = worker::Worker::new(settings, timezone, host, tx.clone());
-        let thread = std::thread::Builder::new()
-            .name("rtx-worker".into())
-            .spawn(move || {
-                // A panic in the worker is reported as a failed link, so the gateway restarts the
-                // adapter, instead of a thread that silently stopped answering.
-                if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.run(&rx))) {
-                    let reason = format!("the adapter's worker thread panicked: {}", panic_text(&*p));
-                    reporter.emit(&AdapterEvent::Link(LinkState::Failed { reason }));
-                }
-            })
-            .map_err(|e| AdapterError::Failed(format!("cannot start the adapter's thread: {e}")))?;
-        Ok(Self { tx, thread: Some(thread) })
+        let w = worker::Worker::new(settings, timezone, host.clone(), tx.clone());
+        let thread = WorkerThread::spawn("rtx-worker", host, tx, move || w.run(&rx))?;
+        Ok(Self { thread })
     }
 
     fn handle(&mut self, request: AdapterRequest) -> Result<(), AdapterError> {
-        self.tx.send(worker::Msg::Request(Box::new(request))).map_err(|_| AdapterError::Closed)
+        self.thread.send(worker::Msg::Request(Box::new(request)))
     }
 
     fn shutdown(&mut self) {
-        let _ = self.tx.send(worker::Msg::Stop);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.thread.stop(worker::Msg::Stop);
     }
 }
 

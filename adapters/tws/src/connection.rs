@@ -104,10 +104,7 @@ pub fn open<M: From<Wire> + Send + 'static>(
     Ok(Connection { stream, server_version, connection_time, number })
 }
 
-/// A panic's message.
-pub fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "a panic without a message".into())
-}
+pub use txtrader_plugin_api::worker_thread::panic_text;
 
 fn read_loop<M: From<Wire>>(mut stream: TcpStream, mut reader: FrameReader, sv: u32, number: u64, to_worker: &Sender<M>) {
     let mut buf = vec![0u8; 64 * 1024];
