@@ -517,3 +517,26 @@ impl Drop for FakeRtgw {
     }
 }
 
+/// A folder holding the workspace's adapter `package` built as a dynamic library, under the
+/// file name txtraderd looks for (`lib<package>.so`), for `TXTRADER_ADAPTER_DIR`.
+///
+/// # Panics
+/// When the build or the copy fails.
+pub fn adapter_folder(package: &str, name: &str) -> PathBuf {
+    let lib = build_adapter(package, None);
+    let dir = temp_folder(&format!("adapters-{name}"));
+    std::fs::copy(&lib, dir.join(format!("lib{}.so", package.replace('-', "_")))).unwrap_or_else(|e| panic!("cannot copy {}: {e}", lib.display()));
+    dir
+}
+
+/// Polls `f` every 100 ms until it holds.
+///
+/// # Panics
+/// When it does not hold within `within`.
+pub fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

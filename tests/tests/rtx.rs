@@ -4,8 +4,8 @@
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-use txtrader_tests::{build_adapter, temp_folder, Daemon, FakeRtgw, Http};
+use std::time::Duration;
+use txtrader_tests::{adapter_folder, wait_until, Daemon, FakeRtgw, Http};
 
 const ACCOUNT: &str = "REALTICKDEMO.REALTICK.DEMO32.TRADING";
 
@@ -14,10 +14,7 @@ fn path(p: &Path) -> &str {
 }
 
 fn adapter_dir(name: &str) -> PathBuf {
-    let lib = build_adapter("txtrader-adapter-rtx", None);
-    let dir = temp_folder(&format!("rtx-adapters-{name}"));
-    std::fs::copy(&lib, dir.join("libtxtrader_adapter_rtx.so")).expect("copy the adapter");
-    dir
+    adapter_folder("txtrader-adapter-rtx", name)
 }
 
 fn start(name: &str, fake: &FakeRtgw) -> (Daemon, Http) {
@@ -38,14 +35,6 @@ fn start(name: &str, fake: &FakeRtgw) -> (Daemon, Http) {
 
 fn permid(v: &Value) -> String {
     v["permid"].as_str().unwrap_or_else(|| panic!("no permid in {v}")).to_owned()
-}
-
-fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

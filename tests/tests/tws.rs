@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use txtrader_tests::{build_adapter, temp_folder, workspace, Daemon, Http};
+use txtrader_tests::{adapter_folder, temp_folder, wait_until, workspace, Daemon, Http};
 
 const ACCOUNT: &str = "DU1234567";
 
@@ -94,10 +94,7 @@ fn order_from_another_client(port: u16) {
 }
 
 fn adapter_dir(name: &str) -> PathBuf {
-    let lib = build_adapter("txtrader-adapter-tws", None);
-    let dir = temp_folder(&format!("tws-adapters-{name}"));
-    std::fs::copy(&lib, dir.join("libtxtrader_adapter_tws.so")).expect("copy the adapter");
-    dir
+    adapter_folder("txtrader-adapter-tws", name)
 }
 
 fn start(name: &str, fake: &FakeTws) -> (Daemon, Http) {
@@ -128,14 +125,6 @@ fn path(p: &Path) -> &str {
 
 fn permid(v: &Value) -> String {
     v["permid"].as_str().unwrap_or_else(|| panic!("no permid in {v}")).to_owned()
-}
-
-fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]
