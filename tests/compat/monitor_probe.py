@@ -1,9 +1,12 @@
 """Runs the real txtrader-monitor 1.1.8 against txtraderd and records what its channels receive.
 
 Connection settings come from the TXTRADER_* environment, as the monitor reads them. Prints
-"READY" once authorized (the test then places orders), and at the end one JSON line
-{channel: [messages]}. It stops when it has seen an order filled with its execution and the
-answers to orders/executions/positions/accounts, or after 60 seconds (exit code 1).
+"READY" once authorized; the test then places its order and writes that order's permid on a
+line of the probe's stdin. At the end it prints one JSON line {channel: [messages]}. It stops
+when it has seen that order filled with its execution and the answers to
+orders/executions/positions/accounts, or after 60 seconds (exit code 1). Other orders may be
+filling at the same time (an earlier test's order on a slow back-end): only the test's order
+completes the probe.
 """
 import json
 import sys
@@ -14,6 +17,7 @@ from txtrader_monitor import Monitor
 OPTIONS = {"order-notification": 1, "order-data": 1, "execution-notification": 1, "execution-data": 1}
 seen = {}
 state = {"permid": None, "xid": None, "finished": False}
+executions = {}  # permid -> the xid of its first EXECUTION line
 
 
 def finish(code):
@@ -56,16 +60,37 @@ def callback(channel, message):
         print("READY", flush=True)
         for command in ("orders", "executions", "positions", "accounts"):
             monitor.send(command)
-    if channel == "EXECUTION" and state["xid"] is None:
+    if channel == "EXECUTION":
         xid, _account, permid, _status = message.split(" ")
-        state["xid"], state["permid"] = xid, permid
-        for command in ("orders", "executions"):
-            monitor.send(command)
+        executions.setdefault(permid, xid)
+        follow()
     if complete():
         finish(0)
     return True
 
 
+def follow():
+    """Once the test's order has an execution, asks for the orders and executions that show it."""
+    permid = state["permid"]
+    if permid and state["xid"] is None and permid in executions:
+        state["xid"] = executions[permid]
+        for command in ("orders", "executions"):
+            monitor.send(command)
+
+
+def told(line):
+    state["permid"] = line.strip() or None
+    follow()
+    if complete():
+        finish(0)
+
+
+def read_permid():
+    line = sys.stdin.readline()
+    reactor.callFromThread(told, line)
+
+
 monitor = Monitor(options=OPTIONS, callbacks={"*": callback}, log_level="ERROR")
 reactor.callLater(60, lambda: finish(1))
+reactor.callInThread(read_permid)
 monitor.run()

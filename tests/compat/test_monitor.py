@@ -16,11 +16,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def test_monitor_channels(api, account):
     probe = subprocess.Popen(
         [sys.executable, "-u", os.path.join(HERE, "monitor_probe.py")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
         assert probe.stdout.readline().strip() == "READY", probe.stderr.read()
         o = api.market_order(account, "DEMOEUR", "INTC", 7)
+        probe.stdin.write(o["permid"] + "\n")
+        probe.stdin.flush()
         wait_order(api, o["permid"], {"Filled"})
         out, err = probe.communicate(timeout=90)
     finally:
