@@ -80,10 +80,19 @@ def tls_stream(port, cafile, cert, key, lines):
 
 
 async def flood(source, http_port, tcp_port, count, seconds):
+    """Opens `count` connections from `source`, half to each port: a quarter idle, a quarter
+    sending garbage, on each. Each then waits for the server to close it, for at most `seconds`
+    from its connect. Prints {connected, refused, closed_by_server, open_at_end, slowest_close}:
+    open_at_end counts the connections the server still held at the cap (held without a
+    deadline), slowest_close the seconds the slowest closed one took."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, count * 2 + 256)), hard))
     garbage = [b"999999:", b"99999999999999999999:", b"\x16\x03\x01\x00\xa5GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\n"]
-    stats = {"connected": 0, "refused": 0, "closed_by_server": 0, "open_at_end": 0}
+    stats = {"connected": 0, "refused": 0, "closed_by_server": 0, "open_at_end": 0, "slowest_close": 0.0}
+
+    def closed(started):
+        stats["closed_by_server"] += 1
+        stats["slowest_close"] = round(max(stats["slowest_close"], time.monotonic() - started), 2)
 
     async def one(i):
         port = http_port if i % 2 == 0 else tcp_port
@@ -93,22 +102,23 @@ async def flood(source, http_port, tcp_port, count, seconds):
             stats["refused"] += 1
             return
         stats["connected"] += 1
+        started = time.monotonic()
         try:
             if i % 4 >= 2:
                 writer.write(garbage[i % len(garbage)])
                 await writer.drain()
-            end = time.time() + seconds
-            while time.time() < end:
+            end = started + seconds
+            while time.monotonic() < end:
                 try:
-                    data = await asyncio.wait_for(reader.read(65536), max(0.01, end - time.time()))
+                    data = await asyncio.wait_for(reader.read(65536), max(0.01, end - time.monotonic()))
                 except asyncio.TimeoutError:
                     break
                 if not data:
-                    stats["closed_by_server"] += 1
+                    closed(started)
                     return
             stats["open_at_end"] += 1
         except (OSError, ConnectionError):
-            stats["closed_by_server"] += 1
+            closed(started)
         finally:
             writer.close()
 
