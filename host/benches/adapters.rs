@@ -76,6 +76,7 @@ async fn start_in(source: AdapterSource, data: Option<&std::path::Path>) -> (Gat
         timezone: config.api_timezone.name().into(),
         data_dir: data.map(|d| d.display().to_string()),
         api: Default::default(),
+        quote_fields: Default::default(),
     };
     let spec = AdapterSpec { name: "sim".into(), kind: "sim".into(), config: adapter, source };
     let mut settings = GatewaySettings::from_config(&config, Route { name: "DEMO".into(), params: None }, vec![spec]);

@@ -151,13 +151,19 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     for e in &scan.refused {
         tracing::error!(%e, "adapter library refused");
     }
-    let api = txtrader_plugin_api::adapter::ApiEndpoint {
-        host: config.api_host.clone(),
-        port: config.api_port_set.then_some(config.api_port),
-        client_id: config.api_client_id,
-        account: config.api_account.clone(),
+    // what every instance is told alike; plan adds its name and settings
+    let common = txtrader_plugin_api::adapter::AdapterConfig {
+        timezone: config.api_timezone.name().to_owned(),
+        api: txtrader_plugin_api::adapter::ApiEndpoint {
+            host: config.api_host.clone(),
+            port: config.api_port_set.then_some(config.api_port),
+            client_id: config.api_client_id,
+            account: config.api_account.clone(),
+        },
+        quote_fields: txtrader_plugin_api::adapter::QuoteFields { bid_ask: config.flags.ticker, high_low: config.flags.high_low },
+        ..Default::default()
     };
-    let mut specs = adapters::plan(&config.mode, &scan.libraries, &config.adapter_settings, config.api_timezone.name(), &api)?;
+    let mut specs = adapters::plan(&config.mode, &scan.libraries, &config.adapter_settings, &common)?;
     for s in &mut specs {
         s.config.data_dir = config.data_dir.as_ref().map(|d| d.join("adapters").join(&s.name).display().to_string());
     }

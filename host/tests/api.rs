@@ -107,6 +107,7 @@ async fn harness(make: Option<MakeLink>, extra: &[(&str, &str)]) -> Harness {
         timezone: "America/New_York".into(),
         data_dir: None,
         api: Default::default(),
+        quote_fields: Default::default(),
     };
     let mut specs = vec![AdapterSpec { name: "sim".into(), kind: "sim".into(), config: config_for("sim"), source }];
     // further instances: TXTRADER_MODE=sim,NAME=sim,...
@@ -543,7 +544,7 @@ async fn two_simulated_exchanges_each_with_its_accounts() {
 #[tokio::test]
 async fn a_directly_linked_adapter_trades_like_one_behind_the_abi() {
     let config = config(&[]);
-    let adapter = AdapterConfig { instance: "sim".into(), settings: Default::default(), timezone: "America/New_York".into(), data_dir: None, api: Default::default() };
+    let adapter = AdapterConfig { instance: "sim".into(), settings: Default::default(), timezone: "America/New_York".into(), data_dir: None, api: Default::default(), quote_fields: Default::default() };
     let source = AdapterSource::linked::<txtrader_adapter_sim::SimAdapter>();
     assert_eq!(source.origin(), "built in");
     let spec = AdapterSpec { name: "sim".into(), kind: "sim".into(), config: adapter, source };
@@ -645,7 +646,7 @@ async fn a_replaced_generation_drains_before_it_is_shut_down() {
         Ok(Box::new(Slow { events, down: Arc::default(), broken_promises: b.clone() }))
     });
     let config = config(&[]);
-    let adapter = AdapterConfig { instance: "slow".into(), settings: Default::default(), timezone: "America/New_York".into(), data_dir: None, api: Default::default() };
+    let adapter = AdapterConfig { instance: "slow".into(), settings: Default::default(), timezone: "America/New_York".into(), data_dir: None, api: Default::default(), quote_fields: Default::default() };
     let spec = AdapterSpec { name: "slow".into(), kind: "slow".into(), config: adapter, source };
     let settings = GatewaySettings::from_config(&config, Route { name: "DEMO".into(), params: None }, vec![spec]);
     let (gw, _core) = gateway::spawn(settings, Shutdown::new());

@@ -39,6 +39,33 @@ pub struct AdapterConfig {
     /// connect to one (an adapter's own settings override it).
     #[serde(default)]
     pub api: ApiEndpoint,
+    /// Which optional quote fields the gateway shows its clients (`TXTRADER_ENABLE_TICKER`,
+    /// `TXTRADER_ENABLE_HIGH_LOW`), for back-ends whose subscriptions name their fields.
+    #[serde(default)]
+    pub quote_fields: QuoteFields,
+}
+
+/// The optional quote fields the gateway's clients see. A back-end that subscribes by field
+/// asks only for these; one that streams whole records ignores it. When the gateway does not
+/// say (an older host), everything is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuoteFields {
+    /// Bid and ask with their sizes (`TXTRADER_ENABLE_TICKER`).
+    #[serde(default = "yes")]
+    pub bid_ask: bool,
+    /// The day's high and low (`TXTRADER_ENABLE_HIGH_LOW`).
+    #[serde(default = "yes")]
+    pub high_low: bool,
+}
+
+impl Default for QuoteFields {
+    fn default() -> Self {
+        Self { bid_ask: true, high_low: true }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The back-end address and identity txtrader's original settings name: `TXTRADER_API_HOST`,

@@ -23,6 +23,7 @@
 //!
 //! Anything else is [`RowError`]: logged and alerted by the worker, never guessed.
 
+use txtrader_plugin_api::adapter::QuoteFields;
 use crate::proto::line::Row;
 use crate::proto::row::{self, FieldError};
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
@@ -273,9 +274,19 @@ pub fn execution(r: &Row, client: Option<ClientOrderId>, tz: chrono_tz::Tz, now:
     })
 }
 
-/// The fields of a live LIVEQUOTE advise, as the original asks for them.
-pub const LIVE_FIELDS: [&str; 14] =
-    ["TRD_DATE", "TRDTIM_1", "TRDPRC_1", "TRDVOL_1", "ACVOL_1", "OPEN_PRC", "HST_CLOSE", "VWAP", "BID", "BIDSIZE", "ASK", "ASKSIZE", "HIGH_1", "LOW_1"];
+/// The fields of a live LIVEQUOTE advise, as the original asks for them: the trade fields, then
+/// bid and ask when the gateway shows them (its ticker flag), then the day's high and low (its
+/// high/low flag).
+pub fn live_fields(optional: QuoteFields) -> Vec<&'static str> {
+    let mut fields = vec!["TRD_DATE", "TRDTIM_1", "TRDPRC_1", "TRDVOL_1", "ACVOL_1", "OPEN_PRC", "HST_CLOSE", "VWAP"];
+    if optional.bid_ask {
+        fields.extend(["BID", "BIDSIZE", "ASK", "ASKSIZE"]);
+    }
+    if optional.high_low {
+        fields.extend(["HIGH_1", "LOW_1"]);
+    }
+    fields
+}
 
 /// Why a symbol's LIVEQUOTE record says it is not a symbol: no row at all, or a row with
 /// `SYMBOL_ERROR` (RealTick's `Error 17`).
@@ -447,6 +458,16 @@ mod tests {
         let mut m = r(acct());
         m.extend(r(extra));
         m
+    }
+
+    #[test]
+    fn the_live_advise_asks_for_the_fields_the_flags_show() {
+        const TRADE: [&str; 8] = ["TRD_DATE", "TRDTIM_1", "TRDPRC_1", "TRDVOL_1", "ACVOL_1", "OPEN_PRC", "HST_CLOSE", "VWAP"];
+        // the original's defaults: ticker off, high/low on
+        assert_eq!(live_fields(QuoteFields { bid_ask: false, high_low: true }), [&TRADE[..], &["HIGH_1", "LOW_1"]].concat());
+        assert_eq!(live_fields(QuoteFields { bid_ask: false, high_low: false }), TRADE);
+        // both on: bid/ask before high/low, as the original orders them
+        assert_eq!(live_fields(QuoteFields::default()), [&TRADE[..], &["BID", "BIDSIZE", "ASK", "ASKSIZE", "HIGH_1", "LOW_1"]].concat());
     }
 
     #[test]

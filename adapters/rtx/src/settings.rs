@@ -4,7 +4,7 @@
 //! instead of ignored.
 
 use std::time::Duration;
-use txtrader_plugin_api::adapter::AdapterConfig;
+use txtrader_plugin_api::adapter::{AdapterConfig, QuoteFields};
 use txtrader_plugin_api::settings::SettingsReader;
 
 /// RTGW's port when nothing names one (the original's default `TXTRADER_API_PORT`).
@@ -21,6 +21,9 @@ pub struct Settings {
     pub reconnect_max: Duration,
     /// How long a command may go unanswered (`REQUEST_TIMEOUT_SECONDS`, default 20).
     pub request_timeout: Duration,
+    /// The optional quote fields the live advises ask for (the gateway's ticker and high/low
+    /// flags).
+    pub quote_fields: QuoteFields,
 }
 
 /// Why the settings are refused (every problem at once).
@@ -43,7 +46,7 @@ impl Settings {
         let host = r.host();
         r.finish().map_err(SettingsError)?;
         let secs = |n: i64| Duration::from_secs(u64::try_from(n).unwrap_or(1));
-        Ok(Self { host, port, reconnect_max: secs(reconnect_max), request_timeout: secs(request_timeout) })
+        Ok(Self { host, port, reconnect_max: secs(reconnect_max), request_timeout: secs(request_timeout), quote_fields: config.quote_fields })
     }
 }
 
@@ -59,6 +62,7 @@ mod tests {
             timezone: "America/New_York".into(),
             data_dir: None,
             api,
+            quote_fields: Default::default(),
         }
     }
 

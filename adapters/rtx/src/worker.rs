@@ -261,13 +261,15 @@ impl Worker {
         None
     }
 
-    fn quote_selector(symbol: &Symbol, live: bool) -> Selector {
+    /// A symbol's LIVEQUOTE: the whole record (`live` false), or the fields the live advise
+    /// streams.
+    fn quote_selector(&self, symbol: &Symbol, live: bool) -> Selector {
         let filter = vec![Term::Text("DISP_NAME", symbol.to_string())];
-        if live { Selector::fields("LIVEQUOTE", mapping::LIVE_FIELDS.to_vec(), filter) } else { Selector::all("LIVEQUOTE", filter) }
+        if live { Selector::fields("LIVEQUOTE", mapping::live_fields(self.settings.quote_fields), filter) } else { Selector::all("LIVEQUOTE", filter) }
     }
 
     fn advise_live(&mut self, symbol: &Symbol) {
-        let id = self.open("TA_SRV", "LIVEQUOTE", Self::quote_selector(symbol, true), Verb::Advise, Purpose::Live(symbol.clone()));
+        let id = self.open("TA_SRV", "LIVEQUOTE", self.quote_selector(symbol, true), Verb::Advise, Purpose::Live(symbol.clone()));
         if let Some(sub) = self.subs.get_mut(symbol) {
             sub.0 = id;
         }
@@ -535,7 +537,7 @@ impl Worker {
         if let Some((Some(cxn), _)) = self.subs.remove(symbol) {
             // its answers (UNADVISE_OK, OnOtherAck) come on a connection no longer open: ignored
             self.cxns.remove(&cxn);
-            let line = crate::proto::command::Command::Unadvise { cxn, selector: Self::quote_selector(symbol, true) }.encode();
+            let line = crate::proto::command::Command::Unadvise { cxn, selector: self.quote_selector(symbol, true) }.encode();
             if let Ok(line) = line {
                 self.write(line.as_bytes());
             }
@@ -742,10 +744,10 @@ impl Worker {
             RequestBody::SubmitOrder(o) => self.submit(o),
             RequestBody::CancelOrder { broker_order_id, client_order_id } => self.cancel(broker_order_id, client_order_id),
             RequestBody::Subscribe { symbol, .. } => {
-                self.open("TA_SRV", "LIVEQUOTE", Self::quote_selector(&symbol, false), Verb::Request, Purpose::Subscribe(id, symbol));
+                self.open("TA_SRV", "LIVEQUOTE", self.quote_selector(&symbol, false), Verb::Request, Purpose::Subscribe(id, symbol));
             }
             RequestBody::Instrument { symbol, .. } => {
-                self.open("TA_SRV", "LIVEQUOTE", Self::quote_selector(&symbol, false), Verb::Request, Purpose::Instrument(id, symbol));
+                self.open("TA_SRV", "LIVEQUOTE", self.quote_selector(&symbol, false), Verb::Request, Purpose::Instrument(id, symbol));
             }
             RequestBody::Unsubscribe { symbol } => self.unsubscribe(id, &symbol),
             RequestBody::Bars { symbol, interval, start, end, .. } => self.bars(id, symbol, interval, start, end),

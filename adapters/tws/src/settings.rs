@@ -139,6 +139,7 @@ mod tests {
             timezone: "America/New_York".into(),
             data_dir: None,
             api,
+            quote_fields: Default::default(),
         }
     }
 

@@ -243,7 +243,8 @@ pub struct UnknownKind {
 }
 
 /// The adapter instances of `TXTRADER_MODE`: a library from the folder when one carries the
-/// kind's name, else the built-in adapter of that kind.
+/// kind's name, else the built-in adapter of that kind. Each is configured as `common`, with
+/// its own name and settings.
 ///
 /// # Errors
 /// [`UnknownKind`] for a kind neither built in nor in the folder.
@@ -251,8 +252,7 @@ pub fn plan(
     mode: &[crate::config::ModeEntry],
     libraries: &[LoadedLibrary],
     settings: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
-    timezone: &str,
-    api: &txtrader_plugin_api::adapter::ApiEndpoint,
+    common: &AdapterConfig,
 ) -> Result<Vec<AdapterSpec>, UnknownKind> {
     mode.iter()
         .map(|m| {
@@ -266,13 +266,7 @@ pub fn plan(
                     kind: m.kind.clone(),
                     available: libraries.iter().map(|l| l.identity.name.clone()).collect(),
                 })?;
-            let config = AdapterConfig {
-                instance: m.name.clone(),
-                settings: settings.get(&m.name).cloned().unwrap_or_default(),
-                timezone: timezone.to_owned(),
-                data_dir: None,
-                api: api.clone(),
-            };
+            let config = AdapterConfig { instance: m.name.clone(), settings: settings.get(&m.name).cloned().unwrap_or_default(), ..common.clone() };
             Ok(AdapterSpec { name: m.name.clone(), kind: m.kind.clone(), config, source })
         })
         .collect()
@@ -292,7 +286,7 @@ mod tests {
     fn instances_get_their_code_and_their_own_settings() {
         let mut settings = BTreeMap::new();
         settings.insert("paper".to_owned(), BTreeMap::from([("accounts".to_owned(), "P.A.B.C".to_owned())]));
-        let specs = plan(&mode(&[("sim", "sim"), ("paper", "sim")]), &[], &settings, "America/New_York", &Default::default()).expect("planned");
+        let specs = plan(&mode(&[("sim", "sim"), ("paper", "sim")]), &[], &settings, &AdapterConfig { timezone: "America/New_York".into(), ..Default::default() }).expect("planned");
         assert_eq!(specs.len(), 2);
         assert_eq!((specs[1].name.as_str(), specs[1].kind.as_str()), ("paper", "sim"));
         assert_eq!(specs[1].config.instance, "paper");
@@ -303,7 +297,7 @@ mod tests {
 
     #[test]
     fn an_unknown_kind_is_refused_with_what_there_is() {
-        let e = plan(&mode(&[("ib", "tws")]), &[], &BTreeMap::new(), "UTC", &Default::default()).expect_err("no such adapter");
+        let e = plan(&mode(&[("ib", "tws")]), &[], &BTreeMap::new(), &AdapterConfig { timezone: "UTC".into(), ..Default::default() }).expect_err("no such adapter");
         assert_eq!(e.to_string(), "TXTRADER_MODE: instance ib: no adapter of kind \"tws\" (built in: sim; in the adapter folder: none)");
     }
 }

@@ -70,6 +70,7 @@ fn config(settings: &[&str]) -> Vec<u8> {
         timezone: "UTC".into(),
         data_dir: None,
         api: Default::default(),
+        quote_fields: Default::default(),
     };
     adapter::encode_config(&c)
 }
