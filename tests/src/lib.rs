@@ -76,24 +76,32 @@ impl Daemon {
     /// # Panics
     /// When it does not start within 60 s.
     pub fn start(name: &str, env: &[(&str, &str)]) -> Self {
-        let mut d = Self::spawn(name, env);
+        Self::start_binary(txtraderd(), name, env)
+    }
+
+    /// Like [`Daemon::start`], with another build of `txtraderd` (a benchmark's release build).
+    ///
+    /// # Panics
+    /// When it does not start within 60 s.
+    pub fn start_binary(bin: &Path, name: &str, env: &[(&str, &str)]) -> Self {
+        let mut d = Self::spawn(bin, name, env);
         d.wait_listening();
         d
     }
 
     /// Starts `txtraderd` without waiting for it to listen (for a start that must fail).
     pub fn start_expecting_exit(name: &str, env: &[(&str, &str)]) -> Self {
-        Self::spawn(name, env)
+        Self::spawn(txtraderd(), name, env)
     }
 
-    fn spawn(name: &str, env: &[(&str, &str)]) -> Self {
+    fn spawn(bin: &Path, name: &str, env: &[(&str, &str)]) -> Self {
         // A journal of its own, so tests never share books (a test that restarts a daemon on
         // the same books passes TXTRADER_DATA_DIR).
         let data = (!env.iter().any(|(k, _)| *k == "TXTRADER_DATA_DIR"))
             .then(|| tempfile::Builder::new().prefix(&format!("txtraderd-{name}-data-")).tempdir().expect("data folder"));
         let log = std::env::temp_dir().join(format!("txtraderd-{name}-{}.log", std::process::id()));
         let log_file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
-        let mut cmd = Command::new(txtraderd());
+        let mut cmd = Command::new(bin);
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("TXTRADER_HTTP_PORT", "0")
