@@ -22,6 +22,7 @@
 pub mod abi;
 pub mod adapter;
 pub mod model;
+pub mod realtick;
 pub mod settings;
 pub mod wire;
 pub mod worker_thread;

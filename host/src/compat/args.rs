@@ -145,16 +145,7 @@ fn parse_decimal(s: &str) -> Option<Decimal> {
     Decimal::from_str(s).ok().or_else(|| Decimal::from_scientific(s).ok())
 }
 
-/// Python's `str()` of a JSON value.
-pub fn py_str(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "None".into(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        other => other.to_string(),
-    }
-}
+pub use txtrader_plugin_api::realtick::py_str;
 
 #[cfg(test)]
 mod tests {

@@ -17,8 +17,9 @@ use indexmap::IndexMap;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
+use txtrader_plugin_api::realtick::{price_type, submit_type};
 use txtrader_plugin_api::model::{
-    AccountSummary, Bar, Instrument, OrderClass, OrderOrigin, OrderStatus, OrderType, Price, TimeInForce, UnixNanos,
+    AccountSummary, Bar, Instrument, OrderClass, OrderOrigin, OrderStatus, Price, UnixNanos,
 };
 
 // ----- scalars
@@ -263,22 +264,6 @@ fn current_status(status: OrderStatus) -> &'static str {
     }
 }
 
-fn submit_type(class: OrderClass) -> &'static str {
-    match class {
-        OrderClass::Order => "UserSubmitOrder",
-        OrderClass::Ticket => "UserSubmitStagedOrder",
-    }
-}
-
-fn price_type(t: &OrderType) -> &'static str {
-    match t {
-        OrderType::Market => "Market",
-        OrderType::Limit { .. } => "AsEntered",
-        OrderType::Stop { .. } => "Stop",
-        OrderType::StopLimit { .. } => "StopLimit",
-    }
-}
-
 fn origin(o: &OrderOrigin) -> String {
     match o {
         OrderOrigin::Client => "client".into(),
@@ -288,19 +273,9 @@ fn origin(o: &OrderOrigin) -> String {
 }
 
 /// Strategy parameter dicts travel as `key␟value␁` concatenations.
-fn route_param(key: &str, value: &Value) -> Value {
-    match value {
-        Value::Object(m) if key == "STRAT_PARAMETERS" || key == "STRAT_REDUNDANT_DATA" => Value::from(
-            m.iter()
-                .map(|(k, v)| format!("{k}\u{1f}{}\u{1}", super::args::py_str(v)))
-                .collect::<String>(),
-        ),
-        other => other.clone(),
-    }
-}
-
 /// The fields the gateway submitted, as the original built them (`(init)` update).
 fn submitted_fields(o: &Order) -> IndexMap<String, Value> {
+    use txtrader_plugin_api::realtick::{self, FieldValue};
     let r = &o.request;
     let [bank, branch, customer, deposit] = split_account(r.account.as_str());
     let signed = match r.side {
@@ -308,41 +283,21 @@ fn submitted_fields(o: &Order) -> IndexMap<String, Value> {
         txtrader_plugin_api::model::Side::Sell => -r.quantity.as_decimal(),
     };
     let mut f = IndexMap::new();
-    f.insert("BANK".into(), Value::from(bank));
-    f.insert("BRANCH".into(), Value::from(branch));
-    f.insert("CUSTOMER".into(), Value::from(customer));
-    f.insert("DEPOSIT".into(), Value::from(deposit));
-    f.insert("BUYORSELL".into(), Value::from(r.side.to_string()));
-    f.insert("quantity".into(), qty(signed));
-    let good_until = match r.time_in_force {
-        TimeInForce::Day => "DAY",
-        TimeInForce::Gtc => "GTC",
-        TimeInForce::Ioc => "IOC",
-    };
-    f.insert("GOOD_UNTIL".into(), Value::from(good_until));
-    f.insert("EXIT_VEHICLE".into(), Value::from(r.route.as_ref().map_or("NONE", |x| x.name.as_str())));
-    if let Some(params) = r.route.as_ref().and_then(|x| x.params.as_ref()) {
-        for (k, v) in params {
-            f.insert(k.clone(), route_param(k, v));
+    for (key, value) in realtick::order_fields(r, [&bank, &branch, &customer, &deposit]) {
+        let value = match value {
+            FieldValue::Text(t) => Value::from(t.into_owned()),
+            FieldValue::Int(i) => Value::from(i),
+            FieldValue::Price(p) => price(p),
+            FieldValue::Quantity(q) => qty(q),
+            FieldValue::Param(v) => v.clone(),
+        };
+        let after_side = key == "BUYORSELL";
+        f.insert(key.into_owned(), value);
+        if after_side {
+            // the original's own key, signed, right after the side
+            f.insert("quantity".into(), qty(signed));
         }
     }
-    f.insert("DISP_NAME".into(), Value::from(r.symbol.as_str()));
-    f.insert("STYP".into(), Value::from(1));
-    f.insert("EXCHANGE".into(), Value::from(r.exchange.clone().unwrap_or_else(|| "NYS".into())));
-    f.insert("PRICE_TYPE".into(), Value::from(price_type(&r.order_type)));
-    if let Some(p) = r.order_type.limit_price() {
-        f.insert("PRICE".into(), price(p));
-    }
-    if let Some(p) = r.order_type.stop_price() {
-        f.insert("STOP_PRICE".into(), price(p));
-    }
-    f.insert("VOLUME_TYPE".into(), Value::from("AsEntered"));
-    f.insert("VOLUME".into(), qty(r.quantity.as_decimal()));
-    if let Some(tag) = &r.staged_tag {
-        f.insert("ORDER_TAG".into(), Value::from(tag.as_str()));
-    }
-    f.insert("CLIENT_ORDER_ID".into(), Value::from(r.client_order_id.as_str()));
-    f.insert("TYPE".into(), Value::from(submit_type(o.class())));
     f.insert("status".into(), Value::from("Initialized"));
     f.insert("origin".into(), Value::from(origin(&r.origin)));
     if let Some(user) = &r.user {

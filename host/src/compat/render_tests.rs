@@ -8,7 +8,7 @@ use chrono::NaiveTime;
 use std::collections::BTreeMap;
 use txtrader_plugin_api::model::{
     AccountId, BrokerOrderId, ClientOrderId, ExecutionId, Money, OrderRequest, Quantity, Quote, SessionHours,
-    SessionStats, Side, Symbol, Trade,
+    OrderType, SessionStats, Side, Symbol, TimeInForce, Trade,
 };
 use txtrader_plugin_api::wire::{Fill, OrderEvent, OrderEventKind};
 

@@ -200,19 +200,6 @@ impl Command {
     }
 }
 
-/// A dict-valued route parameter (`STRAT_PARAMETERS`, `STRAT_REDUNDANT_DATA`) as RealTick
-/// takes it: `key␟value␁` for each pair (0x1F between key and value, 0x01 after each).
-pub fn strat_dict<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let mut out = String::new();
-    for (k, v) in pairs {
-        out.push_str(k);
-        out.push('\u{1f}');
-        out.push_str(v);
-        out.push('\u{1}');
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,8 +235,9 @@ mod tests {
             let e = poke(v).expect_err(v);
             assert!(e.to_string().contains("ORDER_TAG"), "{e}");
         }
-        assert!(poke(&strat_dict([("99970", "2"), ("STRAT_TIME_TAGS", "168;126")])).is_ok(), "RTGW splits a poke's fields at commas only");
-        assert_eq!(poke(&strat_dict([("99970", "2"), ("99971", "x")])).map(|l| l.contains("99970\u{1f}2\u{1}99971\u{1f}x\u{1}")), Ok(true));
+        // a STRAT_* dict as RealTick takes it (txtrader_plugin_api::realtick) passes whole
+        let dict = "99970\u{1f}2\u{1}STRAT_TIME_TAGS\u{1f}168;126\u{1}";
+        assert_eq!(poke(dict).map(|l| l.contains(dict)), Ok(true), "RTGW splits a poke's fields at commas only");
         let c = Command::Connect { cxn: "a b".into(), service: "TA_SRV", topic: "LIVEQUOTE" };
         assert!(c.encode().is_err());
     }

@@ -5,13 +5,13 @@
 
 use super::{Purpose, Worker};
 use crate::mapping;
-use crate::proto::command::{strat_dict, Selector};
+use crate::proto::command::Selector;
 use crate::proto::line::Row;
 use crate::proto::row;
 use crate::session::cxn::Verb;
 use std::collections::HashSet;
 use txtrader_plugin_api::adapter::LogLevel;
-use txtrader_plugin_api::model::{BrokerOrderId, ClientOrderId, OrderRequest, OrderType, TimeInForce, UnixNanos};
+use txtrader_plugin_api::model::{BrokerOrderId, ClientOrderId, OrderRequest, UnixNanos};
 use txtrader_plugin_api::wire::{AdapterEvent, AlertLevel, OrderEvent, OrderEventKind};
 
 /// What the worker knows of an order.
@@ -82,58 +82,23 @@ impl Worker {
     }
 }
 
-/// A new order's poke fields, in the order of the specification's section 1.5.
+/// A new order's poke fields: RealTick's order vocabulary
+/// ([`txtrader_plugin_api::realtick::order_fields`]) as text, values as the original writes
+/// them into a poke.
 fn order_fields(o: &OrderRequest) -> Result<Vec<(String, String)>, String> {
-    let [bank, branch, customer, deposit] = mapping::account_parts(&o.account).ok_or_else(|| format!("account {} is not BANK.BRANCH.CUSTOMER.DEPOSIT", o.account))?;
-    let mut f: Vec<(String, String)> = Vec::new();
-    let mut put = |k: &str, v: String| f.push((k.to_owned(), v));
-    put("BANK", bank.into());
-    put("BRANCH", branch.into());
-    put("CUSTOMER", customer.into());
-    put("DEPOSIT", deposit.into());
-    put("BUYORSELL", o.side.to_string());
-    put(
-        "GOOD_UNTIL",
-        match o.time_in_force {
-            TimeInForce::Day => "DAY",
-            TimeInForce::Gtc => "GTC",
-            TimeInForce::Ioc => "IOC",
-        }
-        .into(),
-    );
-    put("EXIT_VEHICLE", o.route.as_ref().map_or_else(|| "NONE".to_owned(), |r| r.name.clone()));
-    if let Some(params) = o.route.as_ref().and_then(|r| r.params.as_ref()) {
-        for (k, v) in params {
-            let value = match v {
-                serde_json::Value::Object(m) => strat_dict(m.iter().map(|(a, b)| (a.as_str(), b.as_str().unwrap_or_default()))),
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
+    use txtrader_plugin_api::realtick::{self, py_str, FieldValue};
+    let account = mapping::account_parts(&o.account).ok_or_else(|| format!("account {} is not BANK.BRANCH.CUSTOMER.DEPOSIT", o.account))?;
+    Ok(realtick::order_fields(o, account)
+        .into_iter()
+        .map(|(key, value)| {
+            let text = match value {
+                FieldValue::Text(t) => t.into_owned(),
+                FieldValue::Int(i) => i.to_string(),
+                FieldValue::Price(p) => p.as_decimal().normalize().to_string(),
+                FieldValue::Quantity(q) => q.normalize().to_string(),
+                FieldValue::Param(v) => py_str(v),
             };
-            put(k, value);
-        }
-    }
-    put("DISP_NAME", o.symbol.to_string());
-    put("STYP", "1".into());
-    put("EXCHANGE", o.exchange.clone().unwrap_or_else(|| "NYS".into()));
-    let (price_type, price, stop) = match o.order_type {
-        OrderType::Market => ("Market", None, None),
-        OrderType::Limit { limit_price } => ("AsEntered", Some(limit_price), None),
-        OrderType::Stop { stop_price } => ("Stop", None, Some(stop_price)),
-        OrderType::StopLimit { stop_price, limit_price } => ("StopLimit", Some(limit_price), Some(stop_price)),
-    };
-    put("PRICE_TYPE", price_type.into());
-    if let Some(p) = price {
-        put("PRICE", p.as_decimal().normalize().to_string());
-    }
-    if let Some(p) = stop {
-        put("STOP_PRICE", p.as_decimal().normalize().to_string());
-    }
-    put("VOLUME_TYPE", "AsEntered".into());
-    put("VOLUME", o.quantity.as_decimal().normalize().to_string());
-    if let Some(tag) = &o.staged_tag {
-        put("ORDER_TAG", tag.clone());
-    }
-    put("CLIENT_ORDER_ID", o.client_order_id.to_string());
-    put("TYPE", if o.staged_tag.is_some() { "UserSubmitStagedOrder" } else { "UserSubmitOrder" }.into());
-    Ok(f)
+            (key.into_owned(), text)
+        })
+        .collect())
 }
