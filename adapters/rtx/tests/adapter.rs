@@ -219,6 +219,18 @@ fn bar_charts_and_account_data() {
     let ReplyBody::Bars { bars: days } = c.ask(RequestBody::Bars { symbol: ibm, interval: BarInterval::Day, start: tokyo(0, 0), end: tokyo(23, 0), exchange: None }) else { panic!("bars") };
     assert_eq!(days.len(), 1);
     assert_eq!(days[0].start, tokyo(9, 30), "a daily bar starts at the session open");
+    // an empty chart: no bars, and the original's error alongside
+    let id = c.send(RequestBody::Bars { symbol: Symbol::new("IBM").expect("sym"), interval: BarInterval::Minutes(1), start: tokyo(11, 0), end: tokyo(10, 0), exchange: None });
+    let alert = c.until("the alert", |e| match e {
+        AdapterEvent::Alert { message, .. } => Some(message.clone()),
+        _ => None,
+    });
+    assert_eq!(alert, "barchart data format failed: RTGW sent no bars for IBM");
+    let empty = c.until("the answer", |e| match e {
+        AdapterEvent::Reply { request_id, body: ReplyBody::Bars { bars } } if *request_id == id => Some(bars.len()),
+        _ => None,
+    });
+    assert_eq!(empty, 0);
 
     let ReplyBody::Account { summary } = c.ask(RequestBody::Account { account: AccountId::new(ACCT).expect("a") }) else { panic!("account") };
     let summary = summary.expect("a known account");

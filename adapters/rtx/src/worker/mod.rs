@@ -429,6 +429,11 @@ impl Worker {
                 );
                 match rows.first().map(|r| mapping::bars(&symbol, interval, r, self.timezone, open)).unwrap_or(Ok(Vec::new())) {
                     Ok(bars) => {
+                        if bars.is_empty() {
+                            // the original's answer to an empty chart: no bars, and this error
+                            let message = format!("barchart data format failed: RTGW sent no bars for {symbol}");
+                            self.emit(AdapterEvent::Alert { level: AlertLevel::Warning, code: None, message });
+                        }
                         let bars = bars.into_iter().filter(|b| b.start >= start && b.start <= end).collect();
                         self.host.reply(id, ReplyBody::Bars { bars });
                     }
