@@ -5,13 +5,34 @@
 
 use crate::adapter::{AdapterError, Host};
 use crate::model::LinkState;
-use crate::wire::AdapterEvent;
+use crate::wire::{AdapterEvent, AdapterRequest};
 use std::sync::mpsc::Sender;
 use std::thread::JoinHandle;
 
 /// The text of a panic's payload.
 pub fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
     p.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// What reaches an adapter's worker: the host's requests, what its connection's reader read
+/// (`W`, the adapter's own), and the order to stop.
+// Nearly every message is a wire message: boxing those to shrink the rare others would
+// allocate for each of them.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum WorkerMsg<W> {
+    /// A request from the host.
+    Request(Box<AdapterRequest>),
+    /// Something from a connection's reader.
+    Wire(W),
+    /// Stop.
+    Stop,
+}
+
+impl<W> From<W> for WorkerMsg<W> {
+    fn from(w: W) -> Self {
+        Self::Wire(w)
+    }
 }
 
 /// An adapter's worker thread and the channel to it.

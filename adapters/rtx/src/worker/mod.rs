@@ -38,22 +38,8 @@ use txtrader_plugin_api::wire::{
 /// Rows one request may answer at most.
 const MAX_ROWS: usize = 1_000_000;
 
-/// What reaches the worker.
-#[derive(Debug)]
-pub enum Msg {
-    /// A request from the host.
-    Request(Box<AdapterRequest>),
-    /// Something from a connection's reader.
-    Wire(Wire),
-    /// Stop.
-    Stop,
-}
-
-impl From<Wire> for Msg {
-    fn from(w: Wire) -> Self {
-        Self::Wire(w)
-    }
-}
+/// What reaches the worker: the host's requests, RTGW's lines, the order to stop.
+pub type Msg = txtrader_plugin_api::worker_thread::WorkerMsg<Wire>;
 
 /// What a logical connection is for.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +57,34 @@ enum Purpose {
     Live(Symbol),
     Bars(RequestId, Symbol, BarInterval, UnixNanos, UnixNanos),
     Account(RequestId, AccountId),
+}
+
+/// The advises among the purposes: what their updates are for.
+enum Advise {
+    OrderRows,
+    FillRows,
+    Live(Symbol),
+}
+
+impl Purpose {
+    /// The advise this connection made, if it made one.
+    fn advise(&self) -> Option<Advise> {
+        match self {
+            Self::OrderRows => Some(Advise::OrderRows),
+            Self::FillRows => Some(Advise::FillRows),
+            Self::Live(symbol) => Some(Advise::Live(symbol.clone())),
+            Self::Accounts
+            | Self::Clock
+            | Self::SnapshotOrders(_)
+            | Self::SnapshotPositions(_)
+            | Self::Submit(_)
+            | Self::Cancel(..)
+            | Self::Subscribe(..)
+            | Self::Instrument(..)
+            | Self::Bars(..)
+            | Self::Account(..) => None,
+        }
+    }
 }
 
 /// The worker's state.
@@ -334,40 +348,22 @@ impl Worker {
             },
             Outcome::Rows(rows) => self.rows(purpose, rows),
             Outcome::Advised => {
-                match purpose {
-                    Purpose::OrderRows => self.advised.0 = true,
-                    Purpose::FillRows => self.advised.1 = true,
+                match purpose.advise() {
+                    Some(Advise::OrderRows) => self.advised.0 = true,
+                    Some(Advise::FillRows) => self.advised.1 = true,
                     // a live quote advise in force: nothing waits on it
-                    Purpose::Live(_) => {}
-                    Purpose::Accounts
-                    | Purpose::Clock
-                    | Purpose::SnapshotOrders(_)
-                    | Purpose::SnapshotPositions(_)
-                    | Purpose::Submit(_)
-                    | Purpose::Cancel(..)
-                    | Purpose::Subscribe(..)
-                    | Purpose::Instrument(..)
-                    | Purpose::Bars(..)
-                    | Purpose::Account(..) => self.host.log(LogLevel::Warn, &format!("RTGW confirmed an advise for {purpose:?}, which made none")),
+                    Some(Advise::Live(_)) => {}
+                    None => self.host.log(LogLevel::Warn, &format!("RTGW confirmed an advise for {purpose:?}, which made none")),
                 }
                 self.maybe_connected();
             }
-            Outcome::Update(row) => match purpose {
-                Purpose::OrderRows => self.order_update(&row),
-                Purpose::Live(symbol) => self.live_update(&symbol, row),
+            Outcome::Update(row) => match purpose.advise() {
+                Some(Advise::OrderRows) => self.order_update(&row),
+                Some(Advise::Live(symbol)) => self.live_update(&symbol, row),
                 // the advise on every ORDERS row carries the fills too; this one is kept in
                 // force because the original keeps it (RTGW may treat the two differently)
-                Purpose::FillRows => {}
-                Purpose::Accounts
-                | Purpose::Clock
-                | Purpose::SnapshotOrders(_)
-                | Purpose::SnapshotPositions(_)
-                | Purpose::Submit(_)
-                | Purpose::Cancel(..)
-                | Purpose::Subscribe(..)
-                | Purpose::Instrument(..)
-                | Purpose::Bars(..)
-                | Purpose::Account(..) => self.host.log(LogLevel::Debug, &format!("RTGW update for {purpose:?}, which advised nothing")),
+                Some(Advise::FillRows) => {}
+                None => self.host.log(LogLevel::Debug, &format!("RTGW update for {purpose:?}, which advised nothing")),
             },
             Outcome::Poked => {}
             Outcome::Failed(why) => {

@@ -41,25 +41,8 @@ use txtrader_plugin_api::wire::{
     PROTOCOL_VERSION,
 };
 
-/// What reaches the worker.
-// Nearly every message is a wire message: boxing those to shrink the rare others would
-// allocate for each of them.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
-pub enum Msg {
-    /// A request from the host.
-    Request(Box<AdapterRequest>),
-    /// Something from a connection's reader.
-    Wire(Wire),
-    /// Stop.
-    Stop,
-}
-
-impl From<Wire> for Msg {
-    fn from(w: Wire) -> Self {
-        Self::Wire(w)
-    }
-}
+/// What reaches the worker: the host's requests, TWS's messages, the order to stop.
+pub type Msg = txtrader_plugin_api::worker_thread::WorkerMsg<Wire>;
 
 /// The worker's state.
 pub struct Worker {
