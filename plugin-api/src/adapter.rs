@@ -172,6 +172,19 @@ pub enum AdapterError {
     Failed(String),
 }
 
+/// An adapter crate's version, for [`Adapter::VERSION`]: the crate's own, or the
+/// `TXTRADER_ADAPTER_BUILD_VERSION` the build was stamped with (how an operator tells two builds
+/// apart, e.g. `0.1.0+fix-rounding`). Expands in the adapter's crate, at its build.
+#[macro_export]
+macro_rules! adapter_version {
+    () => {
+        match option_env!("TXTRADER_ADAPTER_BUILD_VERSION") {
+            Some(v) => v,
+            None => env!("CARGO_PKG_VERSION"),
+        }
+    };
+}
+
 /// A broker adapter, in safe Rust.
 pub trait Adapter: Send + 'static {
     /// The adapter kind, e.g. `sim`.

@@ -33,6 +33,10 @@ use txtrader_plugin_api::worker_thread::WorkerThread;
 /// The adapter kind (`TXTRADER_MODE=rtx`).
 pub const NAME: &str = "rtx";
 
+/// The adapter version: the crate version, or the `TXTRADER_ADAPTER_BUILD_VERSION` the build
+/// was stamped with.
+pub const VERSION: &str = txtrader_plugin_api::adapter_version!();
+
 /// The RealTick adapter: a handle on its worker thread.
 #[derive(Debug)]
 pub struct Rtx {
@@ -41,7 +45,7 @@ pub struct Rtx {
 
 impl Adapter for Rtx {
     const NAME: &'static str = NAME;
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const VERSION: &'static str = VERSION;
 
     fn create(config: AdapterConfig, host: Host) -> Result<Self, AdapterError> {
         let settings = settings::Settings::from_config(&config).map_err(|e| AdapterError::Config(e.0))?;

@@ -41,10 +41,7 @@ enum Msg {
 
 /// The adapter version: the crate version, or the `TXTRADER_ADAPTER_BUILD_VERSION` the build
 /// was stamped with (how an operator tells two builds apart, e.g. `0.1.0+fix-rounding`).
-pub const VERSION: &str = match option_env!("TXTRADER_ADAPTER_BUILD_VERSION") {
-    Some(v) => v,
-    None => env!("CARGO_PKG_VERSION"),
-};
+pub const VERSION: &str = txtrader_plugin_api::adapter_version!();
 
 /// The simulated exchange as an adapter.
 #[derive(Debug)]

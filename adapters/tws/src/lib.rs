@@ -29,6 +29,10 @@ use txtrader_plugin_api::worker_thread::WorkerThread;
 /// The adapter kind (`TXTRADER_MODE=tws`).
 pub const NAME: &str = "tws";
 
+/// The adapter version: the crate version, or the `TXTRADER_ADAPTER_BUILD_VERSION` the build
+/// was stamped with.
+pub const VERSION: &str = txtrader_plugin_api::adapter_version!();
+
 /// The TWS adapter: a handle on its worker thread.
 #[derive(Debug)]
 pub struct Tws {
@@ -37,7 +41,7 @@ pub struct Tws {
 
 impl Adapter for Tws {
     const NAME: &'static str = NAME;
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const VERSION: &'static str = VERSION;
 
     fn create(config: AdapterConfig, host: Host) -> Result<Self, AdapterError> {
         let settings = settings::Settings::from_config(&config).map_err(|e| AdapterError::Config(e.0))?;

@@ -483,7 +483,7 @@ impl Worker {
         let not_connected = || "not connected to RTGW".to_owned();
         match (r.body, self.connected) {
             (RequestBody::Hello(_), _) => {
-                let hello = AdapterHello { protocol_version: PROTOCOL_VERSION, name: crate::NAME.into(), version: env!("CARGO_PKG_VERSION").into(), features: Vec::new() };
+                let hello = AdapterHello { protocol_version: PROTOCOL_VERSION, name: crate::NAME.into(), version: crate::VERSION.into(), features: Vec::new() };
                 self.host.reply(id, ReplyBody::Hello(hello));
                 self.greeted = true;
             }

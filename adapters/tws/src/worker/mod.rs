@@ -189,7 +189,7 @@ impl Worker {
                 let hello = AdapterHello {
                     protocol_version: PROTOCOL_VERSION,
                     name: crate::NAME.into(),
-                    version: env!("CARGO_PKG_VERSION").into(),
+                    version: crate::VERSION.into(),
                     features: vec![FEATURE_GLOBAL_CANCEL.to_owned()],
                 };
                 self.host.reply(id, ReplyBody::Hello(hello));
