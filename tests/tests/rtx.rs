@@ -105,3 +105,55 @@ fn a_dropped_rtgw_is_reconnected_and_nothing_is_lost() {
     http.ok("cancel_order", &json!({"id": permid(&rest)}));
     http.wait_order(&permid(&rest), &["Cancelled"]);
 }
+
+#[test]
+fn a_new_build_of_the_adapter_swaps_in_and_takes_over_the_session() {
+    let fake = FakeRtgw::start(&[]);
+    let builds: Vec<PathBuf> = ["0.1.0+rtx.1", "0.1.0+rtx.2"].iter().map(|v| txtrader_tests::build_adapter("txtrader-adapter-rtx", Some(v))).collect();
+    let dir = txtrader_tests::temp_folder("rtx-swap");
+    let lib = "libtxtrader_adapter_rtx.so";
+    std::fs::copy(&builds[0], dir.join(lib)).expect("copy");
+    let port = fake.port.to_string();
+    let env = [
+        ("TXTRADER_ADAPTER_DIR", path(&dir)),
+        ("TXTRADER_MODE", "rtx"),
+        ("TXTRADER_API_PORT", port.as_str()),
+        ("TXTRADER_ENABLE_AUTO_RESET", "0"),
+        ("TXTRADER_ENABLE_TICKER", "1"),
+        ("TXTRADER_RTX_RECONNECT_MAX_SECONDS", "2"),
+    ];
+    let d = Daemon::start("rtx-swap", &env);
+    let http = Http::new(d.http_port);
+    http.wait_status("Up");
+    assert_eq!(http.adapter("rtx")["version"], "0.1.0+rtx.1");
+    let stream = txtrader_tests::StreamRecorder::connect(d.tcp_port, r#"{"quotes":1}"#);
+    http.ok("add_symbol", &json!({"symbol": "IBM"}));
+    let rest = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": 10, "limit_price": 1.0}));
+    http.wait_order(&permid(&rest), &["Pending"]);
+    // four fills 1.5 s apart: some before the swap, some after
+    let big = http.ok("market_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": 2000}));
+    wait_until("the first fill", Duration::from_secs(20), || http.ok("query_order", &json!({"id": permid(&big)}))["filled"].as_i64().is_some_and(|f| f > 0));
+
+    // the new build lands: written beside, renamed into place
+    let part = dir.join(format!(".{lib}.part"));
+    std::fs::copy(&builds[1], &part).expect("copy");
+    std::fs::rename(&part, dir.join(lib)).expect("rename");
+    let a = http.wait_adapter("rtx", Duration::from_secs(60), |a| a["version"] == "0.1.0+rtx.2" && a["state"] == "ready");
+    assert_eq!(a["generation"], 2, "{a}");
+    assert!(d.log_text().contains("switching once it is connected to its broker"), "the old generation served until the new one had its RTGW session");
+    http.wait_status("Up");
+
+    // the order filling across the swap: every fill booked once
+    let filled = http.wait_order(&permid(&big), &["Filled"]);
+    assert_eq!(filled["filled"], 2000, "{filled}");
+    let execs = http.ok("query_order_executions", &json!({"id": permid(&big)}));
+    assert_eq!(execs.as_object().map(serde_json::Map::len), Some(4), "each fill booked once: {execs}");
+    // the resting order is the new generation's to cancel; quotes stream from its advise
+    http.ok("cancel_order", &json!({"id": permid(&rest)}));
+    http.wait_order(&permid(&rest), &["Cancelled"]);
+    let quotes = stream.lines().iter().filter(|l| l.starts_with("rtx.quote.IBM")).count();
+    stream.wait_for(Duration::from_secs(20), |_| stream.lines().iter().filter(|l| l.starts_with("rtx.quote.IBM")).count() > quotes);
+    // and it trades
+    let m = http.ok("market_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": 100}));
+    http.wait_order(&permid(&m), &["Filled"]);
+}

@@ -28,6 +28,10 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use txtrader_plugin_api::model::UnixNanos;
+
+/// How long a new generation that reconciles from its broker may take to connect to it before
+/// the swap is abandoned (the old generation serves meanwhile, and after).
+pub(super) const LINK_WAIT: Duration = Duration::from_secs(60);
 use txtrader_plugin_api::wire::{AdapterRequest, RequestBody, RequestId};
 
 /// How long a replaced generation may take to answer what was sent to it.
@@ -60,9 +64,13 @@ impl Core {
         self.answer(reply, answer);
     }
 
-    /// Every second: retires drained generations and restarts a faulted slot whose backoff is
-    /// over; a slot still starting asks for its snapshot again.
+    /// Every second: retires drained generations, abandons a swap whose new generation never
+    /// connected to its broker, and restarts a faulted slot whose backoff is over; a slot still
+    /// starting asks for its snapshot again.
     pub(super) fn tend_slot(&mut self, slot: usize, now: Instant) {
+        if self.slots[slot].swap.as_ref().is_some_and(|w| w.awaiting_link && now.duration_since(w.started) > LINK_WAIT) {
+            self.abort_swap(slot, format!("the new generation did not connect to its broker within {} s", LINK_WAIT.as_secs()));
+        }
         if !self.slots[slot].draining.is_empty() {
             self.check_draining(slot);
         }
@@ -115,7 +123,7 @@ impl Core {
             }
         };
         let number = new.number;
-        self.slots[slot].swap = Some(Swap { new, reason, exported: None, waiters: waiter.into_iter().collect(), started: Instant::now(), holding_since: None });
+        self.slots[slot].swap = Some(Swap { new, reason, exported: None, waiters: waiter.into_iter().collect(), started: Instant::now(), holding_since: None, awaiting_link: false });
         tracing::info!(adapter = %name, generation = number, ?reason, source = %source.origin(), "new generation starting");
         if let Err(e) = self.send_to_generation(slot, true, Self::hello(), "hello (new generation)", PendingKind::SwapHello { slot }) {
             self.abort_swap(slot, format!("the new generation refused hello: {e}"));
@@ -128,13 +136,19 @@ impl Core {
         let Some(swap) = self.slots[slot].swap.as_mut() else { return };
         swap.new.hello_done = true;
         swap.new.features = features;
-        let (new_hands_over, new_copies) = (swap.new.hands_over(), swap.new.copies_ahead());
+        let (new_hands_over, new_copies, new_link_up) = (swap.new.hands_over(), swap.new.copies_ahead(), swap.new.link_up);
         // A faulted generation's state cannot be trusted: the new one reconciles instead.
         let restart = swap.reason == SwapReason::Restart;
         let old = self.slots[slot].current.as_ref();
         let (old_hands_over, old_copies) = (old.is_some_and(Generation::hands_over), old.is_some_and(Generation::copies_ahead));
-        if !(new_hands_over && old_hands_over) || restart {
+        if restart || (!(new_hands_over && old_hands_over) && new_link_up) {
             self.switch(slot, false);
+        } else if !(new_hands_over && old_hands_over) {
+            // It reconciles from its broker: it takes the orders once it is connected to it.
+            tracing::info!(adapter = %self.slots[slot].spec.name, "new generation greeted; switching once it is connected to its broker");
+            if let Some(swap) = self.slots[slot].swap.as_mut() {
+                swap.awaiting_link = true;
+            }
         } else if new_copies && old_copies {
             // The bulk moves while the old generation serves; only what changed meanwhile
             // moves with requests held.
@@ -212,9 +226,12 @@ impl Core {
                 self.slots[slot].draining.push((old, Instant::now() + DRAIN));
             }
         }
+        let link_up = self.slots[slot].current.as_ref().is_some_and(|g| g.link_up);
         let s = &mut self.slots[slot];
         s.spec.source = source;
-        s.state = SlotState::Ready;
+        // Not connected yet (a restart): the slot is up, and subscribes again, once it has
+        // reported its snapshot (slots::maybe_snapshot).
+        s.state = if link_up { SlotState::Ready } else { SlotState::Starting };
         s.restart_attempts = 0;
         s.restart_at = None;
         // Held requests first: they waited long enough. The snapshot that follows reflects them,
@@ -231,14 +248,14 @@ impl Core {
                 self.fail_order_request(&request, &message);
             }
         }
-        if !handed_over {
+        if !handed_over && link_up {
             // A generation that starts afresh reports its broker's day, which reconciles the
             // books. One that took the state over holds what its predecessor reported: asking
             // it for the day (all of it, closed orders included) would cost time in proportion
             // to the day's orders while requests wait behind it.
             self.request_snapshot(slot, true);
         }
-        if slot == self.market_slot() {
+        if slot == self.market_slot() && link_up {
             // The new generation does not know what the old one streamed.
             self.resubscribe();
         }

@@ -101,6 +101,10 @@ pub(super) struct Swap {
     pub(super) started: Instant,
     /// When requests began to be held (the state hand-over), if they were.
     pub(super) holding_since: Option<Instant>,
+    /// Greeted, it takes no state over, and its link to the broker is not up yet: routing
+    /// switches to it when it is (the old generation serves meanwhile), or the swap is
+    /// abandoned after [`super::hot_swap::LINK_WAIT`].
+    pub(super) awaiting_link: bool,
 }
 
 /// An adapter instance name's place in the gateway.
@@ -368,9 +372,14 @@ impl Core {
         if is_new {
             let Some(swap) = self.slots[slot].swap.as_mut() else { return };
             match state {
-                LinkState::Connected => swap.new.link_up = true,
+                LinkState::Connected => {
+                    swap.new.link_up = true;
+                    if swap.awaiting_link {
+                        self.switch(slot, false);
+                    }
+                }
                 LinkState::Failed { reason } => self.abort_swap(slot, format!("new generation failed: {reason}")),
-                _ => swap.new.link_up = false,
+                LinkState::Connecting | LinkState::Disconnected { .. } | LinkState::Unknown => swap.new.link_up = false,
             }
             return;
         }
