@@ -18,15 +18,20 @@ fn adapter_dir(name: &str) -> PathBuf {
 }
 
 fn start(name: &str, fake: &FakeRtgw) -> (Daemon, Http) {
-    let dir = adapter_dir(name);
+    start_with(name, fake, &adapter_dir(name), &[])
+}
+
+/// txtraderd in rtx mode on `fake`, its adapter from `dir`, with `extra` settings; once `Up`.
+fn start_with(name: &str, fake: &FakeRtgw, dir: &Path, extra: &[(&str, &str)]) -> (Daemon, Http) {
     let port = fake.port.to_string();
-    let env = [
-        ("TXTRADER_ADAPTER_DIR", path(&dir)),
+    let mut env = vec![
+        ("TXTRADER_ADAPTER_DIR", path(dir)),
         ("TXTRADER_MODE", "rtx"),
         ("TXTRADER_API_PORT", port.as_str()),
         ("TXTRADER_ENABLE_AUTO_RESET", "0"),
         ("TXTRADER_RTX_RECONNECT_MAX_SECONDS", "2"),
     ];
+    env.extend_from_slice(extra);
     let d = Daemon::start(name, &env);
     let http = Http::new(d.http_port);
     http.wait_status("Up");
@@ -113,18 +118,7 @@ fn a_new_build_of_the_adapter_swaps_in_and_takes_over_the_session() {
     let dir = txtrader_tests::temp_folder("rtx-swap");
     let lib = "libtxtrader_adapter_rtx.so";
     std::fs::copy(&builds[0], dir.join(lib)).expect("copy");
-    let port = fake.port.to_string();
-    let env = [
-        ("TXTRADER_ADAPTER_DIR", path(&dir)),
-        ("TXTRADER_MODE", "rtx"),
-        ("TXTRADER_API_PORT", port.as_str()),
-        ("TXTRADER_ENABLE_AUTO_RESET", "0"),
-        ("TXTRADER_ENABLE_TICKER", "1"),
-        ("TXTRADER_RTX_RECONNECT_MAX_SECONDS", "2"),
-    ];
-    let d = Daemon::start("rtx-swap", &env);
-    let http = Http::new(d.http_port);
-    http.wait_status("Up");
+    let (d, http) = start_with("rtx-swap", &fake, &dir, &[("TXTRADER_ENABLE_TICKER", "1")]);
     assert_eq!(http.adapter("rtx")["version"], "0.1.0+rtx.1");
     let stream = txtrader_tests::StreamRecorder::connect(d.tcp_port, r#"{"quotes":1}"#);
     http.ok("add_symbol", &json!({"symbol": "IBM"}));
