@@ -28,11 +28,11 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use txtrader_plugin_api::model::UnixNanos;
+use txtrader_plugin_api::wire::{AdapterRequest, RequestBody, RequestId};
 
 /// How long a new generation that reconciles from its broker may take to connect to it before
 /// the swap is abandoned (the old generation serves meanwhile, and after).
 pub(super) const LINK_WAIT: Duration = Duration::from_secs(60);
-use txtrader_plugin_api::wire::{AdapterRequest, RequestBody, RequestId};
 
 /// How long a replaced generation may take to answer what was sent to it.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -141,9 +141,10 @@ impl Core {
         let restart = swap.reason == SwapReason::Restart;
         let old = self.slots[slot].current.as_ref();
         let (old_hands_over, old_copies) = (old.is_some_and(Generation::hands_over), old.is_some_and(Generation::copies_ahead));
-        if restart || (!(new_hands_over && old_hands_over) && new_link_up) {
+        let reconciles = !(new_hands_over && old_hands_over);
+        if restart || (reconciles && new_link_up) {
             self.switch(slot, false);
-        } else if !(new_hands_over && old_hands_over) {
+        } else if reconciles {
             // It reconciles from its broker: it takes the orders once it is connected to it.
             tracing::info!(adapter = %self.slots[slot].spec.name, "new generation greeted; switching once it is connected to its broker");
             if let Some(swap) = self.slots[slot].swap.as_mut() {
