@@ -1,0 +1,389 @@
+//! The adapter's thread: owns the connection, the session and the book; takes the host's
+//! requests and the reader's messages from one channel and answers through the host.
+//!
+//! At start the store is replayed into the book. Once the host says hello the worker
+//! connects and logs on; the link is `Connected` when the acceptor answers the Logon, and
+//! OrderStatusRequests then ask about every order still open. A dropped connection reconnects
+//! after 1, 2, 4 … s (capped, with jitter); a session halted on sequence numbers (see
+//! [`crate::session`]) stays down with an alert until its numbers are reset.
+
+use crate::book::{Book, Outcome, Placed};
+use crate::connection::{self, Connection, Wire};
+use crate::mapping::{self, Dialect};
+use crate::proto::encode::utc_timestamp;
+use crate::proto::tags::msg;
+use crate::proto::Message;
+use crate::session::store::{Record, Store};
+use crate::session::{Action, Session};
+use crate::settings::Settings;
+use chrono::Utc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+use txtrader_plugin_api::adapter::{Host, LogLevel};
+use txtrader_plugin_api::model::{BrokerOrderId, ClientOrderId, LinkState, OrderRequest, UnixNanos};
+use txtrader_plugin_api::wire::{
+    AdapterEvent, AdapterHello, AdapterRequest, AlertLevel, BrokerSnapshot, ErrorCode, OrderEvent, OrderEventKind, ReplyBody, RequestBody,
+    PROTOCOL_VERSION,
+};
+
+/// What reaches the worker.
+pub type Msg = txtrader_plugin_api::worker_thread::WorkerMsg<Wire>;
+
+/// The worker's state.
+pub struct Worker {
+    settings: Settings,
+    host: Host,
+    to_self: Sender<Msg>,
+    session: Session,
+    book: Book,
+    live: Option<Connection>,
+    connections: u64,
+    attempts: u32,
+    reconnect_at: Option<Instant>,
+    greeted: bool,
+    halted: bool,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").field("phase", self.session.phase()).finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    /// Opens the session's store (in `data_dir`, or in memory) and replays it into the book.
+    ///
+    /// # Errors
+    /// When the store cannot be opened or replayed.
+    pub fn new(settings: Settings, instance: &str, data_dir: Option<&str>, host: Host, to_self: Sender<Msg>) -> Result<Self, String> {
+        let now = Utc::now().timestamp();
+        let c = &settings.session;
+        let dialect = Dialect::of(&c.begin_string).ok_or_else(|| format!("BeginString {}", c.begin_string))?;
+        let (store, records) = match data_dir {
+            Some(dir) => {
+                let folder = std::path::Path::new(dir).join(format!("{}-{}-{}", c.begin_string, c.sender, c.target));
+                Store::open(&folder, settings.sync, now).map_err(|e| e.to_string())?
+            }
+            None => {
+                host.log(LogLevel::Warn, "no data folder (the gateway runs without a journal): FIX sequence numbers are kept in memory and reset at every logon");
+                (Store::in_memory(now), Vec::new())
+            }
+        };
+        let mut book = Book::new(instance, store.created(), dialect);
+        let replayed = records.len();
+        for record in records {
+            replay(&mut book, record)?;
+        }
+        if replayed > 0 {
+            host.log(
+                LogLevel::Info,
+                &format!("FIX store replayed: {replayed} records, next numbers in {} out {}, {} orders open", store.next_in(), store.next_out(), book.open_orders().count()),
+            );
+        }
+        let session = Session::new(settings.session.clone(), store);
+        Ok(Self { settings, host, to_self, session, book, live: None, connections: 0, attempts: 0, reconnect_at: None, greeted: false, halted: false })
+    }
+
+    /// Runs until told to stop.
+    pub fn run(mut self, rx: &Receiver<Msg>) {
+        loop {
+            let now = Instant::now();
+            if self.greeted && !self.halted && self.live.is_none() && self.reconnect_at.is_none_or(|t| t <= now) {
+                self.connect();
+            }
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(Msg::Request(r)) => self.request(*r),
+                Ok(Msg::Wire(Wire::Frame(n, bytes))) if self.is_current(n) => self.frame(&bytes),
+                Ok(Msg::Wire(Wire::Garbled(n, e))) if self.is_current(n) => self.host.log(LogLevel::Warn, &format!("FIX: {e}")),
+                Ok(Msg::Wire(Wire::Closed(n, reason))) if self.is_current(n) => self.disconnected(reason),
+                Ok(Msg::Wire(_)) | Err(RecvTimeoutError::Timeout) => {}
+                Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+            }
+            let actions = self.session.tick(Instant::now(), Utc::now());
+            self.act(actions);
+        }
+        self.stop(rx);
+    }
+
+    /// Logs out (waiting up to 2 s for the answer) and closes.
+    fn stop(&mut self, rx: &Receiver<Msg>) {
+        if self.live.is_none() {
+            return;
+        }
+        let actions = self.session.logout("txtrader stopping", Instant::now(), Utc::now());
+        self.act(actions);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.live.is_some() {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(Msg::Wire(Wire::Frame(n, bytes))) if self.is_current(n) => self.frame(&bytes),
+                Ok(Msg::Wire(Wire::Closed(n, _))) if self.is_current(n) => break,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        if let Some(c) = self.live.take() {
+            c.close();
+        }
+    }
+
+    fn is_current(&self, n: u64) -> bool {
+        self.live.as_ref().is_some_and(|c| c.number == n)
+    }
+
+    fn emit(&self, event: AdapterEvent) {
+        self.host.emit(&event);
+    }
+
+    fn connect(&mut self) {
+        self.connections += 1;
+        self.emit(AdapterEvent::Link(LinkState::Connecting));
+        match connection::open(&self.settings.host, self.settings.port, self.connections, self.to_self.clone()) {
+            Ok(c) => {
+                self.live = Some(c);
+                self.reconnect_at = None;
+                let actions = self.session.connected(Instant::now(), Utc::now());
+                self.act(actions);
+            }
+            Err(e) => self.retry_later(e),
+        }
+    }
+
+    fn retry_later(&mut self, reason: String) {
+        let wait = Duration::from_secs(1u64 << self.attempts.min(6)).min(self.settings.reconnect_max);
+        let jitter = Duration::from_millis(u64::from(UnixNanos::now().0.to_le_bytes()[1]) * wait.as_millis().min(1000) as u64 / 1024);
+        self.attempts = self.attempts.saturating_add(1);
+        self.reconnect_at = Some(Instant::now() + wait + jitter);
+        self.host.log(LogLevel::Warn, &format!("FIX session {}: {reason}; reconnecting in {:?}", self.describe(), wait + jitter));
+        self.emit(AdapterEvent::Link(LinkState::Disconnected { reason }));
+    }
+
+    fn describe(&self) -> String {
+        let c = &self.settings.session;
+        format!("{} {}->{} at {}:{}", c.begin_string, c.sender, c.target, self.settings.host, self.settings.port)
+    }
+
+    fn close(&mut self) {
+        if let Some(c) = self.live.take() {
+            c.close();
+        }
+        self.session.closed();
+    }
+
+    fn disconnected(&mut self, reason: String) {
+        self.close();
+        if !self.halted {
+            self.retry_later(reason);
+        }
+    }
+
+    fn frame(&mut self, bytes: &[u8]) {
+        match Message::parse(bytes) {
+            Ok(m) => {
+                let actions = self.session.received(m, bytes, Instant::now(), Utc::now());
+                self.act(actions);
+            }
+            Err(e) => self.host.log(LogLevel::Warn, &format!("FIX: an unreadable message skipped: {e}")),
+        }
+    }
+
+    fn act(&mut self, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::Send(bytes) => self.write(&bytes),
+                Action::Deliver(m) => {
+                    let seq = m.seq().unwrap_or_default();
+                    let outcome = self.book.received(seq, &m);
+                    self.publish(outcome);
+                }
+                Action::Established => {
+                    self.attempts = 0;
+                    self.host.log(LogLevel::Info, &format!("FIX session {} logged on", self.describe()));
+                    self.emit(AdapterEvent::Link(LinkState::Connected));
+                    self.ask_status();
+                }
+                Action::Disconnect(reason) => {
+                    if self.live.is_some() {
+                        self.disconnected(reason);
+                    }
+                }
+                Action::Halt(reason) => {
+                    self.halted = true;
+                    self.close();
+                    let text = format!("FIX session {} halted: {reason}", self.describe());
+                    self.host.log(LogLevel::Error, &text);
+                    self.emit(AdapterEvent::Alert { level: AlertLevel::Error, code: None, message: text });
+                    self.emit(AdapterEvent::Link(LinkState::Disconnected { reason }));
+                }
+                Action::Warn(text) => self.host.log(LogLevel::Warn, &format!("FIX: {text}")),
+            }
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let Some(c) = self.live.as_mut() else { return };
+        if let Err(e) = c.write(bytes) {
+            self.disconnected(format!("writing to the acceptor: {e}"));
+        }
+    }
+
+    fn publish(&self, outcome: Outcome) {
+        for w in outcome.warnings {
+            self.host.log(LogLevel::Warn, &format!("FIX: {w}"));
+        }
+        for e in outcome.events {
+            self.emit(AdapterEvent::Order(e));
+        }
+    }
+
+    /// OrderStatusRequest for every order still open (after a logon: what happened while the
+    /// session was down comes from the resends; this also catches what they cannot say).
+    fn ask_status(&mut self) {
+        let open: Vec<(String, Option<String>, String)> = self.book.open_orders().map(|o| (o.current.clone(), o.order_id.clone(), o.root.clone())).collect();
+        for (current, order_id, root) in open {
+            let Some(order) = self.book.open_orders().find(|o| o.root == root) else { continue };
+            let body = mapping::status_request(&current, order_id.as_deref(), &order.terms());
+            if let Err(e) = self.send_order_message(msg::ORDER_STATUS_REQUEST, &body) {
+                self.host.log(LogLevel::Warn, &format!("FIX: no status request for order {root}: {e}"));
+                break;
+            }
+        }
+    }
+
+    /// Sends an order message; an error when the session could not (then nothing went out).
+    fn send_order_message(&mut self, msg_type: &str, body: &[(u32, String)]) -> Result<(), String> {
+        let (seq, bytes) = self.session.send_app(msg_type, body, Instant::now(), Utc::now()).map_err(|e| e.to_string())?;
+        if let Ok(m) = Message::parse(&bytes) {
+            self.book.sent(seq, &m);
+        }
+        self.write(&bytes);
+        Ok(())
+    }
+
+    fn request(&mut self, r: AdapterRequest) {
+        let id = r.id;
+        match r.body {
+            RequestBody::Hello(_) => {
+                let hello = AdapterHello { protocol_version: PROTOCOL_VERSION, name: crate::NAME.into(), version: crate::VERSION.into(), features: Vec::new() };
+                self.host.reply(id, ReplyBody::Hello(hello));
+                self.greeted = true;
+            }
+            RequestBody::Snapshot => {
+                let snapshot = BrokerSnapshot {
+                    accounts: self.settings.accounts.clone(),
+                    balances: Vec::new(),
+                    positions: self.book.positions(),
+                    orders: self.book.snapshot_orders(),
+                    executions: self.book.executions(),
+                };
+                self.host.reply(id, ReplyBody::Snapshot(snapshot));
+            }
+            RequestBody::SubmitOrder(o) => self.submit(o),
+            RequestBody::CancelOrder { broker_order_id, client_order_id } => self.cancel(broker_order_id, client_order_id),
+            RequestBody::Subscribe { .. } | RequestBody::Unsubscribe { .. } | RequestBody::Instrument { .. } | RequestBody::Bars { .. } | RequestBody::Account { .. } => {
+                self.host.fail(id, ErrorCode::Unsupported, "the FIX adapter routes orders only: market data and account data come from another instance");
+            }
+            RequestBody::GlobalCancel | RequestBody::ExportState | RequestBody::CopyState | RequestBody::ImportState { .. } | RequestBody::Unknown => {
+                self.host.fail(id, ErrorCode::Unsupported, "not supported by the FIX adapter");
+            }
+        }
+    }
+
+    fn submit(&mut self, request: OrderRequest) {
+        let root = self.book.next_cl_ord_id();
+        let client_order_id = request.client_order_id.clone();
+        let reject = |w: &Self, reason: String| {
+            let broker_order_id = w.book.broker_id(&root).ok();
+            if let Some(broker_order_id) = broker_order_id {
+                w.emit(AdapterEvent::Order(OrderEvent {
+                    event_id: format!("{root}:refused"),
+                    broker_order_id,
+                    client_order_id: Some(client_order_id.clone()),
+                    ts_event: UnixNanos::now(),
+                    kind: OrderEventKind::Rejected { reason },
+                    raw: None,
+                }));
+            }
+        };
+        if request.staged_tag.is_some() {
+            return reject(self, "staged tickets are not supported by FIX sessions".into());
+        }
+        if !self.settings.accounts.contains(&request.account) {
+            return reject(self, format!("account {} is not routed by this FIX session", request.account));
+        }
+        if !self.session.is_active() {
+            return reject(self, format!("not connected: the FIX session {} is not logged on", self.describe()));
+        }
+        let placed = Placed { request, root: root.clone(), at: UnixNanos::now() };
+        let record = serde_json::to_vec(&placed).unwrap_or_default();
+        if let Err(e) = self.session.store_mut().own(&record) {
+            return reject(self, format!("the FIX store refused the order: {e}"));
+        }
+        if let Err(e) = self.book.placed(placed) {
+            return reject(self, e);
+        }
+        let Some(order) = self.book.open_orders().find(|o| o.root == root) else { return };
+        let body = mapping::new_order_single(&root, &order.terms(), &utc_timestamp(Utc::now()));
+        if let Err(e) = self.send_order_message(msg::NEW_ORDER_SINGLE, &body) {
+            // recorded as placed but never sent: the book must say so too
+            let outcome = self.book.refused(&root, format!("not sent: {e}"));
+            self.publish(outcome);
+        }
+    }
+
+    fn cancel(&mut self, broker_order_id: BrokerOrderId, client_order_id: Option<ClientOrderId>) {
+        let refuse = |w: &Self, reason: String| {
+            w.emit(AdapterEvent::Order(OrderEvent {
+                event_id: format!("cancel-refused-{}", UnixNanos::now().0),
+                broker_order_id: broker_order_id.clone(),
+                client_order_id: client_order_id.clone(),
+                ts_event: UnixNanos::now(),
+                kind: OrderEventKind::CancelRejected { reason },
+                raw: None,
+            }));
+        };
+        let Some(order) = self.book.by_broker_id(&broker_order_id) else {
+            return refuse(self, format!("order {broker_order_id} is unknown to this FIX session"));
+        };
+        if !order.is_open() {
+            return refuse(self, format!("order {broker_order_id} is {}", order.status));
+        }
+        if self.book.pending(&order.root) {
+            return refuse(self, format!("a cancel of order {broker_order_id} is already pending"));
+        }
+        if !self.session.is_active() {
+            return refuse(self, format!("not connected: the FIX session {} is not logged on", self.describe()));
+        }
+        let (current, order_id) = (order.current.clone(), order.order_id.clone());
+        let terms_owner = order.clone();
+        let cl_ord_id = self.book.next_cl_ord_id();
+        let body = mapping::cancel_request(&cl_ord_id, &current, order_id.as_deref(), &terms_owner.terms(), &utc_timestamp(Utc::now()));
+        if let Err(e) = self.send_order_message(msg::ORDER_CANCEL_REQUEST, &body) {
+            refuse(self, e);
+        }
+    }
+}
+
+/// One store record into the book.
+fn replay(book: &mut Book, record: Record) -> Result<(), String> {
+    match record {
+        Record::Own(json) => {
+            let placed: Placed = serde_json::from_slice(&json).map_err(|e| format!("FIX store: an order record does not read: {e}"))?;
+            book.placed(placed)
+        }
+        Record::Out(seq, bytes) => {
+            if let Ok(m) = Message::parse(&bytes) {
+                if !msg::is_admin(m.msg_type()) {
+                    book.sent(seq, &m);
+                }
+            }
+            Ok(())
+        }
+        Record::In(seq, Some(bytes)) => {
+            if let Ok(m) = Message::parse(&bytes) {
+                book.received(seq, &m);
+            }
+            Ok(())
+        }
+        Record::In(_, None) | Record::Reset(..) | Record::Expect(_) => Ok(()),
+    }
+}
