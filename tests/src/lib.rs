@@ -548,3 +548,106 @@ pub fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Which QuickFIX acceptor a [`FixPeer`] runs (`../shared/spec/fix.md`, section 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FixPeerKind {
+    /// Debian's prebuilt C++ `executor`: fills every limit order at once (FIX 4.2 and 4.4).
+    Executor,
+    /// Debian's prebuilt C++ `ordermatch`: a real book with partial fills and cancels (FIX 4.2).
+    Ordermatch,
+    /// `tests/peers/fix/fix_exchange.py` on QuickFIX's Python binding (FIX 4.2 and 4.4).
+    Exchange,
+}
+
+impl FixPeerKind {
+    /// Its TargetCompID.
+    pub fn comp_id(self) -> &'static str {
+        match self {
+            Self::Executor => "EXECUTOR",
+            Self::Ordermatch => "ORDERMATCH",
+            Self::Exchange => "EXCHANGE",
+        }
+    }
+}
+
+/// A QuickFIX acceptor on 127.0.0.1 with its store in a fresh folder, under `timeout`; set up by
+/// `scripts/fix-peers.sh`.
+#[derive(Debug)]
+pub struct FixPeer {
+    child: std::process::Child,
+    /// Held open: ordermatch reads commands from stdin and spins once it ends.
+    _stdin: Option<std::process::ChildStdin>,
+    /// Its port.
+    pub port: u16,
+    /// Its folder (settings, store, output).
+    pub dir: PathBuf,
+    /// Which acceptor.
+    pub kind: FixPeerKind,
+}
+
+impl FixPeer {
+    /// Starts one and waits until it accepts connections.
+    ///
+    /// # Panics
+    /// When the peers are not set up or it does not start.
+    pub fn start(kind: FixPeerKind) -> Self {
+        let root = workspace();
+        let status = std::process::Command::new(root.join("scripts/fix-peers.sh")).status().expect("scripts/fix-peers.sh runs");
+        assert!(status.success(), "scripts/fix-peers.sh failed: the FIX peers are not set up");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port");
+        let dir = temp_folder(&format!("fixpeer-{}", kind.comp_id().to_lowercase()));
+        let template = match kind {
+            FixPeerKind::Executor => "fix_executor.cfg.in",
+            FixPeerKind::Ordermatch => "fix_ordermatch.cfg.in",
+            FixPeerKind::Exchange => "fix_exchange.cfg.in",
+        };
+        let text = std::fs::read_to_string(root.join("tests/peers/fix").join(template)).expect("the template");
+        let cfg = dir.join("peer.cfg");
+        let dict = root.join(".venv-fix/share/quickfix");
+        let text = text.replace("@PORT@", &port.to_string()).replace("@WORK_DIR@", &dir.join("work").display().to_string()).replace("@DICT_DIR@", &dict.display().to_string());
+        std::fs::write(&cfg, text).expect("write the settings");
+        let out = std::fs::File::create(dir.join("peer.out")).expect("output file");
+        let mut cmd = std::process::Command::new("timeout");
+        cmd.arg("900");
+        match kind {
+            FixPeerKind::Executor => cmd.arg(root.join("target/fixpeer/bin/executor")).arg(&cfg),
+            FixPeerKind::Ordermatch => cmd.arg(root.join("target/fixpeer/bin/ordermatch")).arg(&cfg),
+            FixPeerKind::Exchange => cmd.arg(root.join(".venv-fix/bin/python")).arg(root.join("tests/peers/fix/fix_exchange.py")).arg(&cfg).arg("890"),
+        };
+        cmd.stdin(if kind == FixPeerKind::Ordermatch { std::process::Stdio::piped() } else { std::process::Stdio::null() });
+        let mut child = cmd.stdout(out.try_clone().expect("dup")).stderr(out).spawn().expect("the FIX peer starts");
+        let stdin = child.stdin.take();
+        let peer = Self { child, _stdin: stdin, port, dir, kind };
+        wait_until("the FIX peer to listen", Duration::from_secs(30), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        peer
+    }
+
+    /// What it printed.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(self.dir.join("peer.out")).unwrap_or_default()
+    }
+
+    /// Settings for a txtraderd FIX instance named `instance` logging on to this peer.
+    pub fn instance_env(&self, instance: &str, begin_string: &str, accounts: &str) -> Vec<(String, String)> {
+        let p = format!("TXTRADER_{}_", instance.to_uppercase());
+        [
+            ("PORT", self.port.to_string()),
+            ("SENDER_COMP_ID", "GATEWAY".to_owned()),
+            ("TARGET_COMP_ID", self.kind.comp_id().to_owned()),
+            ("BEGIN_STRING", begin_string.to_owned()),
+            ("ACCOUNTS", accounts.to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (format!("{p}{k}"), v))
+        .collect()
+    }
+}
+
+impl Drop for FixPeer {
+    fn drop(&mut self) {
+        // SIGTERM to `timeout`, which passes it on
+        let _ = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
