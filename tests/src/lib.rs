@@ -596,7 +596,7 @@ impl FixPeer {
         let status = std::process::Command::new(root.join("scripts/fix-peers.sh")).status().expect("scripts/fix-peers.sh runs");
         assert!(status.success(), "scripts/fix-peers.sh failed: the FIX peers are not set up");
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port");
-        let dir = temp_folder(&format!("fixpeer-{}", kind.comp_id().to_lowercase()));
+        let dir = temp_folder(&format!("fixpeer-{}-{port}", kind.comp_id().to_lowercase()));
         let template = match kind {
             FixPeerKind::Executor => "fix_executor.cfg.in",
             FixPeerKind::Ordermatch => "fix_ordermatch.cfg.in",
@@ -623,9 +623,10 @@ impl FixPeer {
         peer
     }
 
-    /// What it printed.
+    /// What it printed, and the message logs QuickFIX wrote (`fix_exchange.py` logs to files).
     pub fn output(&self) -> String {
-        std::fs::read_to_string(self.dir.join("peer.out")).unwrap_or_default()
+        let logs = std::fs::read_dir(self.dir.join("work/log")).into_iter().flatten().flatten().map(|e| std::fs::read_to_string(e.path()).unwrap_or_default());
+        std::iter::once(std::fs::read_to_string(self.dir.join("peer.out")).unwrap_or_default()).chain(logs).collect::<String>().replace('\u{1}', "|")
     }
 
     /// Settings for a txtraderd FIX instance named `instance` logging on to this peer.

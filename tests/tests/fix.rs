@@ -82,3 +82,97 @@ fn orders_through_the_exchange_in_fix44_fill_rest_partially_fill_and_cancel() {
     let rejected = http.wait_order(&permid(&r), &["Error"]);
     assert!(rejected.to_string().to_lowercase().contains("reject"), "{rejected}");
 }
+
+/// Which statuses an order has reached, as the gateway shows it.
+fn status(http: &Http, id: &str) -> Value {
+    http.ok("query_order", &json!({"id": id}))
+}
+
+#[test]
+fn the_cpp_executor_fills_limits_and_its_rejects_reach_the_order_with_their_text_in_42_and_44() {
+    let peer = FixPeer::start(FixPeerKind::Executor);
+    for begin in ["FIX.4.2", "FIX.4.4"] {
+        let name = format!("fix-executor-{}", &begin[4..].replace('.', ""));
+        let (_d, http) = start(&name, &peer, begin, &[("TXTRADER_FIX_RESET", "always")]);
+        let l = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": 38, "limit_price": 44.25}));
+        let filled = http.wait_order(&permid(&l), &["Filled"]);
+        assert_eq!(filled["filled"], 38, "{begin}: {filled}");
+        let e = executions(&http, &permid(&l));
+        assert_eq!((e.len(), e[0]["PRICE"].as_f64()), (1, Some(44.25)), "{begin}: {e:?}");
+        // the executor refuses market orders at session level (Reject 373=5 on tag 40)
+        let m = http.ok("market_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": 10}));
+        let rejected = http.wait_order(&permid(&m), &["Error"]);
+        assert!(rejected.to_string().contains("Value is incorrect (out of range) for this tag (tag 40)"), "{begin}: {rejected}");
+        // and cancels with a BusinessMessageReject: the cancel is refused, the order stays filled
+        http.ok("cancel_order", &json!({"id": permid(&l)}));
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(status(&http, &permid(&l))["status"], "Filled", "{begin}");
+    }
+    let out = peer.output();
+    assert!(!out.contains("MsgSeqNum too low"), "{out}");
+}
+
+#[test]
+fn ordermatch_books_a_resting_order_partially_fills_it_and_cancels_the_rest() {
+    let peer = FixPeer::start(FixPeerKind::Ordermatch);
+    let (_d, http) = start("fix-ordermatch", &peer, "FIX.4.2", &[("TXTRADER_FIX_RESET", "always")]);
+    let buy = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": 100, "limit_price": 189.30}));
+    http.wait_order(&permid(&buy), &["Pending"]);
+    // a sell of 40 at 189.00 crosses: both trade at the incoming order's price
+    let sell = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": -40, "limit_price": 189.00}));
+    http.wait_order(&permid(&sell), &["Filled"]);
+    wait_until("the partial fill of the buy", Duration::from_secs(10), || status(&http, &permid(&buy))["filled"] == 40);
+    let e = executions(&http, &permid(&buy));
+    assert_eq!((e.len(), e[0]["PRICE"].as_f64(), e[0]["VOLUME"].as_i64()), (1, Some(189.0), Some(40)), "{e:?}");
+    http.ok("cancel_order", &json!({"id": permid(&buy)}));
+    let cancelled = http.wait_order(&permid(&buy), &["Cancelled"]);
+    assert_eq!(cancelled["filled"], 40, "{cancelled}");
+    // ordermatch takes only limit orders: a market order comes back rejected with its text
+    let m = http.ok("market_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": 10}));
+    let rejected = http.wait_order(&permid(&m), &["Error"]);
+    assert!(rejected.to_string().contains("Incorrect data format for value"), "{rejected}");
+}
+
+#[test]
+fn after_kill_9_the_session_resumes_with_its_numbers_and_every_fill_is_booked_once() {
+    let peer = FixPeer::start(FixPeerKind::Exchange);
+    let data = txtrader_tests::temp_folder("fix-kill9-data");
+    let data_env = [("TXTRADER_DATA_DIR", path(&data))];
+    let (mut d, http) = start("fix-kill9-a", &peer, "FIX.4.4", &data_env);
+    let rest = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": 10, "limit_price": 0.5}));
+    http.wait_order(&permid(&rest), &["Pending"]);
+    // orders in flight when the gateway dies: 1,000 shares fill in two executions each
+    let mut placed = Vec::new();
+    for _ in 0..12 {
+        if let Some((200, v)) = http.try_call("market_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": 1000})) {
+            placed.push(permid(&v));
+        }
+    }
+    d.kill9();
+    // The process may die between reading a message and recording it: then the store ends
+    // before the last reports, and the session must get them again. Cut the store where the
+    // reports of the last order begin (after the last message sent: those it cannot lose, they
+    // are recorded before they go out).
+    let store = data.join("adapters/fix/FIX.4.4-GATEWAY-EXCHANGE/session.store");
+    let bytes = std::fs::read(&store).expect("the FIX store");
+    let starts = |kind: &[u8]| -> Vec<usize> { bytes.windows(kind.len() + 1).enumerate().filter(|(_, w)| w[0] == b'\n' && &w[1..] == kind).map(|(i, _)| i + 1).collect() };
+    let last_sent = *starts(b"O ").last().expect("messages sent");
+    let cut = starts(b"I ").into_iter().find(|i| *i > last_sent).expect("reports after the last order");
+    std::fs::write(&store, &bytes[..cut]).expect("cut the store");
+    let (_d, http) = start("fix-kill9-b", &peer, "FIX.4.4", &data_env);
+    for id in &placed {
+        let o = http.wait_order(id, &["Filled"]);
+        assert_eq!(o["filled"], 1000, "{o}");
+        assert_eq!(executions(&http, id).len(), 2, "order {id}: each fill booked once");
+    }
+    wait_until("the position", Duration::from_secs(10), || http.ok("query_positions", &json!({}))[ACCOUNT]["IBM"] == 1000 * placed.len());
+    // the resting order is still known, by the same session, and can be cancelled
+    http.ok("cancel_order", &json!({"id": permid(&rest)}));
+    http.wait_order(&permid(&rest), &["Cancelled"]);
+    let out = peer.output();
+    assert_eq!(out.matches("35=A|49=GATEWAY").count(), 2, "two logons, no reset loop: {out}");
+    assert!(!out.contains("MsgSeqNum too low"), "the numbers continued: {out}");
+    assert!(!out.contains("141=Y"), "no reset: the session went on with its numbers: {out}");
+    assert!(out.contains("35=2|49=GATEWAY"), "the lost reports were asked for again: {out}");
+    assert!(out.contains("43=Y"), "and resent: {out}");
+}

@@ -42,6 +42,8 @@ pub struct Worker {
     reconnect_at: Option<Instant>,
     greeted: bool,
     halted: bool,
+    /// `Connected` was reported for the current logon.
+    reported: bool,
 }
 
 impl std::fmt::Debug for Worker {
@@ -81,7 +83,7 @@ impl Worker {
             );
         }
         let session = Session::new(settings.session.clone(), store);
-        Ok(Self { settings, host, to_self, session, book, live: None, connections: 0, attempts: 0, reconnect_at: None, greeted: false, halted: false })
+        Ok(Self { settings, host, to_self, session, book, live: None, connections: 0, attempts: 0, reconnect_at: None, greeted: false, halted: false, reported: false })
     }
 
     /// Runs until told to stop.
@@ -166,6 +168,7 @@ impl Worker {
         if let Some(c) = self.live.take() {
             c.close();
         }
+        self.reported = false;
         self.session.closed();
     }
 
@@ -198,8 +201,6 @@ impl Worker {
                 Action::Established => {
                     self.attempts = 0;
                     self.host.log(LogLevel::Info, &format!("FIX session {} logged on", self.describe()));
-                    self.emit(AdapterEvent::Link(LinkState::Connected));
-                    self.ask_status();
                 }
                 Action::Disconnect(reason) => {
                     if self.live.is_some() {
@@ -216,6 +217,13 @@ impl Worker {
                 }
                 Action::Warn(text) => self.host.log(LogLevel::Warn, &format!("FIX: {text}")),
             }
+        }
+        // The link is up for the gateway once the session has caught up: its snapshot then
+        // shows everything the counterparty reported, including what it had to resend.
+        if !self.reported && self.session.caught_up() {
+            self.reported = true;
+            self.emit(AdapterEvent::Link(LinkState::Connected));
+            self.ask_status();
         }
     }
 

@@ -73,7 +73,8 @@ pub enum Action {
     Send(Vec<u8>),
     /// An application message (or a session Reject) for the order layer, in sequence.
     Deliver(Message),
-    /// The counterparty answered the Logon: the session is up.
+    /// The counterparty answered the Logon: the session is up (it may still be catching up on
+    /// a resend: see [`Session::caught_up`]).
     Established,
     /// Close the connection; reconnect after a pause.
     Disconnect(String),
@@ -123,6 +124,12 @@ impl Session {
     /// Whether application messages can be sent.
     pub fn is_active(&self) -> bool {
         self.phase == Phase::Active
+    }
+
+    /// Logged on, and not waiting for the counterparty to resend what this side missed: what
+    /// the book says is as current as the counterparty's own account of it.
+    pub fn caught_up(&self) -> bool {
+        self.phase == Phase::Active && self.resending_until.is_none()
     }
 
     /// The store (sequence numbers, own records).
@@ -276,8 +283,8 @@ impl Session {
                     }
                 }
                 self.phase = Phase::Active;
-                out.push(Action::Established);
                 out.extend(self.sequenced(&m, raw, seq, now, wall));
+                out.push(Action::Established);
             }
             (Phase::LogonSent { .. }, msg::LOGOUT) => out.extend(self.logged_out(&m, now, wall, false)),
             (Phase::LogonSent { .. }, other) => {

@@ -154,12 +154,8 @@ fn a_resend_request_is_answered_with_resends_and_gap_fills() {
     s.tick(now + Duration::from_secs(60), wall());
     let (m, raw) = theirs("2", 2, &[], &[(7, "1"), (16, "0")]);
     let out = sent(&s.received(m, &raw, now, wall()));
-    let shown: Vec<(String, Option<u64>, Option<&str>, Option<&str>)> =
-        out.iter().map(|m| (m.msg_type().to_owned(), m.seq(), m.get(36), m.get(43))).collect();
-    assert_eq!(
-        shown,
-        vec![("4".into(), Some(1), Some("3"), Some("Y")), ("D".into(), Some(3), None, Some("Y")), ("4".into(), Some(4), Some("5"), Some("Y"))]
-    );
+    let shown: Vec<String> = out.iter().map(|m| format!("{} {:?} {:?} {:?}", m.msg_type(), m.seq(), m.get(36), m.get(43))).collect();
+    assert_eq!(shown, vec![r#"4 Some(1) Some("3") Some("Y")"#, r#"D Some(3) None Some("Y")"#, r#"4 Some(4) Some("5") Some("Y")"#]);
     assert_eq!((out[1].get(11), out[1].get(122).is_some()), (Some("A1"), true));
     assert_eq!(s.store().next_out(), 5, "resends take no new numbers");
 }
@@ -172,4 +168,24 @@ fn a_message_for_another_session_ends_the_connection() {
     let raw = encode(&h, "0", 2, "20261204-15:00:00.000", &[], &[]);
     let out = s.received(Message::parse(&raw).expect("parses"), &raw, now, wall());
     assert!(out.iter().any(|a| matches!(a, Action::Disconnect(why) if why.contains("SOMEONE"))), "{out:?}");
+}
+
+#[test]
+fn a_logon_answered_from_ahead_is_caught_up_only_after_the_resend() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (store, _) = Store::open(dir.path(), false, wall().timestamp()).expect("store");
+    let mut s = Session::new(config(ResetPolicy::Never), store);
+    let now = Instant::now();
+    let asked = s.connected(now, wall());
+    let (m, raw) = theirs("A", 4, &[], &[(98, "0"), (108, "30")]);
+    let out = s.received(m, &raw, now, wall());
+    // the resend request goes out before anything the worker sends once established
+    let resend = sent(&out);
+    assert_eq!((resend[0].msg_type(), resend[0].seq(), resend[0].get(7)), ("2", Some(2), Some("1")));
+    assert_eq!(out.last(), Some(&Action::Established));
+    assert!(s.is_active() && !s.caught_up());
+    drop(asked);
+    let (m, raw) = theirs("4", 1, &[(43, "Y"), (122, "20261204-14:59:00.000")], &[(123, "Y"), (36, "5")]);
+    s.received(m, &raw, now, wall());
+    assert!(s.caught_up(), "next expected {}", s.store().next_in());
 }
