@@ -592,9 +592,11 @@ impl FixPeer {
     /// # Panics
     /// When the peers are not set up or it does not start.
     pub fn start(kind: FixPeerKind) -> Self {
+        static SET_UP: OnceLock<bool> = OnceLock::new();
         let root = workspace();
-        let status = std::process::Command::new(root.join("scripts/fix-peers.sh")).status().expect("scripts/fix-peers.sh runs");
-        assert!(status.success(), "scripts/fix-peers.sh failed: the FIX peers are not set up");
+        // once per test process: tests starting peers in parallel must not set up at once
+        let ready = *SET_UP.get_or_init(|| std::process::Command::new(root.join("scripts/fix-peers.sh")).status().is_ok_and(|s| s.success()));
+        assert!(ready, "scripts/fix-peers.sh failed: the FIX peers are not set up");
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port");
         let dir = temp_folder(&format!("fixpeer-{}-{port}", kind.comp_id().to_lowercase()));
         let template = match kind {
