@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-10000000}
-for t in ${TARGETS:-netstring api_args query_bars tws_decode manifest limits_file users_file rtx_lines}; do
+for t in ${TARGETS:-netstring api_args query_bars tws_decode manifest limits_file users_file rtx_lines fix_messages}; do
   mkdir -p tests/fuzz/corpus/$t
   echo "== $t"
   cargo +nightly fuzz run --fuzz-dir tests/fuzz -O -a "$t" tests/fuzz/corpus/$t tests/fuzz/seeds/$t -- \
