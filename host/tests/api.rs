@@ -274,7 +274,7 @@ async fn leaf_routes_and_string_arguments() {
     assert!(answers.iter().any(|a| a["id"] == 1 && a["result"]["permid"].is_string()), "{batch}");
     assert!(answers.iter().any(|a| a["id"] == 2 && a["result"].is_null() && a.get("result").is_some()), "{batch}");
     let help = h.get("/help").await.json();
-    assert_eq!(help.as_object().map(|m| m.len()), Some(48), "35 original commands, 3 adapter, 4 strategy, 2 journal and 4 risk commands");
+    assert_eq!(help.as_object().map(|m| m.len()), Some(49), "35 original commands, 3 adapter, 4 strategy, 2 journal, 4 risk commands and modify_order");
     assert!(h.get("/query_journal").await.json().is_null(), "this harness runs without a journal");
     let compact = h.get("/compact_journal").await;
     assert_eq!(compact.status, StatusCode::CONFLICT);
@@ -443,6 +443,40 @@ async fn orders_on_the_simulated_exchange() {
     h.ok("/cancel_order", json!({"id": tid})).await;
     let t = h.wait_order(&tid, &["Error"]).await;
     assert_eq!(t["raw"]["REASON"], "User cancel");
+}
+
+#[tokio::test]
+async fn a_working_order_changes_its_quantity_and_price_and_then_fills_on_them() {
+    let h = sim().await;
+    let lim = h.ok("/limit_order", json!({"account": ACCT, "route": "DEMO", "symbol": "IBM", "quantity": 10, "limit_price": 1.05})).await;
+    let id = lim["permid"].as_str().expect("permid").to_owned();
+    h.wait_order(&id, &["Pending"]).await;
+    let sent = json!({"msg": "OnOtherAck", "status": "1"});
+    assert_eq!(h.ok("/modify_order", json!({"id": id, "quantity": 20, "limit_price": "1.10"})).await, sent);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let changed = loop {
+        let o = h.ok("/query_order", json!({"id": id})).await;
+        if o["quantity"] == 20 {
+            break o;
+        }
+        assert!(std::time::Instant::now() < deadline, "the change did not arrive: {o}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(changed["status"], "Pending", "{changed}");
+    let types: Vec<&str> = changed["updates"].as_array().expect("updates").iter().filter_map(|u| u["type"].as_str()).collect();
+    assert_eq!(types.iter().filter(|t| **t == "UserSubmitChange").count(), 2, "asked, then confirmed: {types:?}");
+    // what does not fit the order is refused with the reason; nothing is sent
+    let err = |msg: &str| json!({"status": "Error", "errorMsg": msg, "id": id});
+    assert_eq!(h.ok("/modify_order", json!({"id": id, "stop_price": 1})).await, err("Change refused: a limit order has no stop price"));
+    assert_eq!(h.ok("/modify_order", json!({"id": id})).await, err("Change refused: nothing to change: give quantity, limit_price or stop_price"));
+    assert_eq!(h.post("/modify_order", json!({"id": id, "quantity": -5})).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(h.ok("/modify_order", json!({"id": "000", "quantity": 5})).await, json!({"status": "Error", "errorMsg": "Order not found", "id": "000"}));
+    // through JSON-RPC: priced through the market, it fills its 20 at once
+    let r = h.post("/rpc", json!({"jsonrpc": "2.0", "method": "modify_order", "params": {"id": id, "limit_price": 100000}, "id": 1})).await.json();
+    assert_eq!(r["result"], sent, "{r}");
+    let filled = h.wait_order(&id, &["Filled"]).await;
+    assert_eq!(filled["filled"], 20, "{filled}");
+    assert_eq!(h.ok("/modify_order", json!({"id": id, "quantity": 30})).await, err("Order not live (Filled)."));
 }
 
 #[tokio::test]

@@ -19,7 +19,7 @@
 use crate::model::{
     Commission,
     AccountId, AccountSummary, Bar, BarInterval, BrokerOrderId, ClientOrderId, Execution,
-    ExecutionId, Instrument, LinkState, OrderRequest, OrderStatus, Position, Price, Quantity,
+    ExecutionId, Instrument, LinkState, OrderRequest, OrderStatus, OrderType, Position, Price, Quantity,
     Quote, SessionStats, Symbol, Trade, UnixNanos,
 };
 use serde::{Deserialize, Serialize};
@@ -42,6 +42,10 @@ pub const FEATURE_STATE_PRECOPY: &str = "state-precopy";
 /// The adapter cancels every open order of its broker's accounts in one request
 /// ([`RequestBody::GlobalCancel`]), orders placed elsewhere included.
 pub const FEATURE_GLOBAL_CANCEL: &str = "global-cancel";
+
+/// The adapter changes the quantity and price of a working order in place
+/// ([`RequestBody::ModifyOrder`]); without it the gateway refuses `modify_order` for its orders.
+pub const FEATURE_MODIFY: &str = "modify";
 
 /// Correlates a reply with its request. Chosen by the host, unique per adapter instance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -110,6 +114,21 @@ pub enum RequestBody {
         client_order_id: Option<ClientOrderId>,
         /// The order's broker id.
         broker_order_id: BrokerOrderId,
+    },
+    /// Change a working order's quantity and/or prices, keeping its place in the gateway's
+    /// books (the broker may requeue it). Only for adapters announcing [`FEATURE_MODIFY`].
+    /// The outcome arrives as order events: [`OrderEventKind::Modified`] or
+    /// [`OrderEventKind::ModifyRejected`].
+    ModifyOrder {
+        /// The order's gateway id, if known.
+        #[serde(default)]
+        client_order_id: Option<ClientOrderId>,
+        /// The order's broker id.
+        broker_order_id: BrokerOrderId,
+        /// The new total quantity (filled part included).
+        quantity: Quantity,
+        /// The new pricing (the order's type does not change, its prices may).
+        order_type: OrderType,
     },
     /// Start market data for a symbol; answered with [`ReplyBody::Market`] or
     /// [`ReplyBody::SymbolInvalid`], then quotes, trades and stats stream.
@@ -375,6 +394,18 @@ pub enum OrderEventKind {
     },
     /// It expired.
     Expired,
+    /// Its quantity or prices changed: the terms it works on from now on.
+    Modified {
+        /// The total quantity (filled part included).
+        quantity: Quantity,
+        /// The pricing.
+        order_type: OrderType,
+    },
+    /// The broker refused a change; the order goes on as it was.
+    ModifyRejected {
+        /// Why.
+        reason: String,
+    },
     /// A kind from a newer adapter.
     #[serde(other)]
     Unknown,

@@ -42,12 +42,13 @@ def test_status_version_uptime_help(api):
     h = api.help()
     assert type(h) is dict and "market_order" in h
     # the 35 commands of txTrader 1.14.29, plus txtraderd's adapter, strategy, journal and risk
-    # operator commands
+    # operator commands, and order changes
     assert set(h) - ORIGINAL_COMMANDS == {
         "query_adapters", "reload_adapter", "unload_adapter",
         "deploy_strategy", "query_strategies", "start_strategy", "stop_strategy",
         "query_journal", "compact_journal",
         "kill_switch", "rearm", "set_trading_state", "query_risk",
+        "modify_order",
     }
     assert ORIGINAL_COMMANDS <= set(h)
 

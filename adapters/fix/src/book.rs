@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use txtrader_plugin_api::model::{
-    AccountId, BrokerOrderId, Execution, ExecutionId, OrderRequest, OrderStatus, OrderTrigger, Position, Price, Quantity,
+    AccountId, BrokerOrderId, Execution, OrderType, ExecutionId, OrderRequest, OrderStatus, OrderTrigger, Position, Price, Quantity,
     SignedQuantity, Symbol, UnixNanos,
 };
 use txtrader_plugin_api::wire::{Fill, OrderEvent, OrderEventKind, OrderSnapshot};
@@ -30,11 +30,13 @@ pub struct Placed {
     pub at: UnixNanos,
 }
 
-/// A cancel (or, later, a replace) in flight.
+/// A cancel or replace in flight.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Pending {
     cl_ord_id: String,
     msg_type: String,
+    /// A replace's new terms.
+    terms: Option<(Quantity, OrderType)>,
 }
 
 /// One order.
@@ -170,7 +172,7 @@ impl Book {
         self.orders.values().filter(|o| o.is_open())
     }
 
-    /// Whether a cancel (or replace) of the order is in flight.
+    /// Whether a cancel or replace of the order is in flight.
     pub fn pending(&self, root: &str) -> bool {
         self.orders.get(root).is_some_and(|o| o.pending.is_some())
     }
@@ -187,12 +189,15 @@ impl Book {
         let Some(root) = root else { return };
         self.by_seq.insert(seq, (root.clone(), t.clone()));
         self.by_cl_ord_id.insert(id.clone(), root.clone());
-        if matches!(t.as_str(), msg::ORDER_CANCEL_REQUEST | msg::ORDER_CANCEL_REPLACE_REQUEST) {
-            if let Some(o) = self.orders.get_mut(&root) {
-                o.pending = Some(Pending { cl_ord_id: id, msg_type: t });
-                if let Ok(next) = o.status.transition(OrderTrigger::RequestCancel) {
-                    o.status = next;
-                }
+        let (trigger, terms) = match t.as_str() {
+            msg::ORDER_CANCEL_REQUEST => (OrderTrigger::RequestCancel, None),
+            msg::ORDER_CANCEL_REPLACE_REQUEST => (OrderTrigger::RequestReplace, mapping::order_qty_of(m).zip(mapping::order_type_of(m))),
+            _ => return,
+        };
+        if let Some(o) = self.orders.get_mut(&root) {
+            o.pending = Some(Pending { cl_ord_id: id, msg_type: t, terms });
+            if let Ok(next) = o.status.transition(trigger) {
+                o.status = next;
             }
         }
     }
@@ -241,13 +246,22 @@ impl Book {
                 Some(OrderEventKind::Cancelled { reason: r.text.clone() })
             }
             ExecKind::Replaced => {
-                // a replace this adapter did not ask for (it sends none yet): the order goes on
+                // the order is known by the replace's ClOrdID from now on, on its new terms:
+                // those it asked for, with what the report says over them
                 if let Some(id) = &r.cl_ord_id {
                     o.current.clone_from(id);
                 }
-                o.pending = None;
-                out.warnings.push(format!("order {root} was replaced at the counterparty"));
-                None
+                let asked = o.pending.take().filter(|p| p.msg_type == msg::ORDER_CANCEL_REPLACE_REQUEST).and_then(|p| p.terms);
+                let (quantity, order_type) = asked.unwrap_or((o.request.quantity, o.request.order_type));
+                let quantity = r.order_qty.unwrap_or(quantity);
+                let order_type = match (order_type, r.price) {
+                    (OrderType::Limit { .. }, Some(limit_price)) => OrderType::Limit { limit_price },
+                    (OrderType::StopLimit { stop_price, .. }, Some(limit_price)) => OrderType::StopLimit { stop_price, limit_price },
+                    (other, _) => other,
+                };
+                o.request.quantity = quantity;
+                o.request.order_type = order_type;
+                Some(OrderEventKind::Modified { quantity, order_type })
             }
             ExecKind::Rejected => Some(OrderEventKind::Rejected { reason: r.text.clone().unwrap_or_else(|| "rejected".into()) }),
             ExecKind::Expired => Some(OrderEventKind::Expired),
@@ -272,7 +286,11 @@ impl Book {
         let Some(o) = self.orders.get_mut(&root) else { return };
         o.pending = None;
         let reason = m.text(tags::TEXT).map(str::to_owned).unwrap_or_else(|| mapping::cxl_rej_reason(m.get(tags::CXL_REJ_REASON).unwrap_or("")).to_owned());
-        push(o, format!("{root}:cxlrej:{seq}"), OrderEventKind::CancelRejected { reason }, UnixNanos::now(), out);
+        let kind = match m.get(tags::CXL_REJ_RESPONSE_TO) {
+            Some("2") => OrderEventKind::ModifyRejected { reason },
+            _ => OrderEventKind::CancelRejected { reason },
+        };
+        push(o, format!("{root}:cxlrej:{seq}"), kind, UnixNanos::now(), out);
     }
 
     /// A BusinessMessageReject or session Reject of one of our messages: the message never
@@ -296,9 +314,13 @@ impl Book {
         let Some(o) = self.orders.get_mut(&root) else { return };
         let kind = match msg_type.as_str() {
             msg::NEW_ORDER_SINGLE => OrderEventKind::Rejected { reason },
-            msg::ORDER_CANCEL_REQUEST | msg::ORDER_CANCEL_REPLACE_REQUEST => {
+            msg::ORDER_CANCEL_REQUEST => {
                 o.pending = None;
                 OrderEventKind::CancelRejected { reason }
+            }
+            msg::ORDER_CANCEL_REPLACE_REQUEST => {
+                o.pending = None;
+                OrderEventKind::ModifyRejected { reason }
             }
             _ => {
                 out.warnings.push(format!("the counterparty refused MsgType {msg_type} for order {root}: {reason}"));
@@ -371,6 +393,8 @@ fn push(o: &mut Order, event_id: String, kind: OrderEventKind, now: UnixNanos, o
             Some(OrderTrigger::Reject)
         }
         OrderEventKind::Expired => Some(OrderTrigger::Expire),
+        OrderEventKind::Modified { .. } => Some(OrderTrigger::Replace),
+        OrderEventKind::ModifyRejected { .. } => Some(OrderTrigger::RejectReplace),
         OrderEventKind::Staged | OrderEventKind::Triggered | OrderEventKind::Unknown => None,
     };
     if let Some(t) = trigger {

@@ -266,6 +266,35 @@ pub fn cancel_request(cl_ord_id: &str, orig: &str, order_id: Option<&str>, terms
     body
 }
 
+/// OrderCancelReplaceRequest's body: the order known by `orig` (its latest ClOrdID) on new
+/// terms (quantity and prices in `terms`).
+pub fn replace_request(cl_ord_id: &str, orig: &str, order_id: Option<&str>, terms: &OrderTerms<'_>, transact_time: &str) -> Vec<(u32, String)> {
+    let mut body = vec![(tags::ORIG_CL_ORD_ID, orig.to_owned())];
+    if let Some(id) = order_id {
+        body.push((tags::ORDER_ID, id.to_owned()));
+    }
+    // the rest is a NewOrderSingle's body under the new ClOrdID
+    body.extend(new_order_single(cl_ord_id, terms, transact_time));
+    body
+}
+
+/// The pricing an order message (D or G) asks for.
+pub fn order_type_of(m: &Message) -> Option<OrderType> {
+    let px = |tag| m.text(tag).and_then(|v| Price::from_str(v).ok());
+    match m.get(tags::ORD_TYPE)? {
+        "1" => Some(OrderType::Market),
+        "2" => Some(OrderType::Limit { limit_price: px(tags::PRICE)? }),
+        "3" => Some(OrderType::Stop { stop_price: px(tags::STOP_PX)? }),
+        "4" => Some(OrderType::StopLimit { stop_price: px(tags::STOP_PX)?, limit_price: px(tags::PRICE)? }),
+        _ => None,
+    }
+}
+
+/// The quantity an order message asks for.
+pub fn order_qty_of(m: &Message) -> Option<Quantity> {
+    m.text(tags::ORDER_QTY).and_then(|v| rust_decimal::Decimal::from_str(v.trim()).ok()).and_then(|d| Quantity::new(d).ok())
+}
+
 /// OrderStatusRequest's body.
 pub fn status_request(cl_ord_id: &str, order_id: Option<&str>, terms: &OrderTerms<'_>) -> Vec<(u32, String)> {
     let mut body = vec![(tags::CL_ORD_ID, cl_ord_id.to_owned())];
@@ -337,5 +366,9 @@ mod tests {
         assert_eq!(d.iter().find(|(t, _)| *t == 44).map(|(_, v)| v.as_str()), Some("99.25"));
         let f = cancel_request("T-2", "T-1", Some("X9"), &terms, "20261204-15:00:00.000");
         assert_eq!(tags_of(&f), vec![41, 11, 37, 1, 55, 54, 60, 38]);
+        let g = replace_request("T-3", "T-1", None, &terms, "20261204-15:00:00.000");
+        assert_eq!(tags_of(&g), vec![41, 11, 1, 21, 55, 54, 60, 38, 40, 44, 99, 59]);
+        let m = Message::from_fields(g);
+        assert_eq!((order_type_of(&m), order_qty_of(&m)), (Some(terms.order_type), Some(terms.quantity)));
     }
 }

@@ -20,10 +20,10 @@ use chrono::Utc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 use txtrader_plugin_api::adapter::{Host, LogLevel};
-use txtrader_plugin_api::model::{BrokerOrderId, ClientOrderId, LinkState, OrderRequest, UnixNanos};
+use txtrader_plugin_api::model::{BrokerOrderId, ClientOrderId, LinkState, OrderRequest, OrderType, Quantity, UnixNanos};
 use txtrader_plugin_api::wire::{
     AdapterEvent, AdapterHello, AdapterRequest, AlertLevel, BrokerSnapshot, ErrorCode, OrderEvent, OrderEventKind, ReplyBody, RequestBody,
-    PROTOCOL_VERSION,
+    FEATURE_MODIFY, PROTOCOL_VERSION,
 };
 
 /// What reaches the worker.
@@ -271,7 +271,7 @@ impl Worker {
         let id = r.id;
         match r.body {
             RequestBody::Hello(_) => {
-                let hello = AdapterHello { protocol_version: PROTOCOL_VERSION, name: crate::NAME.into(), version: crate::VERSION.into(), features: Vec::new() };
+                let hello = AdapterHello { protocol_version: PROTOCOL_VERSION, name: crate::NAME.into(), version: crate::VERSION.into(), features: vec![FEATURE_MODIFY.to_owned()] };
                 self.host.reply(id, ReplyBody::Hello(hello));
                 self.greeted = true;
             }
@@ -287,6 +287,7 @@ impl Worker {
             }
             RequestBody::SubmitOrder(o) => self.submit(o),
             RequestBody::CancelOrder { broker_order_id, client_order_id } => self.cancel(broker_order_id, client_order_id),
+            RequestBody::ModifyOrder { broker_order_id, client_order_id, quantity, order_type } => self.modify(broker_order_id, client_order_id, quantity, order_type),
             RequestBody::Subscribe { .. } | RequestBody::Unsubscribe { .. } | RequestBody::Instrument { .. } | RequestBody::Bars { .. } | RequestBody::Account { .. } => {
                 self.host.fail(id, ErrorCode::Unsupported, "the FIX adapter routes orders only: market data and account data come from another instance");
             }
@@ -366,6 +367,42 @@ impl Worker {
         let cl_ord_id = self.book.next_cl_ord_id();
         let body = mapping::cancel_request(&cl_ord_id, &current, order_id.as_deref(), &terms_owner.terms(), &utc_timestamp(Utc::now()));
         if let Err(e) = self.send_order_message(msg::ORDER_CANCEL_REQUEST, &body) {
+            refuse(self, e);
+        }
+    }
+}
+
+impl Worker {
+    /// OrderCancelReplaceRequest: the order on new terms, under a new ClOrdID.
+    fn modify(&mut self, broker_order_id: BrokerOrderId, client_order_id: Option<ClientOrderId>, quantity: Quantity, order_type: OrderType) {
+        let refuse = |w: &Self, reason: String| {
+            w.emit(AdapterEvent::Order(OrderEvent {
+                event_id: format!("modify-refused-{}", UnixNanos::now().0),
+                broker_order_id: broker_order_id.clone(),
+                client_order_id: client_order_id.clone(),
+                ts_event: UnixNanos::now(),
+                kind: OrderEventKind::ModifyRejected { reason },
+                raw: None,
+            }));
+        };
+        let Some(order) = self.book.by_broker_id(&broker_order_id) else {
+            return refuse(self, format!("order {broker_order_id} is unknown to this FIX session"));
+        };
+        if !order.is_open() {
+            return refuse(self, format!("order {broker_order_id} is {}", order.status));
+        }
+        if self.book.pending(&order.root) {
+            return refuse(self, format!("a cancel or replace of order {broker_order_id} is already pending"));
+        }
+        if !self.session.is_active() {
+            return refuse(self, format!("not connected: the FIX session {} is not logged on", self.describe()));
+        }
+        let mut changed = order.clone();
+        changed.request.quantity = quantity;
+        changed.request.order_type = order_type;
+        let cl_ord_id = self.book.next_cl_ord_id();
+        let body = mapping::replace_request(&cl_ord_id, &changed.current, changed.order_id.as_deref(), &changed.terms(), &utc_timestamp(Utc::now()));
+        if let Err(e) = self.send_order_message(msg::ORDER_CANCEL_REPLACE_REQUEST, &body) {
             refuse(self, e);
         }
     }

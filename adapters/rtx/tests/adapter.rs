@@ -131,6 +131,8 @@ fn kinds(events: &[OrderEvent]) -> Vec<&'static str> {
             OrderEventKind::Cancelled { .. } => "cancelled",
             OrderEventKind::Rejected { .. } => "rejected",
             OrderEventKind::Expired => "expired",
+            OrderEventKind::Modified { .. } => "modified",
+            OrderEventKind::ModifyRejected { .. } => "modify-rejected",
             OrderEventKind::Unknown => "unknown",
         })
         .collect()

@@ -126,7 +126,12 @@ impl Adapter for MinimalAdapter {
             }
             // Hand-over is optional (this adapter does not announce it); requests from a newer
             // host are answered, never ignored.
-            RequestBody::ExportState | RequestBody::CopyState | RequestBody::ImportState { .. } | RequestBody::GlobalCancel | RequestBody::Unknown => {
+            RequestBody::ExportState
+            | RequestBody::CopyState
+            | RequestBody::ImportState { .. }
+            | RequestBody::GlobalCancel
+            | RequestBody::ModifyOrder { .. }
+            | RequestBody::Unknown => {
                 self.host.fail(id, ErrorCode::Unsupported, "not supported by the minimal adapter");
             }
         }

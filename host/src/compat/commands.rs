@@ -13,7 +13,8 @@ use crate::risk::Scope;
 use super::routes::parse_route;
 use super::{bars, render, CompatConfig};
 use crate::gateway::market::Subscriber;
-use crate::gateway::{CancelOutcome, ExecFilter, Gateway, GatewayError, LifecycleError, NewOrder, SubmitError};
+use crate::gateway::change::Change;
+use crate::gateway::{CancelOutcome, ExecFilter, Gateway, GatewayError, LifecycleError, ModifyOutcome, NewOrder, SubmitError};
 use crate::shutdown::{ExitReason, Shutdown};
 use chrono::{DateTime, Local};
 use serde_json::{json, Map, Value};
@@ -153,6 +154,7 @@ commands! {
     kill_switch, true, Operator, "kill_switch(account=None, reason=None) => {'scope': ..., 'state': 'HALTED', 'previous': ..., 'cancels_sent': n, ...}\n\n        Halt the gateway (or one account): new orders are refused and every working order is cancelled (a global cancel where the broker offers one); only rearm() lifts it, and it survives a restart\n        ";
     limit_order, false, Trade, "limit_order('account', 'route', 'symbol', price, quantity) => {'field':, data, ...}\n\n        Submit a limit order, returning dict containing new order fields\n        ";
     market_order, false, Trade, "market_order('account', 'route', 'symbol', quantity) => {'field':, data, ...}\n\n        Submit a market order, returning dict containing new order fields\n        ";
+    modify_order, false, Trade, "modify_order('id', quantity=None, limit_price=None, stop_price=None) => {'msg': 'OnOtherAck', 'status': '1'}\n\n        Request a change of a working order's total quantity and/or prices (what is left out stays); the broker's answer arrives as order updates\n        ";
     query_account, false, Read, "query_account(account, fields) => {'key': value, ...}\n\n        Query account data for account. fields is a comma-separated list of fields to select; None=all fields\n        ";
     query_accounts, false, Read, "query_accounts() => ['account_name', ...]\n\n        Return array of account names\n        ";
     query_adapters, true, Read, "query_adapters() => {'adapters': {'name': {'version': ..., 'generation': ..., 'state': ..., ...}}, 'rejected': [...]}\n\n        Return the adapter instances (version, build id, generation, state, accounts, loaded-at, last error) and the adapter library files refused\n        ";
@@ -472,6 +474,41 @@ async fn cancel_order(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
     })
 }
 
+async fn modify_order(ctx: Ctx, args: Args) -> Result<Value, CommandError> {
+    let id = args.string("id")?;
+    let given = |name: &str| args.get(name).filter(|v| !v.is_null());
+    let quantity = match given("quantity") {
+        None => None,
+        Some(_) => {
+            let q = args.decimal("quantity")?;
+            if q <= rust_decimal::Decimal::ZERO {
+                return Err(ArgError::Invalid { name: "quantity", reason: format!("{q}: the new total quantity, a positive number (the side does not change)") }.into());
+            }
+            Some(Quantity::new(q).map_err(|e| ArgError::Invalid { name: "quantity", reason: e.to_string() })?)
+        }
+    };
+    let limit_price = given("limit_price").map(|_| price_arg(&args, "limit_price")).transpose()?;
+    let stop_price = given("stop_price").map(|_| price_arg(&args, "stop_price")).transpose()?;
+    let err = |msg: &str| json!({"status": "Error", "errorMsg": msg, "id": id});
+    if ctx.principal.accounts != crate::access::roles::Accounts::All {
+        if let Some(view) = ctx.gateway.order(id.clone()).await? {
+            ctx.principal.may_trade("modify_order", &view.order.request.account)?;
+        }
+    }
+    let change = Change { quantity, limit_price, stop_price };
+    Ok(match ctx.gateway.modify(id.clone(), change).await? {
+        ModifyOutcome::Sent => json!({"msg": "OnOtherAck", "status": "1"}),
+        ModifyOutcome::NotFound => err("Order not found"),
+        ModifyOutcome::NotLive(s) => err(&format!("Order not live ({}).", render::order_status(s, OrderClass::Order))),
+        ModifyOutcome::Busy(s) => err(&format!("A {} is pending for this order; retry once it is answered.", if matches!(s, txtrader_plugin_api::model::OrderStatus::PendingCancel { .. }) { "cancel" } else { "change" })),
+        ModifyOutcome::NotAcknowledged => err("Order not yet acknowledged by the broker; retry."),
+        ModifyOutcome::Unsupported(adapter) => err(&format!("Adapter {adapter} cannot change orders; cancel and place a new one.")),
+        ModifyOutcome::Invalid(reason) => err(&format!("Change refused: {reason}")),
+        ModifyOutcome::Denied(d) => return Err(CommandError::Denied(d)),
+        ModifyOutcome::Failed(reason) => err(&format!("Change failed: {reason}")),
+    })
+}
+
 // ----- risk
 
 /// The scope of a state command: the `account` argument's account (which must be one of the
@@ -691,7 +728,7 @@ mod tests {
 
     #[test]
     fn the_original_35_commands_and_13_operator_commands_sorted_and_documented() {
-        assert_eq!(COMMANDS.len(), 48);
+        assert_eq!(COMMANDS.len(), 49);
         assert!(COMMANDS.windows(2).all(|w| w[0].name < w[1].name), "sorted for binary search and help");
         assert!(COMMANDS.iter().all(|c| !c.doc.is_empty()));
         let before: Vec<&str> = COMMANDS.iter().filter(|c| c.before_init).map(|c| c.name).collect();

@@ -244,7 +244,7 @@ pub fn order_status(status: OrderStatus, class: OrderClass) -> &'static str {
         OrderStatus::Initialized => "Initialized",
         OrderStatus::Submitted | OrderStatus::Held => "Submitted",
         OrderStatus::Working | OrderStatus::PartiallyFilled => "Pending",
-        OrderStatus::PendingCancel { resume } => order_status(resume.into(), class),
+        OrderStatus::PendingCancel { resume } | OrderStatus::PendingReplace { resume } => order_status(resume.into(), class),
         OrderStatus::Filled => "Filled",
         // A cancelled staged ticket settles in Error: clients poll tickets until Error.
         OrderStatus::Cancelled if class == OrderClass::Ticket => "Error",
@@ -257,7 +257,7 @@ fn current_status(status: OrderStatus) -> &'static str {
     match status {
         OrderStatus::Initialized | OrderStatus::Submitted | OrderStatus::Held => "PENDING",
         OrderStatus::Working | OrderStatus::PartiallyFilled => "LIVE",
-        OrderStatus::PendingCancel { resume } => current_status(resume.into()),
+        OrderStatus::PendingCancel { resume } | OrderStatus::PendingReplace { resume } => current_status(resume.into()),
         OrderStatus::Filled => "COMPLETED",
         OrderStatus::Cancelled | OrderStatus::Expired => "CANCELLED",
         OrderStatus::Rejected => "DELETED",
@@ -365,6 +365,8 @@ fn update_rows(o: &Order, u: &OrderUpdate, permid: &str, tz: Tz, cusip: &str) ->
         UpdateKind::Cancelled { reason } => with_reason(base(permid, "UserSubmitCancel", "COMPLETED", total), reason.as_deref()),
         UpdateKind::Rejected { reason } => with_reason(base(permid, submit_type(class), "DELETED", total), Some(reason)),
         UpdateKind::Expired => with_reason(base(permid, "ExchangeKillOrder", "CANCELLED", total), Some("Expired")),
+        UpdateKind::ModifyRequested { .. } | UpdateKind::Modified { .. } => base(permid, "UserSubmitChange", status, total),
+        UpdateKind::ModifyRejected { reason } => with_reason(base(permid, "UserSubmitChange", status, total), Some(reason)),
         UpdateKind::Restated => with_reason(base(permid, "UserSubmitStatus", status, total), o.reason.as_deref()),
     };
     vec![(u.id.clone(), row)]

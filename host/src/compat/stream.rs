@@ -283,6 +283,7 @@ pub const STREAM_COMMANDS: &[StreamCommand] = &[
     sc("executions", Needs::AuthAndInit, Some("query_executions")),
     sc("globalcancel", Needs::AuthAndInit, Some("global_cancel")),
     sc("cancel", Needs::AuthAndInit, Some("cancel_order")),
+    sc("modify", Needs::AuthAndInit, Some("modify_order")),
     sc("setaccount", Needs::AuthAndInit, Some("set_account")),
     sc("accounts", Needs::AuthAndInit, Some("query_accounts")),
     sc("shutdown", Needs::Auth, Some("shutdown")),
@@ -394,6 +395,19 @@ pub async fn data_command(ctx: &Ctx, cmd: &str, args: &[&str], symbol_fields: Op
         "cancel" => {
             let [id] = arity(cmd, args, "ID")?;
             one(label("cancel_order", &run("cancel_order", json!({"id": id})).await?))
+        }
+        "modify" => {
+            // modify ID QUANTITY [LIMIT_PRICE [STOP_PRICE]]; `-` keeps a term as it is
+            if !(2..=4).contains(&args.len()) {
+                return Err(format!("TypeError('{cmd}: expected 2 to 4 arguments (ID QUANTITY [LIMIT_PRICE [STOP_PRICE]], - keeps a term), got {}')", args.len()));
+            }
+            let mut change = json!({"id": args[0]});
+            for (name, value) in ["quantity", "limit_price", "stop_price"].iter().zip(&args[1..]) {
+                if *value != "-" {
+                    change[*name] = json!(value);
+                }
+            }
+            one(label("modify_order", &run("modify_order", change).await?))
         }
         "getbars" => {
             let [symbol, period, start_date, start_time, end_date, end_time] = arity(cmd, args, "SYMBOL PERIOD START_DATE START_TIME END_DATE END_TIME")?;

@@ -19,7 +19,7 @@ use crate::risk::state::TradingState;
 use crate::risk::Scope;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use txtrader_plugin_api::model::{AccountId, ClientOrderId, Commission, ExecutionId, Instrument, OrderRequest, Route, Symbol, UnixNanos};
+use txtrader_plugin_api::model::{AccountId, ClientOrderId, Commission, ExecutionId, Instrument, OrderRequest, OrderType, Quantity, Route, Symbol, UnixNanos};
 use indexmap::IndexMap;
 use txtrader_plugin_api::wire::{BrokerSnapshot, OrderEvent};
 
@@ -40,6 +40,26 @@ pub enum Entry {
     CancelRequested {
         /// The order.
         order: ClientOrderId,
+        /// When.
+        at: UnixNanos,
+    },
+    /// A change of quantity or prices was asked for.
+    ModifyRequested {
+        /// The order.
+        order: ClientOrderId,
+        /// The total quantity asked for.
+        quantity: Quantity,
+        /// The pricing asked for.
+        order_type: OrderType,
+        /// When.
+        at: UnixNanos,
+    },
+    /// The adapter refused to take a change: the order goes on as it was.
+    ModifyNotSent {
+        /// The order.
+        order: ClientOrderId,
+        /// Why.
+        reason: String,
         /// When.
         at: UnixNanos,
     },
@@ -261,6 +281,8 @@ impl Record for Entry {
             Self::OrderEvent(_) => "order_event",
             Self::CancelRequested { .. } => "cancel_requested",
             Self::CancelNotSent { .. } => "cancel_not_sent",
+            Self::ModifyRequested { .. } => "modify_requested",
+            Self::ModifyNotSent { .. } => "modify_not_sent",
             Self::OrderNotSent { .. } => "order_not_sent",
             Self::Snapshot { .. } => "snapshot",
             Self::Published { .. } => Self::PUBLISHED,

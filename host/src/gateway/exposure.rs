@@ -124,6 +124,25 @@ pub fn of(oms: &super::oms::Oms, account: &AccountId, symbol: &Symbol, reference
     check::Exposure { position, working, open_orders, open_notional }
 }
 
+/// Like [`of`], for a change of `order`: what its account has working besides the order
+/// itself, which the changed order replaces.
+pub fn of_change(oms: &super::oms::Oms, order: &Order, reference: impl Fn(&Symbol) -> Option<txtrader_plugin_api::model::Price> + Copy) -> check::Exposure {
+    let mut x = of(oms, &order.request.account, &order.request.symbol, reference);
+    if let Some(w) = Working::of(order) {
+        x.open_orders = x.open_orders.saturating_sub(1);
+        let notional = if w.priced { w.priced_notional } else { reference(&w.symbol).and_then(|p| p.as_decimal().abs().checked_mul(w.leaves)).unwrap_or(Decimal::ZERO) };
+        x.open_notional = (x.open_notional - notional).max(Decimal::ZERO);
+        match w.side {
+            Side::Buy => x.working.buy = (x.working.buy - w.leaves).max(Decimal::ZERO),
+            Side::Sell => x.working.sell = (x.working.sell - w.leaves).max(Decimal::ZERO),
+        }
+        if !w.priced {
+            x.working.unpriced = (x.working.unpriced - w.leaves).max(Decimal::ZERO);
+        }
+    }
+    x
+}
+
 /// An account's open orders and their notional (market orders at `reference` of their symbol;
 /// not counted where it has none).
 pub fn open(oms: &super::oms::Oms, account: &AccountId, reference: impl Fn(&Symbol) -> Option<txtrader_plugin_api::model::Price>) -> (usize, Decimal) {

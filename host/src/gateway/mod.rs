@@ -18,6 +18,7 @@
 //! - [`bus`]: the sequenced event fan-out.
 
 pub mod bus;
+pub mod change;
 mod core;
 pub mod entry;
 pub mod exposure;
@@ -250,6 +251,29 @@ pub enum CancelOutcome {
     Failed(String),
 }
 
+/// The answer to a change of a working order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModifyOutcome {
+    /// No such order.
+    NotFound,
+    /// In a final status; nothing to change.
+    NotLive(OrderStatus),
+    /// A cancel or another change of the order is pending.
+    Busy(OrderStatus),
+    /// The broker has not acknowledged the order yet.
+    NotAcknowledged,
+    /// The order's adapter cannot change orders (it does not announce the feature).
+    Unsupported(String),
+    /// The change does not apply to this order.
+    Invalid(String),
+    /// The changed order breaks a risk limit.
+    Denied(crate::risk::check::Denial),
+    /// Sent to the broker; the outcome arrives as order updates.
+    Sent,
+    /// The adapter refused the change.
+    Failed(String),
+}
+
 type Reply<T> = oneshot::Sender<T>;
 
 /// Everything that can be asked of the gateway.
@@ -275,6 +299,8 @@ pub enum Command {
     Submit { order: Box<NewOrder>, reply: Reply<Result<OrderView, SubmitError>> },
     /// Cancel an order by broker or gateway id.
     Cancel { id: String, reply: Reply<CancelOutcome> },
+    /// Change a working order's quantity or prices.
+    Modify { id: String, change: change::Change, reply: Reply<ModifyOutcome> },
     /// Cancel every open order (answer: how many cancels were sent).
     GlobalCancel { reply: Reply<usize> },
     /// One order by broker or gateway id.
@@ -559,6 +585,15 @@ impl Gateway {
     /// Only when the gateway is shutting down.
     pub async fn cancel(&self, id: String) -> Result<CancelOutcome, GatewayError> {
         self.call(|reply| Command::Cancel { id, reply }).await
+    }
+
+    /// Changes a working order's quantity and/or prices (by broker or gateway id); answers once
+    /// the change is journaled and sent, the outcome arrives as order updates.
+    ///
+    /// # Errors
+    /// Only when the gateway is shutting down.
+    pub async fn modify(&self, id: String, change: change::Change) -> Result<ModifyOutcome, GatewayError> {
+        self.call(|reply| Command::Modify { id, change, reply }).await
     }
 
     /// Cancels every open order.

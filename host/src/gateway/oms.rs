@@ -15,7 +15,7 @@ use super::entry::Entry;
 use super::exposure::{AccountWorking, Exposure, Working};
 use txtrader_plugin_api::model::{
     AccountId, BrokerOrderId, ClientOrderId, Execution, ExecutionId, InvalidTransition, OrderClass,
-    OrderOrigin, OrderRequest, OrderStatus, OrderTrigger, Price, Quantity, SignedQuantity, Symbol,
+    OrderOrigin, OrderRequest, OrderStatus, OrderTrigger, OrderType, Price, Quantity, SignedQuantity, Symbol,
     UnixNanos,
 };
 use txtrader_plugin_api::wire::{BrokerSnapshot, OrderEvent, OrderEventKind};
@@ -60,6 +60,25 @@ pub enum UpdateKind {
     },
     /// Expired.
     Expired,
+    /// The gateway sent a change of quantity or prices.
+    ModifyRequested {
+        /// The total quantity asked for.
+        quantity: Quantity,
+        /// The pricing asked for.
+        order_type: OrderType,
+    },
+    /// The broker confirmed a change: the order works on these terms now.
+    Modified {
+        /// The total quantity.
+        quantity: Quantity,
+        /// The pricing.
+        order_type: OrderType,
+    },
+    /// The broker refused a change; the order goes on as it was.
+    ModifyRejected {
+        /// Why.
+        reason: String,
+    },
     /// The broker's snapshot restated the order (after a reconnect).
     Restated,
 }
@@ -163,6 +182,16 @@ pub enum Refusal {
         /// The refused transition.
         source: InvalidTransition,
     },
+    /// A change that would leave less than what already filled.
+    #[error("order {order}: a change to {quantity} is below the {filled} already filled")]
+    ModifiedBelowFilled {
+        /// The order.
+        order: String,
+        /// The new quantity.
+        quantity: Quantity,
+        /// Filled so far.
+        filled: Quantity,
+    },
     /// A fill larger than the open quantity.
     #[error("order {order}: fill of {fill} exceeds the open quantity {open}")]
     Overfill {
@@ -226,6 +255,8 @@ pub enum Booked {
     Event(Outcome),
     /// A cancel request.
     CancelRequested(Result<(), InvalidTransition>),
+    /// A change request.
+    ModifyRequested(Result<(), InvalidTransition>),
     /// An order or cancel that never reached the broker was resolved.
     Resolved,
     /// A snapshot merged.
@@ -289,7 +320,11 @@ impl Oms {
         let touched = match entry {
             Entry::Submitted { request, .. } => Some(request.client_order_id.clone()),
             Entry::OrderEvent(e) => self.by_broker.get(&e.broker_order_id).cloned().or_else(|| e.client_order_id.clone()),
-            Entry::CancelRequested { order, .. } | Entry::CancelNotSent { order, .. } | Entry::OrderNotSent { order, .. } => Some(order.clone()),
+            Entry::CancelRequested { order, .. }
+            | Entry::CancelNotSent { order, .. }
+            | Entry::OrderNotSent { order, .. }
+            | Entry::ModifyRequested { order, .. }
+            | Entry::ModifyNotSent { order, .. } => Some(order.clone()),
             _ => None,
         };
         let before = touched.as_ref().and_then(|id| self.orders.get(id)).and_then(Working::of);
@@ -319,6 +354,11 @@ impl Oms {
             Entry::CancelRequested { order, at } => Booked::CancelRequested(self.request_cancel(order, *at)),
             Entry::CancelNotSent { order, reason, at } => {
                 self.cancel_not_sent(order, reason.clone(), *at);
+                Booked::Resolved
+            }
+            Entry::ModifyRequested { order, quantity, order_type, at } => Booked::ModifyRequested(self.request_modify(order, *quantity, *order_type, *at)),
+            Entry::ModifyNotSent { order, reason, at } => {
+                self.modify_not_sent(order, reason.clone(), *at);
                 Booked::Resolved
             }
             Entry::OrderNotSent { order, reason, at } => {
@@ -473,6 +513,13 @@ impl Oms {
             OrderEventKind::Cancelled { reason } => (OrderTrigger::Cancel, UpdateKind::Cancelled { reason: reason.clone() }),
             OrderEventKind::Rejected { reason } => (OrderTrigger::Reject, UpdateKind::Rejected { reason: reason.clone() }),
             OrderEventKind::Expired => (OrderTrigger::Expire, UpdateKind::Expired),
+            OrderEventKind::Modified { quantity, order_type } => {
+                if *quantity < order.filled || quantity.is_zero() {
+                    return Outcome::Refused(Refusal::ModifiedBelowFilled { order: key, quantity: *quantity, filled: order.filled });
+                }
+                (OrderTrigger::Replace, UpdateKind::Modified { quantity: *quantity, order_type: *order_type })
+            }
+            OrderEventKind::ModifyRejected { reason } => (OrderTrigger::RejectReplace, UpdateKind::ModifyRejected { reason: reason.clone() }),
             OrderEventKind::Unknown => {
                 return Outcome::Refused(Refusal::UnknownKind(event.broker_order_id.clone()));
             }
@@ -525,6 +572,10 @@ impl Oms {
             }
             UpdateKind::Cancelled { reason } => order.reason.clone_from(reason),
             UpdateKind::Rejected { reason } => order.reason = Some(reason.clone()),
+            UpdateKind::Modified { quantity, order_type } => {
+                order.request.quantity = *quantity;
+                order.request.order_type = *order_type;
+            }
             _ => {}
         }
         order.record_raw(event.event_id.clone(), kind, event.ts_event, event.raw.clone());
@@ -578,6 +629,29 @@ impl Oms {
         order.status = order.status.transition(OrderTrigger::RequestCancel)?;
         order.record(update_id, UpdateKind::CancelRequested, now);
         Ok(())
+    }
+
+    /// Marks an order as having a change in flight.
+    ///
+    /// # Errors
+    /// The refused transition, when the order cannot be changed in its status.
+    fn request_modify(&mut self, id: &ClientOrderId, quantity: Quantity, order_type: OrderType, now: UnixNanos) -> Result<(), InvalidTransition> {
+        let update_id = self.local_id(id);
+        let Some(order) = self.orders.get_mut(id) else { return Ok(()) };
+        order.status = order.status.transition(OrderTrigger::RequestReplace)?;
+        order.record(update_id, UpdateKind::ModifyRequested { quantity, order_type }, now);
+        Ok(())
+    }
+
+    /// The adapter refused to even take a change: the order goes on as it was.
+    fn modify_not_sent(&mut self, id: &ClientOrderId, reason: String, now: UnixNanos) {
+        let update_id = self.local_id(id);
+        if let Some(order) = self.orders.get_mut(id) {
+            if let Ok(next) = order.status.transition(OrderTrigger::RejectReplace) {
+                order.status = next;
+                order.record(update_id, UpdateKind::ModifyRejected { reason }, now);
+            }
+        }
     }
 
     /// The adapter refused to even take a cancel: the order resumes.

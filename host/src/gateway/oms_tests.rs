@@ -122,6 +122,43 @@ fn impossible_events_are_refused_without_side_effects() {
 }
 
 #[test]
+fn a_change_is_booked_pending_then_on_the_new_terms_and_the_exposure_follows() {
+    let mut oms = Oms::new();
+    let c1 = ClientOrderId::new("c1").expect("id");
+    let mut r = request("c1", 100);
+    r.order_type = OrderType::Limit { limit_price: Price::from_cents(1000) };
+    oms.book(&Entry::Submitted { request: r, at: UnixNanos(0) });
+    oms.book(&Entry::OrderEvent(ev("p-1", "p", Some("c1"), OrderEventKind::Accepted)));
+    oms.book(&Entry::OrderEvent(ev("p-2", "p", None, fill("x-1", 30, 1000))));
+    let account = AccountId::new("A.B.C.D").expect("acct");
+    assert_eq!(oms.working(&account).map(|w| w.priced_notional), Some(Decimal::from(700)));
+    let new_type = OrderType::Limit { limit_price: Price::from_cents(900) };
+    let booked = oms.book(&Entry::ModifyRequested { order: c1.clone(), quantity: Quantity::from_u64(50), order_type: new_type, at: UnixNanos(2) });
+    assert_eq!(booked, Booked::ModifyRequested(Ok(())));
+    assert_eq!(oms.get(&c1).expect("o").status, OrderStatus::PendingReplace { resume: CancelResume::PartiallyFilled });
+    let again = oms.book(&Entry::ModifyRequested { order: c1.clone(), quantity: Quantity::from_u64(40), order_type: new_type, at: UnixNanos(3) });
+    assert!(matches!(again, Booked::ModifyRequested(Err(_))), "one change at a time");
+    // the broker confirms: the order works on 50 at 9.00, 20 of them open
+    oms.book(&Entry::OrderEvent(ev("p-3", "p", None, OrderEventKind::Modified { quantity: Quantity::from_u64(50), order_type: new_type })));
+    let o = oms.get(&c1).expect("o");
+    assert_eq!((o.status, o.request.quantity, o.request.order_type, o.leaves()), (OrderStatus::PartiallyFilled, Quantity::from_u64(50), new_type, Quantity::from_u64(20)));
+    assert_eq!(oms.working(&account).map(|w| w.priced_notional), Some(Decimal::from(180)));
+    // a refused change leaves the terms; a change below what filled is refused as an event
+    oms.book(&Entry::ModifyRequested { order: c1.clone(), quantity: Quantity::from_u64(45), order_type: new_type, at: UnixNanos(4) });
+    oms.book(&Entry::OrderEvent(ev("p-4", "p", None, OrderEventKind::ModifyRejected { reason: "too late".into() })));
+    let o = oms.get(&c1).expect("o");
+    assert_eq!((o.status, o.request.quantity), (OrderStatus::PartiallyFilled, Quantity::from_u64(50)));
+    let below = oms.apply(&ev("p-5", "p", None, OrderEventKind::Modified { quantity: Quantity::from_u64(10), order_type: new_type }));
+    assert!(matches!(below, Outcome::Refused(Refusal::ModifiedBelowFilled { .. })), "{below:?}");
+    let history = &oms.get(&c1).expect("o").history;
+    let last: Vec<&UpdateKind> = history.iter().rev().take(4).rev().map(|u| &u.kind).collect();
+    assert!(
+        matches!(last[..], [UpdateKind::ModifyRequested { .. }, UpdateKind::Modified { .. }, UpdateKind::ModifyRequested { .. }, UpdateKind::ModifyRejected { .. }]),
+        "{last:?}"
+    );
+}
+
+#[test]
 fn a_pending_cancel_may_still_fill() {
     let mut oms = Oms::new();
     let c1 = ClientOrderId::new("c1").expect("id");

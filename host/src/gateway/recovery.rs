@@ -137,6 +137,8 @@ pub fn recover(settings: &JournalSettings, keep_pushes: usize) -> Result<Recover
             | Entry::OrderEvent(_)
             | Entry::CancelRequested { .. }
             | Entry::CancelNotSent { .. }
+            | Entry::ModifyRequested { .. }
+            | Entry::ModifyNotSent { .. }
             | Entry::OrderNotSent { .. }
             | Entry::Snapshot { .. }
             | Entry::RiskDenied { .. } => {}

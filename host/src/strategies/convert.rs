@@ -75,6 +75,8 @@ pub fn status(s: OrderStatus) -> wit::OrderStatus {
         OrderStatus::Working => wit::OrderStatus::Working,
         OrderStatus::PartiallyFilled => wit::OrderStatus::PartiallyFilled,
         OrderStatus::PendingCancel { .. } => wit::OrderStatus::PendingCancel,
+        // the guest's statuses predate changes: a pending change shows where the order stands
+        OrderStatus::PendingReplace { resume } => status(resume.into()),
         OrderStatus::Filled => wit::OrderStatus::Filled,
         OrderStatus::Cancelled => wit::OrderStatus::Cancelled,
         OrderStatus::Rejected => wit::OrderStatus::Rejected,
@@ -173,6 +175,21 @@ fn price(text: &str, what: &str) -> Result<Price, String> {
 /// An empty or malformed symbol.
 pub fn symbol(text: &str) -> Result<Symbol, String> {
     Symbol::new(text.trim().to_uppercase()).map_err(|e| format!("symbol {text:?}: {e}"))
+}
+
+/// A change of an order from the guest.
+///
+/// # Errors
+/// What is malformed, as the guest will read it.
+pub fn order_change(c: &wit::OrderChange) -> Result<crate::gateway::change::Change, String> {
+    let quantity = c
+        .quantity
+        .as_ref()
+        .map(|q| Decimal::from_str(q.trim()).ok().and_then(|d| Quantity::new(d).ok()).filter(|q| !q.is_zero()).ok_or_else(|| format!("quantity must be a positive decimal, got {q:?}")))
+        .transpose()?;
+    let limit_price = c.limit_price.as_ref().map(|p| price(p, "limit price")).transpose()?;
+    let stop_price = c.stop_price.as_ref().map(|p| price(p, "stop price")).transpose()?;
+    Ok(crate::gateway::change::Change { quantity, limit_price, stop_price })
 }
 
 /// A new order from the guest, on behalf of strategy `name`.

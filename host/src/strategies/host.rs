@@ -67,6 +67,8 @@ pub enum Action {
     Submit(Box<NewOrder>),
     /// Cancel one of its orders.
     Cancel(String),
+    /// Change one of its orders.
+    Modify(String, crate::gateway::change::Change),
 }
 
 /// A timer change.
@@ -361,6 +363,44 @@ impl host::Host for Ctx {
             Some(o) => self.refuse(format!("order {id} is already {:?}", convert::status(o.status))),
             None => self.refuse(format!("no order {id} of this strategy")),
         }
+    }
+
+    fn modify_order(&mut self, id: String, change: wit::OrderChange) -> Result<(), String> {
+        let change = match convert::order_change(&change) {
+            Ok(c) => c,
+            Err(e) => return self.refuse(e),
+        };
+        let Some(o) = self.view.orders.get(&id) else { return self.refuse(format!("no order {id} of this strategy")) };
+        if o.done() {
+            return self.refuse(format!("order {id} is already {:?}", convert::status(o.status)));
+        }
+        let terms = change.apply(o.request.quantity, o.request.order_type, o.filled);
+        let (quantity, order_type) = match terms {
+            Ok(t) => t,
+            Err(e) => return self.refuse(format!("order {id}: {e}")),
+        };
+        // the order on its new terms is held to the manifest's limits like a new one
+        let r = &o.request;
+        let changed = NewOrder {
+            account: r.account.clone(),
+            symbol: r.symbol.clone(),
+            side: r.side,
+            quantity,
+            order_type,
+            time_in_force: r.time_in_force,
+            route: None,
+            sets_default_route: false,
+            staged_tag: None,
+            origin: r.origin.clone(),
+            user: None,
+            client_order_id: None,
+            intended_duplicate: true,
+        };
+        if let Err(e) = self.check_order(&changed) {
+            return self.refuse(e);
+        }
+        self.outbox.push(Action::Modify(id, change));
+        Ok(())
     }
 
     fn open_orders(&mut self) -> Vec<wit::Order> {

@@ -1,5 +1,5 @@
 //! Sandboxed WebAssembly strategies: trading logic compiled to components of the WIT world
-//! `txtrader:strategy@0.1.0` (`plugin-api/wit/strategy.wit`), run inside txtraderd with the
+//! `txtrader:strategy@0.1.1` (`plugin-api/wit/strategy.wit`), run inside txtraderd with the
 //! same normalized order and market-data API as every client.
 //!
 //! A strategy cannot harm the gateway, other strategies, or accounts it was not granted: it

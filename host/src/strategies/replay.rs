@@ -274,6 +274,21 @@ impl Replay {
                             self.update(&id, OrderStatus::Cancelled, None)?;
                         }
                     }
+                    Action::Modify(id, change) => {
+                        // a resting order takes its new terms at once (replay has no broker
+                        // to refuse them); it fills, in full, on a later bar as before
+                        let Some(r) = self.book.iter_mut().find(|r| r.id == id) else { continue };
+                        let Ok((quantity, order_type)) = change.apply(r.order.quantity, r.order.order_type, Quantity::ZERO) else { continue };
+                        r.order.quantity = quantity;
+                        r.order.order_type = order_type;
+                        self.line(format!("modify {} {id} {quantity} {}", time(now), describe(&order_type)));
+                        let ctx = self.inst.ctx();
+                        if let Some(own) = ctx.view.orders.get_mut(&id) {
+                            own.request.quantity = quantity;
+                            own.request.order_type = order_type;
+                        }
+                        self.update(&id, OrderStatus::Working, None)?;
+                    }
                 }
             }
         }

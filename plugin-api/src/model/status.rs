@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Where a cancel request came from, so that a refused cancel can return there.
+/// Where a cancel or replace request came from, so that a refused one can return there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CancelResume {
     /// Sent, not yet acknowledged.
@@ -38,6 +38,7 @@ impl CancelResume {
             OrderStatus::Working => Some(Self::Working),
             OrderStatus::PartiallyFilled => Some(Self::PartiallyFilled),
             OrderStatus::PendingCancel { .. }
+            | OrderStatus::PendingReplace { .. }
             | OrderStatus::Filled
             | OrderStatus::Cancelled
             | OrderStatus::Rejected
@@ -76,6 +77,12 @@ pub enum OrderStatus {
         /// The status to return to if the broker refuses the cancel.
         resume: CancelResume,
     },
+    /// A change of quantity or price was sent and not yet confirmed. The order works on its old
+    /// terms meanwhile, and may still fill.
+    PendingReplace {
+        /// The status to return to when the broker confirms or refuses the change.
+        resume: CancelResume,
+    },
     /// Completely filled. Terminal.
     Filled,
     /// Cancelled (possibly after partial fills). Terminal.
@@ -112,6 +119,12 @@ pub enum OrderTrigger {
     Reject,
     /// The order expired.
     Expire,
+    /// The gateway sent a change of quantity or price.
+    RequestReplace,
+    /// The broker confirmed a change (the one asked for, or one made at the broker).
+    Replace,
+    /// The broker refused the change.
+    RejectReplace,
 }
 
 /// A trigger that is not allowed in the current status.
@@ -143,19 +156,24 @@ impl OrderStatus {
             // A partly filled order that is reported working again stays partly filled.
             (S::PartiallyFilled, T::Accept) => S::PartiallyFilled,
             (S::PendingCancel { resume }, T::Accept) => S::PendingCancel { resume },
-            (S::Working | S::PartiallyFilled | S::PendingCancel { .. }, T::Trigger) => self,
+            (S::PendingReplace { resume }, T::Accept) => S::PendingReplace { resume },
+            (S::Working | S::PartiallyFilled | S::PendingCancel { .. } | S::PendingReplace { .. }, T::Trigger) => self,
             // Fills. A held ticket never fills: the broker creates a new order on release.
             (S::Initialized | S::Submitted | S::Working | S::PartiallyFilled, T::PartialFill) => {
                 S::PartiallyFilled
             }
             (S::Initialized | S::Submitted | S::Working | S::PartiallyFilled, T::Fill) => S::Filled,
-            // A pending cancel may still fill: it stays pending, now over a partly filled order,
-            // or completes and the cancel loses the race.
+            // A pending cancel or replace may still fill: it stays pending, now over a partly
+            // filled order, or completes and the request loses the race.
             (S::PendingCancel { .. }, T::PartialFill) => {
                 S::PendingCancel { resume: CancelResume::PartiallyFilled }
             }
-            (S::PendingCancel { .. }, T::Fill) => S::Filled,
-            // Cancel requests: the pending cancel remembers where to resume.
+            (S::PendingReplace { .. }, T::PartialFill) => {
+                S::PendingReplace { resume: CancelResume::PartiallyFilled }
+            }
+            (S::PendingCancel { .. } | S::PendingReplace { .. }, T::Fill) => S::Filled,
+            // Cancel requests: the pending cancel remembers where to resume. A cancel may
+            // overtake a pending replace (a kill switch must not wait for it).
             (S::Initialized, T::RequestCancel) => S::PendingCancel { resume: CancelResume::Initialized },
             (S::Submitted, T::RequestCancel) => S::PendingCancel { resume: CancelResume::Submitted },
             (S::Held, T::RequestCancel) => S::PendingCancel { resume: CancelResume::Held },
@@ -163,8 +181,19 @@ impl OrderStatus {
             (S::PartiallyFilled, T::RequestCancel) => {
                 S::PendingCancel { resume: CancelResume::PartiallyFilled }
             }
-            (S::PendingCancel { resume }, T::RequestCancel) => S::PendingCancel { resume },
+            (S::PendingCancel { resume } | S::PendingReplace { resume }, T::RequestCancel) => S::PendingCancel { resume },
             (S::PendingCancel { resume }, T::RejectCancel) => resume.into(),
+            // Replace requests: only for an order the broker has (acknowledged, working), one
+            // at a time; the order resumes where it was when the broker answers.
+            (S::Submitted, T::RequestReplace) => S::PendingReplace { resume: CancelResume::Submitted },
+            (S::Working, T::RequestReplace) => S::PendingReplace { resume: CancelResume::Working },
+            (S::PartiallyFilled, T::RequestReplace) => S::PendingReplace { resume: CancelResume::PartiallyFilled },
+            (S::PendingReplace { resume }, T::Replace | T::RejectReplace) => resume.into(),
+            // A change made at the broker (or confirmed after a cancel overtook it) changes the
+            // terms, not the status.
+            (S::Submitted | S::Working | S::PartiallyFilled | S::PendingCancel { .. }, T::Replace) => self,
+            // The replace a cancel overtook was refused: the cancel is still pending.
+            (S::PendingCancel { .. }, T::RejectReplace) => self,
             // Unsolicited cancels (broker-side, IOC remainder) are allowed from any open status.
             (
                 S::Initialized
@@ -172,7 +201,8 @@ impl OrderStatus {
                 | S::Held
                 | S::Working
                 | S::PartiallyFilled
-                | S::PendingCancel { .. },
+                | S::PendingCancel { .. }
+                | S::PendingReplace { .. },
                 T::Cancel,
             ) => S::Cancelled,
             // A reject can only come before anything filled.
@@ -184,22 +214,45 @@ impl OrderStatus {
                         | CancelResume::Submitted
                         | CancelResume::Held
                         | CancelResume::Working,
+                }
+                | S::PendingReplace {
+                    resume:
+                        CancelResume::Initialized
+                        | CancelResume::Submitted
+                        | CancelResume::Held
+                        | CancelResume::Working,
                 },
                 T::Reject,
             ) => S::Rejected,
             (
-                S::Submitted | S::Held | S::Working | S::PartiallyFilled | S::PendingCancel { .. },
+                S::Submitted | S::Held | S::Working | S::PartiallyFilled | S::PendingCancel { .. } | S::PendingReplace { .. },
                 T::Expire,
             ) => S::Expired,
 
             // Refused: terminal statuses absorb nothing; stale or out-of-order events change
             // nothing. Each trigger names the statuses it cannot happen in.
             (
-                S::Held | S::Working | S::PartiallyFilled | S::PendingCancel { .. } | S::Filled | S::Cancelled | S::Rejected | S::Expired,
+                S::Held
+                | S::Working
+                | S::PartiallyFilled
+                | S::PendingCancel { .. }
+                | S::PendingReplace { .. }
+                | S::Filled
+                | S::Cancelled
+                | S::Rejected
+                | S::Expired,
                 T::Acknowledge,
             )
             | (
-                S::Submitted | S::Working | S::PartiallyFilled | S::PendingCancel { .. } | S::Filled | S::Cancelled | S::Rejected | S::Expired,
+                S::Submitted
+                | S::Working
+                | S::PartiallyFilled
+                | S::PendingCancel { .. }
+                | S::PendingReplace { .. }
+                | S::Filled
+                | S::Cancelled
+                | S::Rejected
+                | S::Expired,
                 T::Stage,
             )
             | (S::Filled | S::Cancelled | S::Rejected | S::Expired, T::Accept)
@@ -209,7 +262,16 @@ impl OrderStatus {
             | (S::Filled | S::Cancelled | S::Rejected | S::Expired, T::RequestCancel)
             // no cancel was pending
             | (
-                S::Initialized | S::Submitted | S::Held | S::Working | S::PartiallyFilled | S::Filled | S::Cancelled | S::Rejected | S::Expired,
+                S::Initialized
+                | S::Submitted
+                | S::Held
+                | S::Working
+                | S::PartiallyFilled
+                | S::PendingReplace { .. }
+                | S::Filled
+                | S::Cancelled
+                | S::Rejected
+                | S::Expired,
                 T::RejectCancel,
             )
             | (S::Filled | S::Cancelled | S::Rejected | S::Expired, T::Cancel)
@@ -217,6 +279,7 @@ impl OrderStatus {
             | (
                 S::PartiallyFilled
                 | S::PendingCancel { resume: CancelResume::PartiallyFilled }
+                | S::PendingReplace { resume: CancelResume::PartiallyFilled }
                 | S::Filled
                 | S::Cancelled
                 | S::Rejected
@@ -224,7 +287,26 @@ impl OrderStatus {
                 T::Reject,
             )
             // an order the broker never acknowledged cannot expire there
-            | (S::Initialized | S::Filled | S::Cancelled | S::Rejected | S::Expired, T::Expire) => {
+            | (S::Initialized | S::Filled | S::Cancelled | S::Rejected | S::Expired, T::Expire)
+            // nothing to change before the broker has the order, on a held ticket, while a
+            // cancel or another replace is pending, or once it ended
+            | (
+                S::Initialized
+                | S::Held
+                | S::PendingCancel { .. }
+                | S::PendingReplace { .. }
+                | S::Filled
+                | S::Cancelled
+                | S::Rejected
+                | S::Expired,
+                T::RequestReplace,
+            )
+            | (S::Initialized | S::Held | S::Filled | S::Cancelled | S::Rejected | S::Expired, T::Replace)
+            // no replace was pending
+            | (
+                S::Initialized | S::Submitted | S::Held | S::Working | S::PartiallyFilled | S::Filled | S::Cancelled | S::Rejected | S::Expired,
+                T::RejectReplace,
+            ) => {
                 return Err(InvalidTransition { from: self, trigger });
             }
         };
@@ -232,13 +314,14 @@ impl OrderStatus {
     }
 
     /// The status an order takes from a broker's snapshot (reconciliation): the broker's,
-    /// except that a cancel in flight stays in flight while the broker still reports the order
-    /// open, resuming where the broker says it stands.
+    /// except that a cancel or replace in flight stays in flight while the broker still reports
+    /// the order open, resuming where the broker says it stands.
     pub fn restate(self, broker: OrderStatus) -> OrderStatus {
         use OrderStatus as S;
         match (self, CancelResume::of(broker)) {
             (S::PendingCancel { .. }, Some(resume)) => S::PendingCancel { resume },
-            (S::PendingCancel { .. }, None)
+            (S::PendingReplace { .. }, Some(resume)) => S::PendingReplace { resume },
+            (S::PendingCancel { .. } | S::PendingReplace { .. }, None)
             | (
                 S::Initialized
                 | S::Submitted
@@ -273,6 +356,7 @@ impl OrderStatus {
             Self::Working => "Working",
             Self::PartiallyFilled => "PartiallyFilled",
             Self::PendingCancel { .. } => "PendingCancel",
+            Self::PendingReplace { .. } => "PendingReplace",
             Self::Filled => "Filled",
             Self::Cancelled => "Cancelled",
             Self::Rejected => "Rejected",
@@ -294,7 +378,10 @@ mod tests {
     use OrderStatus as S;
     use OrderTrigger as T;
 
-    const TRIGGERS: [OrderTrigger; 11] = [
+    const TRIGGERS: [OrderTrigger; 14] = [
+        T::RequestReplace,
+        T::Replace,
+        T::RejectReplace,
         T::Acknowledge,
         T::Stage,
         T::Accept,
@@ -332,6 +419,30 @@ mod tests {
     }
 
     #[test]
+    fn a_replace_resumes_where_it_started_and_may_lose_to_a_fill_or_a_cancel() {
+        let s = S::Working.transition(T::RequestReplace).expect("replace req");
+        assert_eq!(s, S::PendingReplace { resume: CancelResume::Working });
+        assert!(s.transition(T::RequestReplace).is_err(), "one replace at a time");
+        let s = s.transition(T::PartialFill).expect("partial during replace");
+        assert_eq!(s.transition(T::Replace), Ok(S::PartiallyFilled), "confirmed: where the order stands now");
+        assert_eq!(s.transition(T::RejectReplace), Ok(S::PartiallyFilled), "refused: the same");
+        assert_eq!(s.transition(T::Fill), Ok(S::Filled), "the fill wins the race");
+        // a cancel overtakes it; the replace's answer then changes nothing
+        let c = s.transition(T::RequestCancel).expect("cancel overtakes");
+        assert_eq!(c, S::PendingCancel { resume: CancelResume::PartiallyFilled });
+        assert_eq!(c.transition(T::Replace), Ok(c));
+        assert_eq!(c.transition(T::RejectReplace), Ok(c));
+        assert_eq!(c.transition(T::Cancel), Ok(S::Cancelled));
+        // not before the broker has the order, nor on a ticket
+        assert!(S::Initialized.transition(T::RequestReplace).is_err());
+        assert!(S::Held.transition(T::RequestReplace).is_err());
+        // a change made at the broker keeps the status
+        assert_eq!(S::Working.transition(T::Replace), Ok(S::Working));
+        assert!(S::Working.transition(T::RejectReplace).is_err(), "no replace was pending");
+        assert_eq!(S::PendingReplace { resume: CancelResume::Working }.restate(S::PartiallyFilled), S::PendingReplace { resume: CancelResume::PartiallyFilled });
+    }
+
+    #[test]
     fn terminal_statuses_absorb_nothing() {
         for terminal in [S::Filled, S::Cancelled, S::Rejected, S::Expired] {
             for t in TRIGGERS {
@@ -356,7 +467,7 @@ mod tests {
             let resume = CancelResume::of(status).expect("an open status is a resume point");
             assert_eq!(OrderStatus::from(resume), status, "of and from are inverses");
         }
-        for status in [S::PendingCancel { resume: CancelResume::Held }, S::Filled, S::Cancelled, S::Rejected, S::Expired] {
+        for status in [S::PendingCancel { resume: CancelResume::Held }, S::PendingReplace { resume: CancelResume::Working }, S::Filled, S::Cancelled, S::Rejected, S::Expired] {
             assert_eq!(CancelResume::of(status), None);
         }
     }
@@ -400,10 +511,10 @@ mod tests {
 
         /// A refused transition leaves no trace: the caller keeps the old status.
         #[test]
-        fn transition_is_total(from_idx in 0usize..10, t in any_trigger()) {
+        fn transition_is_total(from_idx in 0usize..11, t in any_trigger()) {
             let all = [S::Initialized, S::Submitted, S::Held, S::Working, S::PartiallyFilled,
                 S::PendingCancel { resume: CancelResume::Working }, S::Filled, S::Cancelled,
-                S::Rejected, S::Expired];
+                S::Rejected, S::Expired, S::PendingReplace { resume: CancelResume::Working }];
             let from = all[from_idx];
             match from.transition(t) {
                 Ok(next) => prop_assert!(!(from.is_terminal() && next != from)),

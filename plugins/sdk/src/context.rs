@@ -106,6 +106,18 @@ impl Context {
         host::cancel_order(id)
     }
 
+    /// Asks to change one of this strategy's working orders: a new total quantity and/or new
+    /// limit or stop price (`None` keeps it). The broker's answer arrives through `on_order`.
+    ///
+    /// # Errors
+    /// Not one of its working orders, a change that does not fit the order (a stop price for a
+    /// limit order, a quantity below what filled), or the manifest's limits.
+    pub fn modify(&mut self, id: &str, quantity: Option<Decimal>, limit_price: Option<Decimal>, stop_price: Option<Decimal>) -> Result<(), String> {
+        let text = |d: Option<Decimal>| d.map(|d| d.normalize().to_string());
+        let change = crate::bindings::txtrader::strategy::types::OrderChange { quantity: text(quantity), limit_price: text(limit_price), stop_price: text(stop_price) };
+        host::modify_order(id, &change)
+    }
+
     /// This strategy's orders that are not final.
     pub fn open_orders(&self) -> Vec<Order> {
         host::open_orders().into_iter().map(Order::from).collect()

@@ -26,7 +26,7 @@
 //! export_strategy!(Hello);
 //! ```
 //!
-//! The contract behind it is the WIT package `txtrader:strategy@0.1.0`
+//! The contract behind it is the WIT package `txtrader:strategy@0.1.1`
 //! (`plugin-api/wit/strategy.wit`); [`bindings`] holds the generated code.
 
 mod context;

@@ -497,6 +497,14 @@ impl Worker {
             (RequestBody::Snapshot, true) => self.snapshot(id),
             (RequestBody::SubmitOrder(o), true) => self.submit(o),
             (RequestBody::CancelOrder { broker_order_id, client_order_id }, true) => self.cancel(broker_order_id, client_order_id),
+            // RTGW's order changes are not part of the original's protocol: the adapter does not
+            // announce the feature, and refuses a change that reaches it anyway
+            (RequestBody::ModifyOrder { broker_order_id, client_order_id, .. }, _) => self.order_event(
+                Some(broker_order_id),
+                client_order_id,
+                &format!("modify-refused-{}", UnixNanos::now().0),
+                OrderEventKind::ModifyRejected { reason: "order changes are not supported by the RealTick adapter".into() },
+            ),
             (RequestBody::Subscribe { symbol, .. }, true) => {
                 self.open("TA_SRV", "LIVEQUOTE", self.quote_selector(&symbol, false), Verb::Request, Purpose::Subscribe(id, symbol));
             }

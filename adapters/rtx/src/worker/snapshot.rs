@@ -93,7 +93,8 @@ impl Worker {
                 }
                 Some(OrderEventKind::Expired) => Some(T::Expire),
                 Some(OrderEventKind::Triggered) => Some(T::Trigger),
-                Some(OrderEventKind::CancelRejected { .. } | OrderEventKind::Unknown) | None => None,
+                Some(OrderEventKind::Modified { .. }) => Some(T::Replace),
+                Some(OrderEventKind::CancelRejected { .. } | OrderEventKind::ModifyRejected { .. } | OrderEventKind::Unknown) | None => None,
             };
             if let Some(t) = trigger {
                 status = status.transition(t).unwrap_or(status);

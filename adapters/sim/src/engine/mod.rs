@@ -36,7 +36,7 @@ use txtrader_plugin_api::model::{
 use txtrader_plugin_api::wire::{
     AdapterEvent, AdapterHello, AdapterRequest, BrokerSnapshot, ErrorCode, Fill, MarketSnapshot,
     OrderEvent, OrderEventKind, OrderSnapshot, ReplyBody, RequestBody, RequestId, WireError,
-    FEATURE_STATE_HANDOVER, PROTOCOL_VERSION,
+    FEATURE_MODIFY, FEATURE_STATE_HANDOVER, PROTOCOL_VERSION,
 };
 
 /// Name and version reported in the handshake.
@@ -222,7 +222,7 @@ impl Exchange {
                             protocol_version: PROTOCOL_VERSION,
                             name: NAME.into(),
                             version: crate::VERSION.into(),
-                            features: vec![FEATURE_STATE_HANDOVER.to_owned(), handover::FEATURE_STATE_PRECOPY.to_owned()],
+                            features: vec![FEATURE_STATE_HANDOVER.to_owned(), handover::FEATURE_STATE_PRECOPY.to_owned(), FEATURE_MODIFY.to_owned()],
                         }),
                     );
                     // The exchange is in-process: connected as soon as greeted.
@@ -235,6 +235,7 @@ impl Exchange {
             }
             RequestBody::SubmitOrder(order) => self.submit(order, now),
             RequestBody::CancelOrder { broker_order_id, .. } => self.cancel(&broker_order_id, now),
+            RequestBody::ModifyOrder { broker_order_id, quantity, order_type, .. } => self.modify(&broker_order_id, quantity, order_type, now),
             RequestBody::Subscribe { symbol, .. } => match unlisted_reason(&symbol, &self.config) {
                 Some(reason) => self.reply(id, ReplyBody::SymbolInvalid { reason: reason.into() }),
                 None => {
@@ -392,6 +393,49 @@ impl Exchange {
         self.order_event(seq, kind, now);
     }
 
+    /// Changes a working order's quantity and prices; it keeps working on the new terms (and
+    /// trades at once if its new price crosses the market).
+    fn modify(&mut self, broker_id: &BrokerOrderId, quantity: Quantity, order_type: OrderType, now: UnixNanos) {
+        let Some(&seq) = self.by_broker_id.get(broker_id) else {
+            self.cancel_rejects += 1;
+            self.changed.meta = true;
+            self.out.push(AdapterEvent::Order(OrderEvent {
+                event_id: format!("{broker_id}-x{}", self.cancel_rejects),
+                broker_order_id: broker_id.clone(),
+                client_order_id: None,
+                ts_event: now,
+                kind: OrderEventKind::ModifyRejected { reason: "Unknown order".into() },
+                raw: None,
+            }));
+            return;
+        };
+        let o = &self.orders[&seq];
+        let same_type = std::mem::discriminant(&o.request.order_type) == std::mem::discriminant(&order_type);
+        let reject = if o.status.is_terminal() {
+            Some("Order not live".to_owned())
+        } else if o.status == OrderStatus::Held {
+            Some("A staged ticket cannot be modified".to_owned())
+        } else if quantity <= o.filled {
+            Some(format!("Invalid quantity: {quantity} leaves nothing open ({} filled)", o.filled))
+        } else if !same_type {
+            Some("The order type cannot change".to_owned())
+        } else if order_type.limit_price().is_some_and(|p| !p.is_positive()) || order_type.stop_price().is_some_and(|p| !p.is_positive()) {
+            Some("Invalid price".to_owned())
+        } else {
+            None
+        };
+        if let Some(reason) = reject {
+            self.order_event(seq, OrderEventKind::ModifyRejected { reason }, now);
+            return;
+        }
+        if let Some(o) = self.orders.get_mut(&seq) {
+            o.request.quantity = quantity;
+            o.request.order_type = order_type;
+        }
+        self.order_event(seq, OrderEventKind::Modified { quantity, order_type }, now);
+        self.try_match(seq, now);
+    }
+
     /// Reports an order event and applies it to the exchange's own order.
     fn order_event(&mut self, seq: u64, kind: OrderEventKind, now: UnixNanos) {
         self.changed.orders.insert(seq);
@@ -407,8 +451,9 @@ impl Exchange {
             OrderEventKind::Cancelled { .. } => Some(OrderTrigger::Cancel),
             OrderEventKind::Rejected { .. } => Some(OrderTrigger::Reject),
             OrderEventKind::Expired => Some(OrderTrigger::Expire),
-            // A refused cancel changes nothing at the exchange.
-            OrderEventKind::CancelRejected { .. } | OrderEventKind::Unknown => None,
+            OrderEventKind::Modified { .. } => Some(OrderTrigger::Replace),
+            // A refused cancel or change changes nothing at the exchange.
+            OrderEventKind::CancelRejected { .. } | OrderEventKind::ModifyRejected { .. } | OrderEventKind::Unknown => None,
         };
         if let Some(t) = trigger {
             match o.status.transition(t) {

@@ -148,6 +148,8 @@ fn kinds(events: &[OrderEventKind]) -> Vec<&'static str> {
             OrderEventKind::Cancelled { .. } => "cancelled",
             OrderEventKind::Rejected { .. } => "rejected",
             OrderEventKind::Expired => "expired",
+            OrderEventKind::Modified { .. } => "modified",
+            OrderEventKind::ModifyRejected { .. } => "modify-rejected",
             OrderEventKind::Unknown => "unknown",
         })
         .collect()
@@ -231,6 +233,39 @@ fn limit_orders_rest_until_crossed_and_cancel() {
     // cancelling again is refused: the order is no longer live
     d.request(RequestBody::CancelOrder { client_order_id: None, broker_order_id: b });
     assert_eq!(kinds(&d.order_events(&r)).last(), Some(&"cancel-rejected"));
+}
+
+#[test]
+fn a_resting_order_changes_quantity_and_price_and_trades_on_its_new_terms() {
+    let mut d = Driver::new(exchange(), t0());
+    let ask = Price::from_cents(d.ex.market(&sym("IBM"), t0()).ask_cents());
+    let far = Price::new(ask.as_decimal() / Decimal::TWO);
+    let r = d.order(acct(2), "IBM", Side::Buy, 100, OrderType::Limit { limit_price: far }, TimeInForce::Day);
+    d.advance(SEC);
+    let b = d.broker_id(&r);
+    let modify = |quantity: u64, limit_price: Price| RequestBody::ModifyOrder {
+        client_order_id: None,
+        broker_order_id: b.clone(),
+        quantity: Quantity::from_u64(quantity),
+        order_type: OrderType::Limit { limit_price },
+    };
+    // still far: it rests on its new size
+    d.request(modify(60, Price::new(far.as_decimal() - Decimal::ONE)));
+    d.advance(5 * SEC);
+    assert_eq!(kinds(&d.order_events(&r)), ["ack", "accepted", "modified"]);
+    assert!(d.fills(&r).is_empty());
+    // a type change is refused; the order goes on
+    d.request(RequestBody::ModifyOrder { client_order_id: None, broker_order_id: b.clone(), quantity: Quantity::from_u64(60), order_type: OrderType::Market });
+    assert_eq!(kinds(&d.order_events(&r)).last(), Some(&"modify-rejected"));
+    // through the market: it fills its 60 at once
+    d.request(modify(60, Price::new(ask.as_decimal() + Decimal::ONE)));
+    d.advance(SEC);
+    let filled: Decimal = d.fills(&r).iter().map(|f| f.quantity.as_decimal()).sum();
+    assert_eq!(filled, Decimal::from(60));
+    assert_eq!(d.status(&r), OrderStatus::Filled);
+    // a filled order cannot change
+    d.request(modify(80, ask));
+    assert_eq!(kinds(&d.order_events(&r)).last(), Some(&"modify-rejected"));
 }
 
 #[test]

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use txtrader_plugin_api::adapter::{Host, LogLevel};
 use txtrader_plugin_api::model::{AccountId, Position, Price, SignedQuantity, Symbol, UnixNanos};
 use txtrader_plugin_api::wire::{
-    AdapterEvent, AdapterHello, AdapterRequest, AlertLevel, ErrorCode, OrderEventKind, ReplyBody, RequestBody, FEATURE_GLOBAL_CANCEL,
+    AdapterEvent, AdapterHello, AdapterRequest, AlertLevel, ErrorCode, OrderEventKind, ReplyBody, RequestBody, FEATURE_GLOBAL_CANCEL, FEATURE_MODIFY,
     PROTOCOL_VERSION,
 };
 
@@ -190,7 +190,7 @@ impl Worker {
                     protocol_version: PROTOCOL_VERSION,
                     name: crate::NAME.into(),
                     version: crate::VERSION.into(),
-                    features: vec![FEATURE_GLOBAL_CANCEL.to_owned()],
+                    features: vec![FEATURE_GLOBAL_CANCEL.to_owned(), FEATURE_MODIFY.to_owned()],
                 };
                 self.host.reply(id, ReplyBody::Hello(hello));
                 self.greeted = true;
@@ -201,6 +201,7 @@ impl Worker {
                 match r.body {
                     RequestBody::SubmitOrder(o) => self.order_event(None, &o.client_order_id, "rejected", OrderEventKind::Rejected { reason }),
                     RequestBody::CancelOrder { broker_order_id, client_order_id } => self.cancel_refused(broker_order_id, client_order_id, &reason),
+                    RequestBody::ModifyOrder { broker_order_id, client_order_id, .. } => self.modify_refused(broker_order_id, client_order_id, &reason),
                     RequestBody::GlobalCancel => self.host.log(LogLevel::Warn, &format!("global cancel not sent: {reason}")),
                     _ => self.host.fail(id, ErrorCode::NotConnected, reason),
                 }
@@ -208,6 +209,7 @@ impl Worker {
             RequestBody::Snapshot => self.snapshot(id),
             RequestBody::SubmitOrder(o) => self.submit(o),
             RequestBody::CancelOrder { broker_order_id, client_order_id } => self.cancel(&broker_order_id, client_order_id),
+            RequestBody::ModifyOrder { broker_order_id, client_order_id, quantity, order_type } => self.modify(&broker_order_id, client_order_id, quantity, order_type),
             RequestBody::GlobalCancel => {
                 // every open order of the account, placed here or elsewhere; the outcomes come
                 // as order status messages
@@ -373,6 +375,13 @@ impl Worker {
                     self.order_event(broker.as_ref(), &client, &format!("cancel-rejected-{code}-{}", UnixNanos::now().0), OrderEventKind::CancelRejected { reason: text });
                 }
                 IbError::OrderWarning => self.host.log(LogLevel::Warn, &format!("order {client}: {text}")),
+                // an error while a change is pending refuses the change; the order goes on
+                _ if t.modifying.is_some() && t.broker.is_some() => {
+                    t.modifying = None;
+                    if let Some(broker) = broker {
+                        self.modify_refused(broker, Some(client), &text);
+                    }
+                }
                 // before TWS acknowledged it, any error rejects the order
                 _ if !t.done && (t.broker.is_none() || class == IbError::OrderRejected) => {
                     t.done = true;

@@ -7,7 +7,7 @@ use super::Worker;
 use crate::mapping::{self, IbState};
 use crate::proto::decode::{ExecDetails, OpenOrder, OrderStatus as IbStatus};
 use txtrader_plugin_api::adapter::LogLevel;
-use txtrader_plugin_api::model::{BrokerOrderId, ClientOrderId, OrderRequest, Price, Quantity, UnixNanos};
+use txtrader_plugin_api::model::{BrokerOrderId, ClientOrderId, OrderRequest, OrderType, Price, Quantity, UnixNanos};
 use txtrader_plugin_api::wire::{AdapterEvent, AlertLevel, Fill, OrderEvent, OrderEventKind};
 
 /// An order this adapter placed (or learned of through its client id).
@@ -20,6 +20,8 @@ pub(super) struct Tracked {
     pub(super) accepted: bool,
     pub(super) done: bool,
     pub(super) last_error: Option<String>,
+    /// A change sent and not yet confirmed: the new quantity and pricing.
+    pub(super) modifying: Option<(Quantity, OrderType)>,
 }
 
 /// Which tracked order.
@@ -44,7 +46,7 @@ impl Worker {
         let frame = e.place_order(&mapping::order(&self.settings, order_id, &o));
         self.orders.insert(
             order_id,
-            Tracked { client: o.client_order_id.clone(), request: Some(o), broker: None, accepted: false, done: false, last_error: None },
+            Tracked { client: o.client_order_id.clone(), request: Some(o), broker: None, accepted: false, done: false, last_error: None, modifying: None },
         );
         self.send(frame);
     }
@@ -59,6 +61,61 @@ impl Worker {
             }
             None => self.cancel_refused(broker.clone(), client, "the order was not placed by this API client (cancel it in TWS, or with global_cancel)"),
         }
+    }
+
+    /// A change of quantity or prices: placeOrder again with the order's id, as IB modifies
+    /// orders. TWS answers with the order's new terms (openOrder), or an error.
+    pub(super) fn modify(&mut self, broker: &BrokerOrderId, client: Option<ClientOrderId>, quantity: Quantity, order_type: OrderType) {
+        let order_id = broker.as_str().parse::<i64>().ok().and_then(|perm| self.by_perm.get(&perm).copied());
+        let changed = order_id.and_then(|id| {
+            let t = self.orders.get_mut(&id)?;
+            let mut request = t.request.clone()?;
+            request.quantity = quantity;
+            request.order_type = order_type;
+            t.modifying = Some((quantity, order_type));
+            Some((id, request))
+        });
+        match changed {
+            Some((order_id, request)) => {
+                if let Some(e) = self.encoder() {
+                    self.send(e.place_order(&mapping::order(&self.settings, order_id, &request)));
+                }
+            }
+            None => self.modify_refused(broker.clone(), client, "the order was not placed by this API client (modify it in TWS)"),
+        }
+    }
+
+    /// A change that does not reach TWS, or that TWS refused: the order goes on as it was.
+    pub(super) fn modify_refused(&self, broker_order_id: BrokerOrderId, client_order_id: Option<ClientOrderId>, reason: &str) {
+        let event = OrderEvent {
+            event_id: format!("modify-refused-{}", UnixNanos::now().0),
+            broker_order_id,
+            client_order_id,
+            ts_event: UnixNanos::now(),
+            kind: OrderEventKind::ModifyRejected { reason: reason.to_owned() },
+            raw: None,
+        };
+        self.emit(AdapterEvent::Order(event));
+    }
+
+    /// An openOrder showing the terms a pending change asked for confirms it.
+    fn confirm_modify(&mut self, key: Key, order: &crate::proto::Order) {
+        let Some(t) = self.tracked(key) else { return };
+        let Some((quantity, order_type)) = t.modifying else { return };
+        let shows = order.total_quantity == quantity.as_decimal()
+            && order.lmt_price == order_type.limit_price().map(Price::as_decimal)
+            && order.aux_price == order_type.stop_price().map(Price::as_decimal);
+        if !shows {
+            return;
+        }
+        t.modifying = None;
+        if let Some(r) = t.request.as_mut() {
+            r.quantity = quantity;
+            r.order_type = order_type;
+        }
+        let (Some(broker), client) = (t.broker.clone(), t.client.clone()) else { return };
+        let event_id = format!("modified-{}-{}", quantity, UnixNanos::now().0);
+        self.order_event(Some(&broker), &client, &event_id, OrderEventKind::Modified { quantity, order_type });
     }
 
     /// A cancel that does not reach TWS, answered as the broker would: the order resumes.
@@ -150,6 +207,7 @@ impl Worker {
     pub(super) fn open_order(&mut self, o: OpenOrder) {
         if let Some(key) = self.key_of(o.client_id, o.order.order_id, o.perm_id) {
             self.learn_perm(key, o.perm_id);
+            self.confirm_modify(key, &o.order);
             self.working(key, &o.status);
         }
         if let Some(g) = self.gathering.as_mut() {

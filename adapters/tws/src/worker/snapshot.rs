@@ -68,6 +68,7 @@ impl Worker {
                     accepted: true,
                     done: false,
                     last_error: None,
+                    modifying: None,
                 });
             }
             let filled = status.map_or_else(|| filled_by_perm.get(perm).copied().unwrap_or_default(), |s| s.filled);

@@ -108,6 +108,7 @@ impl Core {
             }
             Command::Submit { order, reply } => self.submit(*order, reply),
             Command::Cancel { id, reply } => self.cancel_order(&id, reply),
+            Command::Modify { id, change, reply } => self.modify_order(&id, &change, reply),
             Command::GlobalCancel { reply } => self.global_cancel(reply),
             Command::SetTradingState { scope, state, reason, reply } => self.set_trading_state(scope, state, reason, reply),
             Command::SetLimits { limits } => self.set_limits(*limits),

@@ -8,16 +8,17 @@ use super::slots::SlotState;
 use super::{Core, Reply};
 use crate::gateway::bus::GatewayEvent;
 use crate::gateway::oms::{Booked, Outcome, Refusal};
-use crate::gateway::{CancelOutcome, ExecFilter, ExecutionView, GatewayError, NewOrder, OrderView, Positions, SubmitError};
+use crate::gateway::change::Change;
+use crate::gateway::{CancelOutcome, ExecFilter, ModifyOutcome, ExecutionView, GatewayError, NewOrder, OrderView, Positions, SubmitError};
 use crate::gateway::entry::Entry;
 use indexmap::IndexMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use txtrader_plugin_api::model::{
     AccountId, AccountSummary, ClientOrderId, Commission, Execution, ConnectionStatus, ExecutionId, InvalidTransition, OrderClass, OrderRequest,
-    OrderStatus, OrderTrigger, Route, UnixNanos,
+    OrderStatus, OrderTrigger, Quantity, Route, UnixNanos,
 };
-use txtrader_plugin_api::wire::{AdapterRequest, OrderEvent, RequestBody, RequestId, FEATURE_GLOBAL_CANCEL};
+use txtrader_plugin_api::wire::{AdapterRequest, OrderEvent, RequestBody, RequestId, FEATURE_GLOBAL_CANCEL, FEATURE_MODIFY};
 
 /// Cancels booked by [`Core::cancel_working`], to send once the journal has them.
 pub(super) struct Cancels {
@@ -171,6 +172,55 @@ impl Core {
         match self.cancel(id) {
             Ok((slot, body)) => self.after_journal(move |c| {
                 let outcome = c.send_cancel(slot, body);
+                let _ = reply.send(outcome);
+            }),
+            Err(outcome) => self.answer(reply, outcome),
+        }
+    }
+
+    /// Books a change request and prepares the request to the broker, or answers why not.
+    pub(super) fn modify(&mut self, id: &str, change: &Change) -> Result<(usize, RequestBody), ModifyOutcome> {
+        let Some(order) = self.oms.find(id) else { return Err(ModifyOutcome::NotFound) };
+        let client = order.request.client_order_id.clone();
+        match order.status {
+            s if s.is_terminal() => return Err(ModifyOutcome::NotLive(s)),
+            s @ (OrderStatus::PendingCancel { .. } | OrderStatus::PendingReplace { .. }) => return Err(ModifyOutcome::Busy(s)),
+            OrderStatus::Initialized => return Err(ModifyOutcome::NotAcknowledged),
+            OrderStatus::Held => return Err(ModifyOutcome::Invalid("a staged ticket cannot be changed: release or cancel it".into())),
+            OrderStatus::Submitted | OrderStatus::Working | OrderStatus::PartiallyFilled | OrderStatus::Filled | OrderStatus::Cancelled | OrderStatus::Rejected | OrderStatus::Expired => {}
+        }
+        let Some(broker) = order.broker_order_id.clone() else { return Err(ModifyOutcome::NotAcknowledged) };
+        let Some(&slot) = self.account_slot.get(&order.request.account) else {
+            return Err(ModifyOutcome::Failed(format!("no adapter trades account {}", order.request.account)));
+        };
+        let modifies = self.slots[slot].current.as_ref().is_some_and(|g| g.features.iter().any(|f| f == FEATURE_MODIFY));
+        if !modifies {
+            return Err(ModifyOutcome::Unsupported(self.slots[slot].spec.name.clone()));
+        }
+        let (quantity, order_type) = change.apply(order.request.quantity, order.request.order_type, order.filled).map_err(ModifyOutcome::Invalid)?;
+        let mut changed = order.request.clone();
+        changed.quantity = quantity;
+        changed.order_type = order_type;
+        let leaves = quantity.checked_sub(order.filled).unwrap_or(Quantity::ZERO);
+        self.pre_trade_change(&client, &changed, leaves).map_err(ModifyOutcome::Denied)?;
+        if let Booked::ModifyRequested(Err(e)) = self.record(Entry::ModifyRequested { order: client.clone(), quantity, order_type, at: UnixNanos::now() }) {
+            return Err(ModifyOutcome::Busy(e.from));
+        }
+        self.publish_order(&client);
+        Ok((slot, RequestBody::ModifyOrder { client_order_id: Some(client), broker_order_id: broker, quantity, order_type }))
+    }
+
+    /// `modify_order`: booked, then sent once the journal has the request.
+    pub(super) fn modify_order(&mut self, id: &str, change: &Change, reply: Reply<ModifyOutcome>) {
+        match self.modify(id, change) {
+            Ok((slot, body)) => self.after_journal(move |c| {
+                let outcome = match c.send_to(slot, body.clone(), None) {
+                    Ok(()) => ModifyOutcome::Sent,
+                    Err(e) => {
+                        c.fail_order_request(&AdapterRequest { id: RequestId(0), body }, &e);
+                        ModifyOutcome::Failed(e)
+                    }
+                };
                 let _ = reply.send(outcome);
             }),
             Err(outcome) => self.answer(reply, outcome),
@@ -387,6 +437,10 @@ impl Core {
                 self.record(Entry::CancelNotSent { order: id.clone(), reason: format!("adapter refused the cancel: {why}"), at: now });
                 self.publish_order(id);
             }
+            RequestBody::ModifyOrder { client_order_id: Some(id), .. } => {
+                self.record(Entry::ModifyNotSent { order: id.clone(), reason: format!("adapter refused the change: {why}"), at: now });
+                self.publish_order(id);
+            }
             _ => {}
         }
     }
@@ -419,6 +473,9 @@ pub(super) fn kind_name(kind: &crate::gateway::oms::UpdateKind) -> &'static str 
         K::Cancelled { .. } => "Cancelled",
         K::Rejected { .. } => "Rejected",
         K::Expired => "Expired",
+        K::ModifyRequested { .. } => "ModifyRequested",
+        K::Modified { .. } => "Modified",
+        K::ModifyRejected { .. } => "ModifyRejected",
         K::Restated => "Restated",
     }
 }

@@ -52,6 +52,46 @@ impl Core {
 }
 
 impl Core {
+    /// Checks a change of a working order: the order on its new terms, its `leaves` the
+    /// quantity that can still trade, against what its account has working besides it. It
+    /// counts against the account's rate like an order; the duplicate window does not apply.
+    pub(super) fn pre_trade_change(&mut self, order: &txtrader_plugin_api::model::ClientOrderId, changed: &OrderRequest, leaves: txtrader_plugin_api::model::Quantity) -> Result<(), Denial> {
+        let candidate = Candidate {
+            account: &changed.account,
+            symbol: &changed.symbol,
+            side: changed.side,
+            quantity: leaves,
+            order_type: &changed.order_type,
+            intended_duplicate: true,
+        };
+        let market = &self.market;
+        let reference = |s: &txtrader_plugin_api::model::Symbol| market.reference_price(s);
+        let exposure = match self.oms.get(order) {
+            Some(o) => exposure::of_change(&self.oms, o, reference),
+            None => exposure::of(&self.oms, &changed.account, &changed.symbol, reference),
+        };
+        let now = Instant::now();
+        match self.risk.check(&candidate, &exposure, market.reference_price(&changed.symbol), now) {
+            Ok(pass) => {
+                self.risk.admit(&changed.account, pass, now);
+                Ok(())
+            }
+            Err(denial) => {
+                self.risk.denied(&changed.account);
+                tracing::warn!(order = %order, rule = denial.rule.name(), limit = %denial.limit, value = %denial.value, account = %changed.account, symbol = %changed.symbol, "order change refused by risk limit");
+                self.record(Entry::RiskDenied { order: order.clone(), denial: denial.clone(), at: UnixNanos::now() });
+                let mut detail = serde_json::to_value(&denial).unwrap_or_default();
+                detail["order"] = json!(order);
+                detail["change"] = json!(true);
+                detail["message"] = json!(denial.to_string());
+                self.publish(GatewayEvent::Risk { event: "denied", detail });
+                Err(denial)
+            }
+        }
+    }
+}
+
+impl Core {
     /// Sets a trading state: journaled (a restart comes back in it), published, logged. HALTED
     /// is the kill switch: every working order in its scope is cancelled; orders the broker
     /// has not acknowledged yet are cancelled as soon as it does ([`Core::cancel_if_halted`]).

@@ -79,6 +79,17 @@ pub(super) async fn execute(x: Exec, mut jobs: mpsc::UnboundedReceiver<Job>) {
                     x.gateway.strategy_event(&x.name, "refused", json!({"reason": format!("cancel {id}: {other:?}")})).await;
                 }
             },
+            Job::Act(Action::Modify(id, change)) => match x.gateway.modify(id.clone(), change).await {
+                Ok(crate::gateway::ModifyOutcome::Sent) | Err(_) => {}
+                Ok(other @ crate::gateway::ModifyOutcome::NotLive(_)) => {
+                    // a change that crossed the order's fill or cancel: the order says so itself
+                    tracing::info!(strategy = %x.name, order = %id, ?other, "change not sent: the order is already final");
+                }
+                Ok(other) => {
+                    tracing::warn!(strategy = %x.name, order = %id, ?other, "change not sent");
+                    x.gateway.strategy_event(&x.name, "refused", json!({"reason": format!("modify {id}: {other:?}")})).await;
+                }
+            },
         }
     }
 }
