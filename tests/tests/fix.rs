@@ -44,7 +44,18 @@ fn executions(http: &Http, id: &str) -> Vec<Value> {
 #[test]
 fn orders_through_the_exchange_in_fix44_fill_rest_partially_fill_and_cancel() {
     let peer = FixPeer::start(FixPeerKind::Exchange);
-    let (_d, http) = start("fix-exchange-44", &peer, "FIX.4.4", &[]);
+    trade_on_the_exchange(&peer, "FIX.4.4");
+}
+
+#[test]
+fn orders_through_the_exchange_in_fix42_come_out_the_same() {
+    let peer = FixPeer::start(FixPeerKind::Exchange);
+    trade_on_the_exchange(&peer, "FIX.4.2");
+}
+
+/// The exchange's whole repertoire through the gateway, in one dialect.
+fn trade_on_the_exchange(peer: &FixPeer, begin: &str) {
+    let (_d, http) = start(&format!("fix-exchange-{}", &begin[4..].replace('.', "")), peer, begin, &[]);
     assert_eq!(http.ok("query_adapters", &json!({}))["adapters"]["fix"]["kind"], "fix");
     let accounts = http.ok("query_accounts", &json!({}));
     assert!(accounts.as_array().is_some_and(|a| a.iter().any(|x| x == ACCOUNT)), "{accounts}");
@@ -66,11 +77,23 @@ fn orders_through_the_exchange_in_fix44_fill_rest_partially_fill_and_cancel() {
     assert_eq!(executions(&http, &permid(&big)).len(), 2, "a partial fill, then the rest");
     wait_until("the position", Duration::from_secs(10), || http.ok("query_positions", &json!({}))[ACCOUNT]["IBM"] == 1095);
 
-    // a limit buy below 1.00 rests; cancelled
+    // a limit buy below 1.00 rests; changed (OrderCancelReplaceRequest), still resting; cancelled
     let rest = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": 10, "limit_price": 0.5}));
     http.wait_order(&permid(&rest), &["Pending"]);
+    assert_eq!(http.ok("modify_order", &json!({"id": permid(&rest), "quantity": 20, "limit_price": 0.6})), json!({"msg": "OnOtherAck", "status": "1"}));
+    wait_until("the replace", Duration::from_secs(10), || status(&http, &permid(&rest))["quantity"] == 20);
+    assert_eq!(status(&http, &permid(&rest))["status"], "Pending");
     http.ok("cancel_order", &json!({"id": permid(&rest)}));
     http.wait_order(&permid(&rest), &["Cancelled"]);
+
+    // changed to a price that no longer rests, an order fills on its new terms
+    let moved = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": 10, "limit_price": 0.5}));
+    http.wait_order(&permid(&moved), &["Pending"]);
+    http.ok("modify_order", &json!({"id": permid(&moved), "quantity": 30, "limit_price": 189.5}));
+    let done = http.wait_order(&permid(&moved), &["Filled"]);
+    assert_eq!(done["filled"], 30, "{done}");
+    let e = executions(&http, &permid(&moved));
+    assert_eq!((e.len(), e[0]["PRICE"].as_f64()), (1, Some(189.5)), "{e:?}");
 
     // a cancel of a filled order is refused by the exchange ("too late"); the order stays filled
     http.ok("cancel_order", &json!({"id": permid(&l)}));
@@ -124,6 +147,10 @@ fn ordermatch_books_a_resting_order_partially_fills_it_and_cancels_the_rest() {
     wait_until("the partial fill of the buy", Duration::from_secs(10), || status(&http, &permid(&buy))["filled"] == 40);
     let e = executions(&http, &permid(&buy));
     assert_eq!((e.len(), e[0]["PRICE"].as_f64(), e[0]["VOLUME"].as_i64()), (1, Some(189.0), Some(40)), "{e:?}");
+    // ordermatch has no cancel/replace: the change is refused with its BusinessMessageReject
+    http.ok("modify_order", &json!({"id": permid(&buy), "limit_price": 189.10}));
+    wait_until("the refused change", Duration::from_secs(10), || status(&http, &permid(&buy)).to_string().contains("Unsupported Message Type"));
+    assert_eq!(status(&http, &permid(&buy))["status"], "Pending");
     http.ok("cancel_order", &json!({"id": permid(&buy)}));
     let cancelled = http.wait_order(&permid(&buy), &["Cancelled"]);
     assert_eq!(cancelled["filled"], 40, "{cancelled}");

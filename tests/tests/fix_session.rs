@@ -118,7 +118,7 @@ fn config(begin: &str, heartbeat: u64, reset: ResetPolicy) -> SessionConfig {
 }
 
 fn session(dir: &std::path::Path, begin: &str, heartbeat: u64, reset: ResetPolicy) -> Session {
-    let (store, _) = Store::open(dir, false, Utc::now().timestamp()).expect("store");
+    let (store, _) = Store::open(dir, false, Utc::now().timestamp_millis()).expect("store");
     Session::new(config(begin, heartbeat, reset), store)
 }
 

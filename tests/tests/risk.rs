@@ -119,6 +119,9 @@ fn limits_from_the_file_refuse_and_a_changed_file_applies_without_a_restart() {
     refused(&order(&http, "MSFT", 21, None), "max_order_quantity");
     let ok = order(&http, "AAPL", 10, Some(1.0));
     http.wait_order(&permid(&ok), &["Pending"]);
+    // a change is checked as the order on its new terms
+    refused(&http.ok("modify_order", &json!({"id": permid(&ok), "quantity": 21})), "max_order_quantity");
+    assert_eq!(http.ok("modify_order", &json!({"id": permid(&ok), "quantity": 20})), json!({"msg": "OnOtherAck", "status": "1"}));
 
     // a broken file is refused with its line; the limits in force stay
     std::fs::write(&file, "[default]\nmax_order_quantity = 20\nmax_opn_orders = 1\n").expect("broken limits");

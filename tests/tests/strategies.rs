@@ -339,3 +339,22 @@ fn a_strategys_orders_pass_its_own_limits_and_the_gateways() {
     });
     assert!(orders_of(&http, "oversized").is_empty(), "neither reached the broker");
 }
+
+/// `modify-order` (WIT 0.1.1): a strategy changes its resting order's quantity and price, hears
+/// the order on its new terms through `on-order`, and cancels it.
+#[test]
+fn a_strategy_changes_its_working_order_and_hears_the_new_terms() {
+    let daemon = Daemon::start("strategies-modify", &[]);
+    let http = Http::new(daemon.http_port);
+    http.wait_status("Up");
+    let m = manifest("modifier", &component("modify_order"), json!({"account": ACCT, "symbol": "IBM", "quantity": "10"}), limits(ACCT, &["IBM"]));
+    http.ok("deploy_strategy", &json!({"manifest": m}));
+    wait_until(Duration::from_secs(60), "the strategy to hear its change and cancel", || {
+        orders_of(&http, "modifier").first().is_some_and(|o| o["status"] == "Cancelled")
+    });
+    let o = orders_of(&http, "modifier").remove(0);
+    assert_eq!(o["quantity"], 20, "{o}");
+    let log = daemon.log_text();
+    assert!(log.contains("changing ") && log.contains("changed ") && log.contains(" to 20 at "), "{log}");
+    assert_eq!(strategy(&http, "modifier")["state"], "running");
+}

@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use txtrader_tests::{start_on, Http, StreamRecorder};
+use txtrader_tests::{start_on, wait_until, Http, StreamRecorder};
 
 const ACCT: &str = "REALTICKDEMO.REALTICK.DEMO32.TRADING";
 
@@ -70,6 +70,15 @@ fn every_stream_command_answers_as_the_original() {
     assert!(staged.to_string().contains("tag-1") || staged.get("permid").is_some(), "{staged}");
     let tickets = ask(&mut s, "tickets", "rtx.tickets: ");
     assert!(tickets.as_object().is_some_and(|t| !t.is_empty()), "the staged ticket: {tickets}");
+
+    // change one: a new quantity and limit; `-` keeps the stop price of the stop-limit
+    let changed = ask(&mut s, &format!("modify {} 20 1.01", permid(&limit)), "rtx.modify_order: ");
+    assert_eq!(changed["status"], "1", "{changed}");
+    wait_until("the change", Duration::from_secs(10), || http.ok("query_order", &json!({"id": permid(&limit)}))["quantity"] == 20);
+    let changed = ask(&mut s, &format!("modify {} - 10001.00 -", permid(&stop_limit)), "rtx.modify_order: ");
+    assert_eq!(changed["status"], "1", "{changed}");
+    let wrong = ask(&mut s, &format!("modify {}", permid(&limit)), ".error: ");
+    assert!(wrong.as_str().is_some_and(|e| e.contains("expected 2 to 4 arguments")), "{wrong}");
 
     // cancel one, then globalcancel the rest
     let cancelled = ask(&mut s, &format!("cancel {}", permid(&limit)), "rtx.cancel_order: ");

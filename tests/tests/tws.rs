@@ -191,11 +191,25 @@ fn trading_through_tws_quotes_orders_cancels_bars() {
     assert_eq!(execs.as_object().map(serde_json::Map::len), Some(1), "{execs}");
     assert_eq!(http.ok("query_positions", &json!({}))[ACCOUNT]["AAPL"], 117, "7 shares once");
 
-    // a resting limit order, cancelled
+    // a resting limit order, changed (placeOrder again under its id), cancelled
     let l = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "AAPL", "quantity": 5, "limit_price": 50.0}));
     http.wait_order(&permid(&l), &["Pending"]);
+    assert_eq!(http.ok("modify_order", &json!({"id": permid(&l), "quantity": 8, "limit_price": 51.0})), json!({"msg": "OnOtherAck", "status": "1"}));
+    wait_until("the change", Duration::from_secs(10), || http.ok("query_order", &json!({"id": permid(&l)}))["quantity"] == 8);
+    let placed = fake.frames("3");
+    let [first, again] = &placed[placed.len() - 2..] else { panic!("placeOrder twice: {placed:?}") };
+    let (first, again) = (first.as_array().cloned().unwrap_or_default(), again.as_array().cloned().unwrap_or_default());
+    assert_eq!(first.get(1), again.get(1), "the same order id");
+    assert_eq!((again[17].as_str(), again[19].as_str()), (Some("8"), Some("51.0")), "on new terms: {again:?}");
     http.ok("cancel_order", &json!({"id": permid(&l)}));
     http.wait_order(&permid(&l), &["Cancelled"]);
+    // changed to a price through the market, an order fills on its new terms
+    let through = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "AAPL", "quantity": 5, "limit_price": 50.0}));
+    http.wait_order(&permid(&through), &["Pending"]);
+    http.ok("modify_order", &json!({"id": permid(&through), "limit_price": 190.5}));
+    let done = http.wait_order(&permid(&through), &["Filled"]);
+    assert_eq!(done["filled"], 5, "{done}");
+    assert_eq!(http.ok("modify_order", &json!({"id": permid(&through), "quantity": 9}))["errorMsg"], "Order not live (Filled).");
 
     // global cancel: every resting order, the one placed elsewhere too
     let a = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "AAPL", "quantity": 1, "limit_price": 51.0}));
@@ -216,7 +230,7 @@ fn trading_through_tws_quotes_orders_cancels_bars() {
     assert_eq!((bars[0][0].as_str(), bars[0][5].as_f64()), (Some("2024-01-02"), Some(185.64)), "{bars:?}");
 
     // the adapter paced itself and TWS's notices were information, not errors
-    assert_eq!(fake.received("3"), 6, "five orders placed by the gateway, one by the other client");
+    assert_eq!(fake.received("3"), 9, "six orders placed by the gateway, two changes (placed again), one by the other client");
     let log = d.log_text();
     assert!(log.contains("IB 2104: Market data farm connection is OK"), "{log}");
     http.ok("shutdown", &json!({"message": "tws test"}));

@@ -112,7 +112,8 @@ pub struct Book {
 }
 
 impl Book {
-    /// An empty book; `created` (the store's start) makes its ClOrdIDs unique to the store.
+    /// An empty book; `created` (the store's start, Unix milliseconds) makes its ClOrdIDs unique
+    /// to the store.
     pub fn new(instance: &str, created: i64, dialect: Dialect) -> Self {
         Self {
             instance: instance.to_owned(),

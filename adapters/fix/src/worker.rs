@@ -58,7 +58,7 @@ impl Worker {
     /// # Errors
     /// When the store cannot be opened or replayed.
     pub fn new(settings: Settings, instance: &str, data_dir: Option<&str>, host: Host, to_self: Sender<Msg>) -> Result<Self, String> {
-        let now = Utc::now().timestamp();
+        let now = Utc::now().timestamp_millis();
         let c = &settings.session;
         let dialect = Dialect::of(&c.begin_string).ok_or_else(|| format!("BeginString {}", c.begin_string))?;
         let (store, records) = match data_dir {

@@ -72,16 +72,19 @@ enum Sent {
 }
 
 impl Store {
-    /// A store in memory (no data folder): numbers start at 1 and die with the process.
-    pub fn in_memory(created: i64) -> Self {
-        Self { file: None, sent: HashMap::new(), next_in: 1, next_out: 1, created, last_reset: created, sync: false, end: 0 }
+    /// A store in memory (no data folder), started at `created_ms` (Unix milliseconds): numbers
+    /// start at 1 and die with the process.
+    pub fn in_memory(created_ms: i64) -> Self {
+        Self { file: None, sent: HashMap::new(), next_in: 1, next_out: 1, created: created_ms, last_reset: created_ms.div_euclid(1000), sync: false, end: 0 }
     }
 
-    /// Opens (or creates) the store in `dir`, returning it and its records in order.
+    /// Opens (or creates, at `now_ms`, Unix milliseconds) the store in `dir`, returning it and
+    /// its records in order.
     ///
     /// # Errors
     /// [`StoreError`] when the folder or file cannot be used.
-    pub fn open(dir: &Path, sync: bool, now: i64) -> Result<(Self, Vec<Record>), StoreError> {
+    pub fn open(dir: &Path, sync: bool, now_ms: i64) -> Result<(Self, Vec<Record>), StoreError> {
+        let now = now_ms;
         let path = dir.join("session.store");
         let io = |source| StoreError::Io { path: path.display().to_string(), source };
         std::fs::create_dir_all(dir).map_err(io)?;
@@ -90,7 +93,7 @@ impl Store {
         file.read_to_end(&mut bytes).map_err(io)?;
         let mut store = Self { file: None, sent: HashMap::new(), next_in: 1, next_out: 1, created: now, last_reset: i64::MIN, sync, end: 0 };
         if bytes.is_empty() {
-            store.last_reset = now;
+            store.last_reset = now.div_euclid(1000);
             let head = format!("{MAGIC} created={now}\n");
             file.write_all(head.as_bytes()).map_err(io)?;
             file.sync_all().map_err(io)?;
@@ -100,7 +103,7 @@ impl Store {
         }
         let (created, records, good) = parse(&bytes, &mut store).ok_or_else(|| StoreError::Foreign(path.display().to_string()))?;
         store.created = created;
-        store.last_reset = store.last_reset.max(created);
+        store.last_reset = store.last_reset.max(created.div_euclid(1000));
         if good < bytes.len() {
             // a record cut short by a crash
             file.set_len(good as u64).map_err(io)?;
@@ -111,7 +114,7 @@ impl Store {
         Ok((store, records))
     }
 
-    /// When the store was started (Unix seconds): names the adapter's ids, so that ids of
+    /// When the store was started (Unix milliseconds): names the adapter's ids, so that ids of
     /// different stores never meet.
     pub fn created(&self) -> i64 {
         self.created
@@ -297,7 +300,7 @@ mod tests {
     #[test]
     fn numbers_messages_and_records_survive_a_reopen() {
         let dir = tempfile::tempdir().expect("dir");
-        let (mut s, records) = Store::open(dir.path(), true, 1_700_000_000).expect("open");
+        let (mut s, records) = Store::open(dir.path(), true, 1_700_000_000_000).expect("open");
         assert!(records.is_empty());
         assert_eq!((s.next_in(), s.next_out()), (1, 1));
         assert_eq!(s.sent(b"8=FIX.4.4\x01one", false).expect("sent"), 1);
@@ -306,8 +309,8 @@ mod tests {
         assert_eq!(s.sent(b"two\nwith a newline", true).expect("sent"), 2);
         s.received(2, Some(b"35=8\x01")).expect("in");
         drop(s);
-        let (s, records) = Store::open(dir.path(), true, 1_800_000_000).expect("reopen");
-        assert_eq!(s.created(), 1_700_000_000);
+        let (s, records) = Store::open(dir.path(), true, 1_800_000_000_000).expect("reopen");
+        assert_eq!((s.created(), s.last_reset()), (1_700_000_000_000, 1_700_000_000));
         assert_eq!((s.next_in(), s.next_out()), (3, 3));
         assert_eq!(s.message(2).as_deref(), Some(b"two\nwith a newline".as_slice()));
         assert_eq!(records.len(), 5);

@@ -29,7 +29,7 @@ fn sent(actions: &[Action]) -> Vec<Message> {
 }
 
 fn logged_on(dir: &std::path::Path, reset: ResetPolicy) -> (Session, Instant) {
-    let (store, _) = Store::open(dir, false, wall().timestamp()).expect("store");
+    let (store, _) = Store::open(dir, false, wall().timestamp_millis()).expect("store");
     let mut s = Session::new(config(reset), store);
     let now = Instant::now();
     let out = s.connected(now, wall());
@@ -45,7 +45,7 @@ fn logged_on(dir: &std::path::Path, reset: ResetPolicy) -> (Session, Instant) {
 #[test]
 fn a_logon_with_reset_starts_both_sides_at_one() {
     let dir = tempfile::tempdir().expect("dir");
-    let (store, _) = Store::open(dir.path(), false, wall().timestamp()).expect("store");
+    let (store, _) = Store::open(dir.path(), false, wall().timestamp_millis()).expect("store");
     let mut s = Session::new(config(ResetPolicy::Always), store);
     let out = s.connected(Instant::now(), wall());
     let logon = &sent(&out)[0];
@@ -136,7 +136,7 @@ fn too_low_without_possdup_halts_and_a_duplicate_is_ignored() {
 #[test]
 fn a_counterparty_logout_for_too_low_halts() {
     let dir = tempfile::tempdir().expect("dir");
-    let (store, _) = Store::open(dir.path(), false, wall().timestamp()).expect("store");
+    let (store, _) = Store::open(dir.path(), false, wall().timestamp_millis()).expect("store");
     let mut s = Session::new(config(ResetPolicy::Never), store);
     s.connected(Instant::now(), wall());
     let (m, raw) = theirs("5", 14, &[], &[(58, "MsgSeqNum too low, expecting 14 but received 1")]);
@@ -173,7 +173,7 @@ fn a_message_for_another_session_ends_the_connection() {
 #[test]
 fn a_logon_answered_from_ahead_is_caught_up_only_after_the_resend() {
     let dir = tempfile::tempdir().expect("dir");
-    let (store, _) = Store::open(dir.path(), false, wall().timestamp()).expect("store");
+    let (store, _) = Store::open(dir.path(), false, wall().timestamp_millis()).expect("store");
     let mut s = Session::new(config(ResetPolicy::Never), store);
     let now = Instant::now();
     let asked = s.connected(now, wall());

@@ -151,7 +151,9 @@ fn taken(backlog: &AtomicUsize) {
 }
 
 /// Records an order change in the view; the order as the guest gets it, with the fill the
-/// change reports, or `None` when nothing it can see changed (the same state published twice).
+/// change reports, or `None` when nothing it can see changed (the same state published twice,
+/// or a change of quantity or price asked and not answered yet: the guest hears of it once the
+/// order works on its new terms).
 fn order_change(ctx: &mut Ctx, view: &OrderView) -> Option<(OwnOrder, Option<OwnFill>)> {
     let order = OwnOrder::of(&view.order);
     let mut fill = OwnFill::latest(&view.order);
@@ -159,7 +161,8 @@ fn order_change(ctx: &mut Ctx, view: &OrderView) -> Option<(OwnOrder, Option<Own
         let same = convert::status(p.status) == convert::status(order.status)
             && p.filled == order.filled
             && p.broker_id == order.broker_id
-            && p.reason == order.reason;
+            && p.reason == order.reason
+            && p.request == order.request;
         if same {
             return None;
         }
