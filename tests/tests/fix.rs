@@ -203,3 +203,27 @@ fn after_kill_9_the_session_resumes_with_its_numbers_and_every_fill_is_booked_on
     assert!(out.contains("35=2|49=GATEWAY"), "the lost reports were asked for again: {out}");
     assert!(out.contains("43=Y"), "and resent: {out}");
 }
+
+/// The real `txtrader-client` (PyPI) placing orders over FIX: `tests/compat/fix_client_probe.py`.
+#[test]
+fn the_python_client_trades_over_fix_as_with_any_back_end() {
+    let peer = FixPeer::start(FixPeerKind::Exchange);
+    let (d, _http) = start("fix-client", &peer, "FIX.4.4", &[]);
+    let venv = txtrader_tests::venv();
+    let out = std::process::Command::new("timeout")
+        .arg("120")
+        .arg(venv.join("bin/python"))
+        .arg(txtrader_tests::workspace().join("tests/compat/fix_client_probe.py"))
+        .env("TXTRADER_HOST", "127.0.0.1")
+        .env("TXTRADER_HTTP_PORT", d.http_port.to_string())
+        .env("TXTRADER_USERNAME", "txtrader_user")
+        .env("TXTRADER_PASSWORD", "change_this_password")
+        .env("FIX_ACCOUNT", ACCOUNT)
+        .output()
+        .expect("the probe runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for step in ["market order filled", "limit order filled at its price", "1,000 shares filled in two executions", "resting order changed, then cancelled", "reject:"] {
+        assert!(stdout.contains(step), "{step}: {stdout}");
+    }
+}
