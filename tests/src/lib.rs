@@ -592,6 +592,15 @@ impl FixPeer {
     /// # Panics
     /// When the peers are not set up or it does not start.
     pub fn start(kind: FixPeerKind) -> Self {
+        Self::start_with(kind, "")
+    }
+
+    /// Starts one with `extra` lines in its settings' `[DEFAULT]` section (for `fix_exchange.py`:
+    /// `SocketUseSSL=Y` and the certificate files serve TLS).
+    ///
+    /// # Panics
+    /// As [`FixPeer::start`].
+    pub fn start_with(kind: FixPeerKind, extra: &str) -> Self {
         static SET_UP: OnceLock<bool> = OnceLock::new();
         let root = workspace();
         // once per test process: tests starting peers in parallel must not set up at once
@@ -608,6 +617,7 @@ impl FixPeer {
         let cfg = dir.join("peer.cfg");
         let dict = root.join(".venv-fix/share/quickfix");
         let text = text.replace("@PORT@", &port.to_string()).replace("@WORK_DIR@", &dir.join("work").display().to_string()).replace("@DICT_DIR@", &dict.display().to_string());
+        let text = text.replacen("[SESSION]", &format!("{extra}\n[SESSION]"), 1);
         std::fs::write(&cfg, text).expect("write the settings");
         let out = std::fs::File::create(dir.join("peer.out")).expect("output file");
         let mut cmd = std::process::Command::new("timeout");
@@ -621,7 +631,12 @@ impl FixPeer {
         let mut child = cmd.stdout(out.try_clone().expect("dup")).stderr(out).spawn().expect("the FIX peer starts");
         let stdin = child.stdin.take();
         let peer = Self { child, _stdin: stdin, port, dir, kind };
-        wait_until("the FIX peer to listen", Duration::from_secs(30), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        if kind == FixPeerKind::Exchange {
+            // it says when it listens; a bare connect would cost its SSL acceptor a handshake
+            wait_until("the FIX peer to listen", Duration::from_secs(30), || peer.output().contains("ready"));
+        } else {
+            wait_until("the FIX peer to listen", Duration::from_secs(30), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        }
         peer
     }
 

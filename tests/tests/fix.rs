@@ -227,3 +227,44 @@ fn the_python_client_trades_over_fix_as_with_any_back_end() {
         assert!(stdout.contains(step), "{step}: {stdout}");
     }
 }
+
+/// A CA the tests trust nowhere else (EC, made now): for the untrusted case.
+fn other_ca(dir: &Path) -> PathBuf {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let key = KeyPair::generate().expect("key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, "somebody else's CA");
+    let p = dir.join("other-ca.pem");
+    std::fs::write(&p, ca.self_signed(&key).expect("CA").pem()).expect("write");
+    p
+}
+
+/// TLS to the acceptor (QuickFIX's SSL acceptor): orders flow over it; a certificate from an
+/// authority the settings do not trust keeps the session down with the reason.
+#[test]
+fn orders_over_tls_and_an_untrusted_acceptor_refused() {
+    // QuickFIX's SSL acceptor takes RSA keys only: a test CA and certificate made once
+    // (tests/peers/fix/tls/README.md)
+    let tls = txtrader_tests::workspace().join("tests/peers/fix/tls");
+    let (ca, cert, key) = (tls.join("ca.pem"), tls.join("acceptor.pem"), tls.join("acceptor.key"));
+    let ssl = format!("SocketUseSSL=Y\nServerCertificateFile={}\nServerCertificateKeyFile={}\nCertificateVerifyLevel=0", cert.display(), key.display());
+    let peer = FixPeer::start_with(FixPeerKind::Exchange, &ssl);
+    let (_d, http) = start("fix-tls", &peer, "FIX.4.4", &[("TXTRADER_FIX_TLS", "1"), ("TXTRADER_FIX_TLS_CA_FILE", path(&ca))]);
+    let l = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": 100, "limit_price": 189.30}));
+    let filled = http.wait_order(&permid(&l), &["Filled"]);
+    assert_eq!(filled["filled"], 100, "{filled}");
+
+    // trusting another authority: the handshake fails, the link stays down, the log says why
+    let other_ca = other_ca(&txtrader_tests::temp_folder("fix-tls-other"));
+    let dir = adapter_dir("fix-tls-untrusted");
+    let fix = peer.instance_env("fix", "FIX.4.4", ACCOUNT);
+    let mut env: Vec<(&str, &str)> = vec![("TXTRADER_ADAPTER_DIR", path(&dir)), ("TXTRADER_MODE", "sim,fix"), ("TXTRADER_FIX_TLS", "1"), ("TXTRADER_FIX_TLS_CA_FILE", path(&other_ca))];
+    env.extend(fix.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let d = Daemon::start("fix-tls-untrusted", &env);
+    wait_until("the refused handshake in the log", Duration::from_secs(30), || d.log_text().contains("TLS handshake with"));
+    let log = d.log_text();
+    assert!(log.contains("UnknownIssuer") || log.contains("certificate"), "{log}");
+    let http = Http::new(d.http_port);
+    assert_eq!(http.adapter("fix")["state"], "starting", "the instance never got its link");
+}

@@ -5,7 +5,8 @@
 //!   resends and gap fills — as a state machine without I/O.
 //! - [`book`]: the orders the session placed, and what the counterparty's reports make of
 //!   them; [`mapping`]: FIX's vocabulary to the gateway's domain, in one place.
-//! - [`connection`] and [`worker`]: the socket, and the thread that owns everything.
+//! - [`connection`] (plain TCP or [`tls`]) and [`worker`]: the socket, and the thread that owns
+//!   everything.
 //!
 //! Orders only: a FIX instance runs beside one that serves market data
 //! (`TXTRADER_MODE=sim,fix=fix`). Settings are `TXTRADER_<INSTANCE>_*` (see [`settings`]).
@@ -16,6 +17,7 @@ pub mod mapping;
 pub mod proto;
 pub mod session;
 pub mod settings;
+pub mod tls;
 pub mod worker;
 
 use std::sync::mpsc;

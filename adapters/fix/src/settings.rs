@@ -27,6 +27,21 @@ pub struct Settings {
     /// Whether order messages are synced to disk before they go out (`SYNC`, 1 or 0; default
     /// 1).
     pub sync: bool,
+    /// TLS to the acceptor (`TLS=1`), when on.
+    pub tls: Option<TlsSettings>,
+}
+
+/// How the TLS connection is made and checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// PEM file of the certificate authorities to trust (`TLS_CA_FILE`; default the system's
+    /// bundle, `/etc/ssl/certs/ca-certificates.crt`).
+    pub ca_file: String,
+    /// The name the acceptor's certificate must carry (`TLS_SERVER_NAME`; default `HOST`).
+    pub server_name: String,
+    /// A client certificate and its key, PEM (`TLS_CERT_FILE`, `TLS_KEY_FILE`), for acceptors
+    /// that authenticate initiators by certificate.
+    pub client: Option<(String, String)>,
 }
 
 /// Why the settings are refused (every problem at once).
@@ -34,7 +49,12 @@ pub struct Settings {
 #[error("{}", .0.join("; "))]
 pub struct SettingsError(pub Vec<String>);
 
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 16] = [
+    "tls",
+    "tls_ca_file",
+    "tls_server_name",
+    "tls_cert_file",
+    "tls_key_file",
     "host",
     "port",
     "sender_comp_id",
@@ -94,6 +114,31 @@ impl Settings {
                 true
             }
         };
+        let tls = match r.text("tls", "0").as_str() {
+            "1" | "true" | "yes" => {
+                let client = match (r.text("tls_cert_file", ""), r.text("tls_key_file", "")) {
+                    (c, k) if c.is_empty() && k.is_empty() => None,
+                    (c, k) if !c.is_empty() && !k.is_empty() => Some((c, k)),
+                    _ => {
+                        r.problem(format!("{prefix}TLS_CERT_FILE and {prefix}TLS_KEY_FILE: give both or neither"));
+                        None
+                    }
+                };
+                Some(TlsSettings { ca_file: r.text("tls_ca_file", "/etc/ssl/certs/ca-certificates.crt"), server_name: r.text("tls_server_name", &host), client })
+            }
+            "0" | "false" | "no" => {
+                for key in ["tls_ca_file", "tls_server_name", "tls_cert_file", "tls_key_file"] {
+                    if config.settings.contains_key(key) {
+                        r.problem(format!("{prefix}{}: set without {prefix}TLS=1", key.to_uppercase()));
+                    }
+                }
+                None
+            }
+            other => {
+                r.problem(format!("{prefix}TLS={other:?}: expected 1 or 0"));
+                None
+            }
+        };
         let listed = r.text("accounts", &config.api.account);
         let mut accounts = Vec::new();
         for a in listed.split(',').map(str::trim).filter(|a| !a.is_empty()) {
@@ -114,6 +159,7 @@ impl Settings {
             accounts,
             reconnect_max: secs(reconnect_max),
             sync,
+            tls,
         })
     }
 }
@@ -140,6 +186,11 @@ mod tests {
         assert_eq!((s.host.as_str(), s.port, s.session.begin_string.as_str()), ("127.0.0.1", 9880, "FIX.4.4"));
         assert_eq!((s.session.heartbeat, s.session.reset, s.sync), (Duration::from_secs(30), ResetPolicy::Never, true));
         assert_eq!(s.accounts.iter().map(AccountId::as_str).collect::<Vec<_>>(), vec!["A1", "A2"]);
+        assert_eq!(s.tls, None);
+        let s = Settings::from_config(&config(&[("port", "9880"), ("sender_comp_id", "G"), ("target_comp_id", "E"), ("accounts", "A1"), ("tls", "1"), ("tls_ca_file", "/ca.pem")])).expect("settings");
+        assert_eq!(s.tls, Some(TlsSettings { ca_file: "/ca.pem".into(), server_name: "127.0.0.1".into(), client: None }));
+        let e = Settings::from_config(&config(&[("port", "9880"), ("sender_comp_id", "G"), ("target_comp_id", "E"), ("accounts", "A1"), ("tls_ca_file", "/ca.pem")])).expect_err("refused");
+        assert!(e.to_string().contains("TLS_CA_FILE: set without TXTRADER_FIX_TLS=1"), "{e}");
     }
 
     #[test]

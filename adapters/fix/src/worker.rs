@@ -139,7 +139,7 @@ impl Worker {
     fn connect(&mut self) {
         self.connections += 1;
         self.emit(AdapterEvent::Link(LinkState::Connecting));
-        match connection::open(&self.settings.host, self.settings.port, self.connections, self.to_self.clone()) {
+        match connection::open(&self.settings.host, self.settings.port, self.settings.tls.as_ref(), self.connections, self.to_self.clone()) {
             Ok(c) => {
                 self.live = Some(c);
                 self.reconnect_at = None;

@@ -398,16 +398,17 @@ pub async fn data_command(ctx: &Ctx, cmd: &str, args: &[&str], symbol_fields: Op
         }
         "modify" => {
             // modify ID QUANTITY [LIMIT_PRICE [STOP_PRICE]]; `-` keeps a term as it is
-            if !(2..=4).contains(&args.len()) {
+            let (Some((id, terms)), 2..=4) = (args.split_first(), args.len()) else {
                 return Err(format!("TypeError('{cmd}: expected 2 to 4 arguments (ID QUANTITY [LIMIT_PRICE [STOP_PRICE]], - keeps a term), got {}')", args.len()));
-            }
-            let mut change = json!({"id": args[0]});
-            for (name, value) in ["quantity", "limit_price", "stop_price"].iter().zip(&args[1..]) {
+            };
+            let mut change = serde_json::Map::new();
+            change.insert("id".into(), json!(id));
+            for (name, value) in ["quantity", "limit_price", "stop_price"].into_iter().zip(terms) {
                 if *value != "-" {
-                    change[*name] = json!(value);
+                    change.insert(name.into(), json!(value));
                 }
             }
-            one(label("modify_order", &run("modify_order", change).await?))
+            one(label("modify_order", &run("modify_order", Value::Object(change)).await?))
         }
         "getbars" => {
             let [symbol, period, start_date, start_time, end_date, end_time] = arity(cmd, args, "SYMBOL PERIOD START_DATE START_TIME END_DATE END_TIME")?;
