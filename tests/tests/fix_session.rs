@@ -130,6 +130,17 @@ fn log_on(s: &mut Session, peer: &FixPeer) -> (Link, Seen) {
     (link, seen)
 }
 
+/// A session that logged on once (with a reset), dropped its connection, and was opened again
+/// from its store with the numbers continuing.
+fn reopened_after_one_logon(dir: &std::path::Path, begin: &str, peer: &FixPeer) -> Session {
+    let mut s = session(dir, begin, 30, ResetPolicy::Always);
+    let (link, _) = log_on(&mut s, peer);
+    drop(link);
+    s.closed();
+    drop(s);
+    session(dir, begin, 30, ResetPolicy::Never)
+}
+
 const DIALECTS: [&str; 2] = ["FIX.4.2", "FIX.4.4"];
 
 #[test]
@@ -169,13 +180,8 @@ fn numbers_continue_across_a_dropped_connection_and_a_restart_without_reset() {
     let peer = FixPeer::start(FixPeerKind::Executor);
     for begin in DIALECTS {
         let dir = tempfile::tempdir().expect("dir");
-        let mut s = session(dir.path(), begin, 30, ResetPolicy::Always);
-        let (link, _) = log_on(&mut s, &peer);
-        drop(link);
-        s.closed();
         // the same session again, from its store, without ResetSeqNumFlag
-        drop(s);
-        let mut s = session(dir.path(), begin, 30, ResetPolicy::Never);
+        let mut s = reopened_after_one_logon(dir.path(), begin, &peer);
         std::thread::sleep(Duration::from_millis(300));
         let (_link, seen) = log_on(&mut s, &peer);
         let logon = seen.got("A");
@@ -226,12 +232,7 @@ fn numbers_too_low_on_either_side_halt_the_session_instead_of_looping() {
     for begin in DIALECTS {
         // ours too low: the acceptor logs out with its reason; the session halts
         let dir = tempfile::tempdir().expect("dir");
-        let mut s = session(dir.path(), begin, 30, ResetPolicy::Always);
-        let (link, _) = log_on(&mut s, &peer);
-        drop(link);
-        s.closed();
-        drop(s);
-        let mut s = session(dir.path(), begin, 30, ResetPolicy::Never);
+        let mut s = reopened_after_one_logon(dir.path(), begin, &peer);
         let next_in = s.store().next_in();
         s.store_mut().reset_to(next_in, 1, Utc::now().timestamp()).expect("rewound");
         std::thread::sleep(Duration::from_millis(300));
@@ -248,12 +249,7 @@ fn numbers_too_low_on_either_side_halt_the_session_instead_of_looping() {
         // theirs too low: the session expects more than the acceptor sends, and halts with a
         // Logout saying so
         let dir = tempfile::tempdir().expect("dir");
-        let mut s = session(dir.path(), begin, 30, ResetPolicy::Always);
-        let (link, _) = log_on(&mut s, &peer);
-        drop(link);
-        s.closed();
-        drop(s);
-        let mut s = session(dir.path(), begin, 30, ResetPolicy::Never);
+        let mut s = reopened_after_one_logon(dir.path(), begin, &peer);
         let ahead = s.store().next_in() + 5;
         s.store_mut().expect(ahead).expect("moved on");
         std::thread::sleep(Duration::from_millis(300));

@@ -2,27 +2,31 @@
 //! requests and the reader's messages from one channel and answers through the host.
 //!
 //! At start the store is replayed into the book. Once the host says hello the worker
-//! connects and logs on; the link is `Connected` when the acceptor answers the Logon, and
-//! OrderStatusRequests then ask about every order still open. A dropped connection reconnects
+//! connects and logs on; the link is `Connected` once the acceptor answered the Logon and
+//! resent what the session missed, and OrderStatusRequests then ask about every order still
+//! open. A dropped connection reconnects
 //! after 1, 2, 4 … s (capped, with jitter); a session halted on sequence numbers (see
 //! [`crate::session`]) stays down with an alert until its numbers are reset.
+//!
+//! `orders.rs` has the order side: placing, cancelling and replacing, the status requests,
+//! and the replay of the store.
 
-use crate::book::{Book, Outcome, Placed};
+mod orders;
+
+use crate::book::{Book, Outcome};
 use crate::connection::{self, Connection, Wire};
-use crate::mapping::{self, Dialect};
-use crate::proto::encode::utc_timestamp;
-use crate::proto::tags::msg;
+use crate::mapping::Dialect;
 use crate::proto::Message;
-use crate::session::store::{Record, Store};
+use crate::session::store::Store;
 use crate::session::{Action, Session};
 use crate::settings::Settings;
 use chrono::Utc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 use txtrader_plugin_api::adapter::{Host, LogLevel};
-use txtrader_plugin_api::model::{BrokerOrderId, ClientOrderId, LinkState, OrderRequest, OrderType, Quantity, UnixNanos};
+use txtrader_plugin_api::model::{LinkState, UnixNanos};
 use txtrader_plugin_api::wire::{
-    AdapterEvent, AdapterHello, AdapterRequest, AlertLevel, BrokerSnapshot, ErrorCode, OrderEvent, OrderEventKind, ReplyBody, RequestBody,
+    AdapterEvent, AdapterHello, AdapterRequest, AlertLevel, BrokerSnapshot, ErrorCode, ReplyBody, RequestBody,
     FEATURE_MODIFY, PROTOCOL_VERSION,
 };
 
@@ -74,7 +78,7 @@ impl Worker {
         let mut book = Book::new(instance, store.created(), dialect);
         let replayed = records.len();
         for record in records {
-            replay(&mut book, record)?;
+            orders::replay(&mut book, record)?;
         }
         if replayed > 0 {
             host.log(
@@ -243,30 +247,6 @@ impl Worker {
         }
     }
 
-    /// OrderStatusRequest for every order still open (after a logon: what happened while the
-    /// session was down comes from the resends; this also catches what they cannot say).
-    fn ask_status(&mut self) {
-        let open: Vec<(String, Option<String>, String)> = self.book.open_orders().map(|o| (o.current.clone(), o.order_id.clone(), o.root.clone())).collect();
-        for (current, order_id, root) in open {
-            let Some(order) = self.book.open_orders().find(|o| o.root == root) else { continue };
-            let body = mapping::status_request(&current, order_id.as_deref(), &order.terms());
-            if let Err(e) = self.send_order_message(msg::ORDER_STATUS_REQUEST, &body) {
-                self.host.log(LogLevel::Warn, &format!("FIX: no status request for order {root}: {e}"));
-                break;
-            }
-        }
-    }
-
-    /// Sends an order message; an error when the session could not (then nothing went out).
-    fn send_order_message(&mut self, msg_type: &str, body: &[(u32, String)]) -> Result<(), String> {
-        let (seq, bytes) = self.session.send_app(msg_type, body, Instant::now(), Utc::now()).map_err(|e| e.to_string())?;
-        if let Ok(m) = Message::parse(&bytes) {
-            self.book.sent(seq, &m);
-        }
-        self.write(&bytes);
-        Ok(())
-    }
-
     fn request(&mut self, r: AdapterRequest) {
         let id = r.id;
         match r.body {
@@ -295,140 +275,5 @@ impl Worker {
                 self.host.fail(id, ErrorCode::Unsupported, "not supported by the FIX adapter");
             }
         }
-    }
-
-    fn submit(&mut self, request: OrderRequest) {
-        let root = self.book.next_cl_ord_id();
-        let client_order_id = request.client_order_id.clone();
-        let reject = |w: &Self, reason: String| {
-            let broker_order_id = w.book.broker_id(&root).ok();
-            if let Some(broker_order_id) = broker_order_id {
-                w.emit(AdapterEvent::Order(OrderEvent {
-                    event_id: format!("{root}:refused"),
-                    broker_order_id,
-                    client_order_id: Some(client_order_id.clone()),
-                    ts_event: UnixNanos::now(),
-                    kind: OrderEventKind::Rejected { reason },
-                    raw: None,
-                }));
-            }
-        };
-        if request.staged_tag.is_some() {
-            return reject(self, "staged tickets are not supported by FIX sessions".into());
-        }
-        if !self.settings.accounts.contains(&request.account) {
-            return reject(self, format!("account {} is not routed by this FIX session", request.account));
-        }
-        if !self.session.is_active() {
-            return reject(self, format!("not connected: the FIX session {} is not logged on", self.describe()));
-        }
-        let placed = Placed { request, root: root.clone(), at: UnixNanos::now() };
-        let record = serde_json::to_vec(&placed).unwrap_or_default();
-        if let Err(e) = self.session.store_mut().own(&record) {
-            return reject(self, format!("the FIX store refused the order: {e}"));
-        }
-        if let Err(e) = self.book.placed(placed) {
-            return reject(self, e);
-        }
-        let Some(order) = self.book.open_orders().find(|o| o.root == root) else { return };
-        let body = mapping::new_order_single(&root, &order.terms(), &utc_timestamp(Utc::now()));
-        if let Err(e) = self.send_order_message(msg::NEW_ORDER_SINGLE, &body) {
-            // recorded as placed but never sent: the book must say so too
-            let outcome = self.book.refused(&root, format!("not sent: {e}"));
-            self.publish(outcome);
-        }
-    }
-
-    fn cancel(&mut self, broker_order_id: BrokerOrderId, client_order_id: Option<ClientOrderId>) {
-        let refuse = |w: &Self, reason: String| {
-            w.emit(AdapterEvent::Order(OrderEvent {
-                event_id: format!("cancel-refused-{}", UnixNanos::now().0),
-                broker_order_id: broker_order_id.clone(),
-                client_order_id: client_order_id.clone(),
-                ts_event: UnixNanos::now(),
-                kind: OrderEventKind::CancelRejected { reason },
-                raw: None,
-            }));
-        };
-        let Some(order) = self.book.by_broker_id(&broker_order_id) else {
-            return refuse(self, format!("order {broker_order_id} is unknown to this FIX session"));
-        };
-        if !order.is_open() {
-            return refuse(self, format!("order {broker_order_id} is {}", order.status));
-        }
-        if self.book.pending(&order.root) {
-            return refuse(self, format!("a cancel of order {broker_order_id} is already pending"));
-        }
-        if !self.session.is_active() {
-            return refuse(self, format!("not connected: the FIX session {} is not logged on", self.describe()));
-        }
-        let (current, order_id) = (order.current.clone(), order.order_id.clone());
-        let terms_owner = order.clone();
-        let cl_ord_id = self.book.next_cl_ord_id();
-        let body = mapping::cancel_request(&cl_ord_id, &current, order_id.as_deref(), &terms_owner.terms(), &utc_timestamp(Utc::now()));
-        if let Err(e) = self.send_order_message(msg::ORDER_CANCEL_REQUEST, &body) {
-            refuse(self, e);
-        }
-    }
-}
-
-impl Worker {
-    /// OrderCancelReplaceRequest: the order on new terms, under a new ClOrdID.
-    fn modify(&mut self, broker_order_id: BrokerOrderId, client_order_id: Option<ClientOrderId>, quantity: Quantity, order_type: OrderType) {
-        let refuse = |w: &Self, reason: String| {
-            w.emit(AdapterEvent::Order(OrderEvent {
-                event_id: format!("modify-refused-{}", UnixNanos::now().0),
-                broker_order_id: broker_order_id.clone(),
-                client_order_id: client_order_id.clone(),
-                ts_event: UnixNanos::now(),
-                kind: OrderEventKind::ModifyRejected { reason },
-                raw: None,
-            }));
-        };
-        let Some(order) = self.book.by_broker_id(&broker_order_id) else {
-            return refuse(self, format!("order {broker_order_id} is unknown to this FIX session"));
-        };
-        if !order.is_open() {
-            return refuse(self, format!("order {broker_order_id} is {}", order.status));
-        }
-        if self.book.pending(&order.root) {
-            return refuse(self, format!("a cancel or replace of order {broker_order_id} is already pending"));
-        }
-        if !self.session.is_active() {
-            return refuse(self, format!("not connected: the FIX session {} is not logged on", self.describe()));
-        }
-        let mut changed = order.clone();
-        changed.request.quantity = quantity;
-        changed.request.order_type = order_type;
-        let cl_ord_id = self.book.next_cl_ord_id();
-        let body = mapping::replace_request(&cl_ord_id, &changed.current, changed.order_id.as_deref(), &changed.terms(), &utc_timestamp(Utc::now()));
-        if let Err(e) = self.send_order_message(msg::ORDER_CANCEL_REPLACE_REQUEST, &body) {
-            refuse(self, e);
-        }
-    }
-}
-
-/// One store record into the book.
-fn replay(book: &mut Book, record: Record) -> Result<(), String> {
-    match record {
-        Record::Own(json) => {
-            let placed: Placed = serde_json::from_slice(&json).map_err(|e| format!("FIX store: an order record does not read: {e}"))?;
-            book.placed(placed)
-        }
-        Record::Out(seq, bytes) => {
-            if let Ok(m) = Message::parse(&bytes) {
-                if !msg::is_admin(m.msg_type()) {
-                    book.sent(seq, &m);
-                }
-            }
-            Ok(())
-        }
-        Record::In(seq, Some(bytes)) => {
-            if let Ok(m) = Message::parse(&bytes) {
-                book.received(seq, &m);
-            }
-            Ok(())
-        }
-        Record::In(_, None) | Record::Reset(..) | Record::Expect(_) => Ok(()),
     }
 }
