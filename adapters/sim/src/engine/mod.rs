@@ -369,17 +369,7 @@ impl Exchange {
 
     fn cancel(&mut self, broker_id: &BrokerOrderId, now: UnixNanos) {
         let Some(&seq) = self.by_broker_id.get(broker_id) else {
-            self.cancel_rejects += 1;
-            self.changed.meta = true;
-            self.out.push(AdapterEvent::Order(OrderEvent {
-                event_id: format!("{broker_id}-x{}", self.cancel_rejects),
-                broker_order_id: broker_id.clone(),
-                client_order_id: None,
-                ts_event: now,
-                kind: OrderEventKind::CancelRejected { reason: "Unknown order".into() },
-                raw: None,
-            }));
-            return;
+            return self.unknown_order(broker_id, OrderEventKind::CancelRejected { reason: "Unknown order".into() }, now);
         };
         let status = self.orders[&seq].status;
         let kind = if status.is_terminal() {
@@ -393,21 +383,25 @@ impl Exchange {
         self.order_event(seq, kind, now);
     }
 
+    /// Refuses a request about an order the exchange does not know.
+    fn unknown_order(&mut self, broker_id: &BrokerOrderId, kind: OrderEventKind, now: UnixNanos) {
+        self.cancel_rejects += 1;
+        self.changed.meta = true;
+        self.out.push(AdapterEvent::Order(OrderEvent {
+            event_id: format!("{broker_id}-x{}", self.cancel_rejects),
+            broker_order_id: broker_id.clone(),
+            client_order_id: None,
+            ts_event: now,
+            kind,
+            raw: None,
+        }));
+    }
+
     /// Changes a working order's quantity and prices; it keeps working on the new terms (and
     /// trades at once if its new price crosses the market).
     fn modify(&mut self, broker_id: &BrokerOrderId, quantity: Quantity, order_type: OrderType, now: UnixNanos) {
         let Some(&seq) = self.by_broker_id.get(broker_id) else {
-            self.cancel_rejects += 1;
-            self.changed.meta = true;
-            self.out.push(AdapterEvent::Order(OrderEvent {
-                event_id: format!("{broker_id}-x{}", self.cancel_rejects),
-                broker_order_id: broker_id.clone(),
-                client_order_id: None,
-                ts_event: now,
-                kind: OrderEventKind::ModifyRejected { reason: "Unknown order".into() },
-                raw: None,
-            }));
-            return;
+            return self.unknown_order(broker_id, OrderEventKind::ModifyRejected { reason: "Unknown order".into() }, now);
         };
         let o = &self.orders[&seq];
         let same_type = std::mem::discriminant(&o.request.order_type) == std::mem::discriminant(&order_type);
