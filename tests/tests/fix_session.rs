@@ -260,3 +260,72 @@ fn numbers_too_low_on_either_side_halt_the_session_instead_of_looping() {
         }
     }
 }
+
+/// What a book makes of the messages a real acceptor answers: a cancel and a replace of a
+/// filled order (fix_exchange: OrderCancelReject "too late", CxlRejResponseTo 1 and 2) and a
+/// cancel the executor does not support (BusinessMessageReject) become the order's refused
+/// cancel and refused change, with the acceptor's text. The gateway never sends these for an
+/// order it knows is filled; a cancel racing the fill does, which this plays out on purpose.
+#[test]
+fn an_acceptors_cancel_and_replace_rejects_reach_the_order_with_their_text() {
+    use txtrader_adapter_fix::book::{Book, Placed};
+    use txtrader_adapter_fix::mapping::Dialect;
+    use txtrader_plugin_api::model::{AccountId, ClientOrderId, OrderOrigin, OrderRequest, OrderType, Price, Quantity, Side, Symbol, TimeInForce, UnixNanos};
+    use txtrader_plugin_api::wire::OrderEventKind;
+    for (kind, target) in [(FixPeerKind::Exchange, "EXCHANGE"), (FixPeerKind::Executor, "EXECUTOR")] {
+        let peer = FixPeer::start(kind);
+        let dir = tempfile::tempdir().expect("dir");
+        let (store, _) = Store::open(dir.path(), false, Utc::now().timestamp_millis()).expect("store");
+        let mut config = config("FIX.4.4", 30, ResetPolicy::Always);
+        config.target = target.into();
+        let mut s = Session::new(config, store);
+        let (mut link, _) = log_on(&mut s, &peer);
+        let mut book = Book::new("fix", s.store().created(), Dialect::Fix44);
+        let root = book.next_cl_ord_id();
+        let request = OrderRequest {
+            client_order_id: ClientOrderId::new("c-1").expect("id"),
+            account: AccountId::new("FIX.TEST.1").expect("account"),
+            symbol: Symbol::new("IBM").expect("symbol"),
+            side: Side::Buy,
+            quantity: Quantity::from_u64(38),
+            order_type: OrderType::Limit { limit_price: Price::from_cents(4425) },
+            time_in_force: TimeInForce::Day,
+            route: None,
+            exchange: None,
+            staged_tag: None,
+            origin: OrderOrigin::Client,
+            user: None,
+        };
+        book.placed(Placed { request, root: root.clone(), at: UnixNanos(1) }).expect("placed");
+        let send = |s: &mut Session, book: &mut Book, link: &mut Link, msg_type: &str, body: Vec<(u32, String)>| {
+            let (seq, bytes) = s.send_app(msg_type, &body, Instant::now(), Utc::now()).expect("sent");
+            book.sent(seq, &Message::parse(&bytes).expect("ours"));
+            let seen = drive(s, link, vec![Action::Send(bytes)], Duration::from_millis(800), true);
+            let mut events = Vec::new();
+            for a in seen.actions {
+                if let Action::Deliver(m) = a {
+                    events.extend(book.received(m.seq().unwrap_or_default(), &m).events);
+                }
+            }
+            events
+        };
+        let order = book.open_orders().next().expect("the order").clone();
+        let terms = order.terms();
+        let d = txtrader_adapter_fix::mapping::new_order_single(&root, &terms, "20261204-15:00:00.000");
+        let filled = send(&mut s, &mut book, &mut link, "D", d);
+        assert!(filled.iter().any(|e| matches!(e.kind, OrderEventKind::Filled(_))), "{target}: {filled:?}");
+        // the cancel and the replace the race would send
+        let (id, current) = (book.next_cl_ord_id(), root.clone());
+        let f = txtrader_adapter_fix::mapping::cancel_request(&id, &current, None, &terms, "20261204-15:00:00.000");
+        let answer = send(&mut s, &mut book, &mut link, "F", f);
+        match (kind, &answer[..]) {
+            (FixPeerKind::Exchange, [e]) => assert!(matches!(&e.kind, OrderEventKind::CancelRejected { reason } if reason.contains("Too late")), "{answer:?}"),
+            (FixPeerKind::Executor, [e]) => assert!(matches!(&e.kind, OrderEventKind::CancelRejected { reason } if reason.contains("Unsupported Message Type")), "{answer:?}"),
+            _ => panic!("{target}: one refused cancel, got {answer:?}"),
+        }
+        let id = book.next_cl_ord_id();
+        let g = txtrader_adapter_fix::mapping::replace_request(&id, &current, None, &terms, "20261204-15:00:00.000");
+        let answer = send(&mut s, &mut book, &mut link, "G", g);
+        assert!(matches!(&answer[..], [e] if matches!(e.kind, OrderEventKind::ModifyRejected { .. })), "{target}: one refused change, got {answer:?}");
+    }
+}
