@@ -86,6 +86,15 @@ fn trade_on_the_exchange(peer: &FixPeer, begin: &str) {
     http.ok("cancel_order", &json!({"id": permid(&rest)}));
     http.wait_order(&permid(&rest), &["Cancelled"]);
 
+    // a stop order rests at the exchange until cancelled; a stop-limit (OrdType 4 with Price
+    // and StopPx, which the exchange's data dictionary checks) trades at its 100.00
+    let stop = http.ok("stop_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": 10, "stop_price": 250.0}));
+    http.wait_order(&permid(&stop), &["Pending"]);
+    http.ok("cancel_order", &json!({"id": permid(&stop)}));
+    http.wait_order(&permid(&stop), &["Cancelled"]);
+    let stop_limit = http.ok("stoplimit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": -10, "stop_price": 150.0, "limit_price": 149.5}));
+    http.wait_order(&permid(&stop_limit), &["Filled"]);
+
     // changed to a price that no longer rests, an order fills on its new terms
     let moved = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": 10, "limit_price": 0.5}));
     http.wait_order(&permid(&moved), &["Pending"]);

@@ -189,3 +189,16 @@ fn a_logon_answered_from_ahead_is_caught_up_only_after_the_resend() {
     s.received(m, &raw, now, wall());
     assert!(s.caught_up(), "next expected {}", s.store().next_in());
 }
+
+#[test]
+fn a_daily_reset_comes_with_the_first_logon_of_a_new_utc_day() {
+    let dir = tempfile::tempdir().expect("dir");
+    let yesterday = wall() - chrono::Duration::days(1);
+    let (store, _) = Store::open(dir.path(), false, yesterday.timestamp_millis()).expect("store");
+    let mut s = Session::new(config(ResetPolicy::Daily), store);
+    let first = sent(&s.connected(Instant::now(), wall()));
+    assert_eq!((first[0].get(141), first[0].seq()), (Some("Y"), Some(1)), "a new day resets");
+    s.closed();
+    let again = sent(&s.connected(Instant::now(), wall()));
+    assert_eq!((again[0].get(141), again[0].seq()), (None, Some(2)), "the same day goes on");
+}
