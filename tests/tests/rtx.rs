@@ -77,9 +77,12 @@ fn trading_through_rtgw_quotes_orders_cancels_accounts() {
     assert_eq!(execs.as_object().map(serde_json::Map::len), Some(1), "{execs}");
     wait_until("the position", Duration::from_secs(10), || http.ok("query_positions", &json!({}))[ACCOUNT]["IBM"] == 100);
 
-    // a resting limit order, cancelled
+    // a resting limit order; RealTick's adapter cannot change orders (it does not announce the
+    // feature), so a change is refused with that reason; cancelled
     let l = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": 10, "limit_price": 1.0}));
     http.wait_order(&permid(&l), &["Pending"]);
+    let refused = http.ok("modify_order", &json!({"id": permid(&l), "quantity": 20}));
+    assert_eq!(refused["errorMsg"], "Adapter rtx cannot change orders; cancel and place a new one.", "{refused}");
     http.ok("cancel_order", &json!({"id": permid(&l)}));
     http.wait_order(&permid(&l), &["Cancelled"]);
 
