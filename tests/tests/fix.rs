@@ -275,3 +275,22 @@ fn orders_over_tls_and_an_untrusted_acceptor_refused() {
     let http = Http::new(d.http_port);
     assert_eq!(http.adapter("fix")["state"], "starting", "the instance never got its link");
 }
+
+/// A FIX session is held by one adapter generation at a time (its store is locked): a new build
+/// dropped into the folder is refused with that reason, and the running generation goes on
+/// trading. (A new build takes over at the next restart.)
+#[test]
+fn a_new_build_cannot_take_a_live_session_and_the_running_one_goes_on() {
+    let peer = FixPeer::start(FixPeerKind::Exchange);
+    let (d, http) = start("fix-swap", &peer, "FIX.4.4", &[]);
+    let dir = PathBuf::from(d.log_text().lines().find_map(|l| l.split("watching the adapter folder dir=").nth(1)).expect("the adapter folder").trim());
+    let build = txtrader_tests::build_adapter("txtrader-adapter-fix", Some("0.1.0+fix.2"));
+    std::fs::copy(&build, dir.join("libtxtrader_adapter_fix.so.part")).expect("copy");
+    std::fs::rename(dir.join("libtxtrader_adapter_fix.so.part"), dir.join("libtxtrader_adapter_fix.so")).expect("rename");
+    wait_until("the refused swap", Duration::from_secs(60), || d.log_text().contains("is in use by another adapter generation"));
+    let a = http.adapter("fix");
+    assert_eq!((a["version"].as_str(), a["state"].as_str()), (Some("0.1.0"), Some("ready")), "{a}");
+    assert!(a["last_error"].as_str().is_some_and(|e| e.contains("in use")), "{a}");
+    let l = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": 100, "limit_price": 189.30}));
+    http.wait_order(&permid(&l), &["Filled"]);
+}

@@ -49,6 +49,9 @@ pub enum StoreError {
     /// Not a store file.
     #[error("FIX store {0}: not a txtrader FIX store (first line)")]
     Foreign(String),
+    /// Another holder has it: a session cannot be held twice.
+    #[error("FIX store {0} is in use by another adapter generation or process: a FIX session is held by one at a time (stop the other first; a new build of the adapter takes over at the next restart)")]
+    InUse(String),
 }
 
 /// The store of one session.
@@ -89,6 +92,12 @@ impl Store {
         let io = |source| StoreError::Io { path: path.display().to_string(), source };
         std::fs::create_dir_all(dir).map_err(io)?;
         let mut file = OpenOptions::new().read(true).append(true).create(true).open(&path).map_err(io)?;
+        // the kernel releases the lock when the holder closes the file or dies
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(e) if e == rustix::io::Errno::WOULDBLOCK => return Err(StoreError::InUse(path.display().to_string())),
+            Err(e) => return Err(io(std::io::Error::from(e))),
+        }
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io)?;
         let mut store = Self { file: None, sent: HashMap::new(), next_in: 1, next_out: 1, created: now, last_reset: i64::MIN, sync, end: 0 };
@@ -349,6 +358,15 @@ mod tests {
         drop(s);
         let (s, _) = Store::open(dir.path(), false, 1).expect("reopen");
         assert_eq!((s.next_in(), s.next_out(), s.message(1), s.last_reset()), (1, 1, None, 50));
+    }
+
+    #[test]
+    fn a_store_has_one_holder_at_a_time() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (held, _) = Store::open(dir.path(), false, 1).expect("open");
+        assert!(matches!(Store::open(dir.path(), false, 1), Err(StoreError::InUse(_))));
+        drop(held);
+        assert!(Store::open(dir.path(), false, 1).is_ok(), "free once the holder lets go");
     }
 
     #[test]
