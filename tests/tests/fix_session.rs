@@ -72,9 +72,10 @@ impl Seen {
     }
 }
 
-/// Runs the session on `link` for `time` (or until it asks to disconnect), sending what it
-/// says; `ticks` off leaves its clock stopped, so it sends no heartbeats of its own.
-fn drive(s: &mut Session, link: &mut Link, first: Vec<Action>, time: Duration, ticks: bool) -> Seen {
+/// Runs the session on `link` until `done` holds, it asks to disconnect, the link closes, or
+/// `time` is up, sending what it says; `ticks` off leaves its clock stopped, so it sends no
+/// heartbeats of its own.
+fn drive(s: &mut Session, link: &mut Link, first: Vec<Action>, time: Duration, ticks: bool, done: impl Fn(&Seen, &Session) -> bool) -> Seen {
     let mut seen = Seen::default();
     let mut pending = first;
     let until = Instant::now() + time;
@@ -85,7 +86,7 @@ fn drive(s: &mut Session, link: &mut Link, first: Vec<Action>, time: Duration, t
             }
             seen.actions.push(a);
         }
-        if seen.ended().is_some() || seen.closed || Instant::now() >= until {
+        if seen.ended().is_some() || seen.closed || Instant::now() >= until || done(&seen, s) {
             return seen;
         }
         match link.frames.recv_timeout(Duration::from_millis(50)) {
@@ -126,7 +127,7 @@ fn session(dir: &std::path::Path, begin: &str, heartbeat: u64, reset: ResetPolic
 fn log_on(s: &mut Session, peer: &FixPeer) -> (Link, Seen) {
     let mut link = Link::open(peer);
     let first = s.connected(Instant::now(), Utc::now());
-    let seen = drive(s, &mut link, first, Duration::from_millis(600), true);
+    let seen = drive(s, &mut link, first, Duration::from_secs(10), true, |_, s| s.caught_up());
     (link, seen)
 }
 
@@ -156,18 +157,20 @@ fn logon_with_reset_heartbeats_test_request_and_logout() {
         assert!(seen.actions.contains(&Action::Established) && s.caught_up(), "{begin}: {seen:?}");
 
         // both sides send heartbeats every second
-        let seen = drive(&mut s, &mut link, Vec::new(), Duration::from_millis(3500), true);
+        let seen = drive(&mut s, &mut link, Vec::new(), Duration::from_secs(10), true, |seen, _| seen.got("0").len() >= 2);
         assert!(seen.got("0").len() >= 2 && seen.ended().is_none(), "{begin}: {seen:?}");
 
         // a silent initiator gets a TestRequest; answering it keeps the session
-        let seen = drive(&mut s, &mut link, Vec::new(), Duration::from_secs(4), false);
+        let mut seen = drive(&mut s, &mut link, Vec::new(), Duration::from_secs(10), false, |seen, _| !seen.got("1").is_empty());
+        let after = drive(&mut s, &mut link, Vec::new(), Duration::from_millis(1500), false, |_, _| false);
+        seen.closed |= after.closed;
         let asked = seen.got("1");
         assert!(!asked.is_empty(), "{begin}: QuickFIX asks a silent side: {seen:?}");
         assert!(!seen.closed && s.is_active(), "{begin}: the answer kept the link");
 
         // logout handshake: the acceptor answers, then closes
         let bye = s.logout("done", Instant::now(), Utc::now());
-        let seen = drive(&mut s, &mut link, bye, Duration::from_secs(5), true);
+        let seen = drive(&mut s, &mut link, bye, Duration::from_secs(10), true, |_, _| false);
         assert_eq!(seen.got("5").len(), 1, "{begin}: {seen:?}");
         assert_eq!(seen.ended(), Some(&Action::Disconnect("logged out".into())), "{begin}");
     }
@@ -208,7 +211,8 @@ fn lost_messages_are_resent_or_gap_filled_both_ways() {
         // the next message shows the gap: the acceptor asks, the session resends the order
         // (PossDupFlag) and gap-fills the rest; the acceptor then fills the order
         let (_, heartbeat) = s.send_app("H", &[(11, "LOST-1".into()), (55, "IBM".into()), (54, "1".into())], Instant::now(), Utc::now()).expect("sent");
-        let seen = drive(&mut s, &mut link, vec![Action::Send(heartbeat)], Duration::from_millis(1500), true);
+        let filled = |seen: &Seen, _: &Session| seen.got("8").iter().any(|m| m.get(11) == Some("LOST-1") && m.get(39) == Some("2"));
+        let seen = drive(&mut s, &mut link, vec![Action::Send(heartbeat)], Duration::from_secs(10), true, filled);
         let fills: Vec<&Message> = seen.got("8").into_iter().filter(|m| m.get(11) == Some("LOST-1") && m.get(39) == Some("2")).collect();
         assert_eq!(fills.len(), 1, "{begin}: the resent order filled: {seen:?}");
         assert!(seen.ended().is_none(), "{begin}: {seen:?}");
@@ -218,7 +222,8 @@ fn lost_messages_are_resent_or_gap_filled_both_ways() {
         let behind = s.store().next_in() - 2;
         s.store_mut().expect(behind).expect("rewound");
         let (_, test) = s.send_app("1", &[(112, "AFTER-REWIND".into())], Instant::now(), Utc::now()).expect("sent");
-        let seen = drive(&mut s, &mut link, vec![Action::Send(test)], Duration::from_millis(1500), true);
+        let resent = |seen: &Seen, s: &Session| s.caught_up() && seen.received.iter().any(|m| m.flag(43));
+        let seen = drive(&mut s, &mut link, vec![Action::Send(test)], Duration::from_secs(10), true, resent);
         let asked: Vec<&Action> = seen.actions.iter().filter(|a| matches!(a, Action::Send(b) if Message::parse(b).is_ok_and(|m| m.msg_type() == "2"))).collect();
         assert_eq!(asked.len(), 1, "{begin}: one ResendRequest: {seen:?}");
         assert!(seen.received.iter().any(|m| m.flag(43)), "{begin}: the acceptor resent with PossDupFlag: {seen:?}");
@@ -238,7 +243,7 @@ fn numbers_too_low_on_either_side_halt_the_session_instead_of_looping() {
         std::thread::sleep(Duration::from_millis(300));
         let mut link = Link::open(&peer);
         let first = s.connected(Instant::now(), Utc::now());
-        let seen = drive(&mut s, &mut link, first, Duration::from_secs(5), true);
+        let seen = drive(&mut s, &mut link, first, Duration::from_secs(10), true, |_, _| false);
         match seen.ended() {
             Some(Action::Halt(why)) => assert!(why.contains("MsgSeqNum too low"), "{begin}: {why}"),
             other => panic!("{begin}: expected a halt, got {other:?}: {seen:?}"),
@@ -300,7 +305,11 @@ fn an_acceptors_cancel_and_replace_rejects_reach_the_order_with_their_text() {
         let send = |s: &mut Session, book: &mut Book, link: &mut Link, msg_type: &str, body: Vec<(u32, String)>| {
             let (seq, bytes) = s.send_app(msg_type, &body, Instant::now(), Utc::now()).expect("sent");
             book.sent(seq, &Message::parse(&bytes).expect("ours"));
-            let seen = drive(s, link, vec![Action::Send(bytes)], Duration::from_millis(800), true);
+            // the last word on the request: the fill, or the refusal
+            let answered = |seen: &Seen, _: &Session| {
+                seen.actions.iter().any(|a| matches!(a, Action::Deliver(m) if matches!(m.msg_type(), "9" | "j" | "3") || m.get(39) == Some("2")))
+            };
+            let seen = drive(s, link, vec![Action::Send(bytes)], Duration::from_secs(10), true, answered);
             let mut events = Vec::new();
             for a in seen.actions {
                 if let Action::Deliver(m) = a {
