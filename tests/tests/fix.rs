@@ -276,21 +276,48 @@ fn orders_over_tls_and_an_untrusted_acceptor_refused() {
     assert_eq!(http.adapter("fix")["state"], "starting", "the instance never got its link");
 }
 
-/// A FIX session is held by one adapter generation at a time (its store is locked): a new build
-/// dropped into the folder is refused with that reason, and the running generation goes on
-/// trading. (A new build takes over at the next restart.)
+/// A new build of the adapter dropped into the folder while orders flow takes the session
+/// over: the running generation logs out and lets go of the store, the new one logs on with the
+/// numbers continuing (no reset), the gateway holding requests meanwhile. Every order placed
+/// around the swap fills once, and a resting order placed before it is cancelled after it.
 #[test]
-fn a_new_build_cannot_take_a_live_session_and_the_running_one_goes_on() {
+fn a_new_build_takes_the_session_over_with_its_numbers_while_orders_flow() {
     let peer = FixPeer::start(FixPeerKind::Exchange);
     let (d, http) = start("fix-swap", &peer, "FIX.4.4", &[]);
     let dir = PathBuf::from(d.log_text().lines().find_map(|l| l.split("watching the adapter folder dir=").nth(1)).expect("the adapter folder").trim());
+    let rest = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": 10, "limit_price": 0.5}));
+    http.wait_order(&permid(&rest), &["Pending"]);
     let build = txtrader_tests::build_adapter("txtrader-adapter-fix", Some("0.1.0+fix.2"));
-    std::fs::copy(&build, dir.join("libtxtrader_adapter_fix.so.part")).expect("copy");
-    std::fs::rename(dir.join("libtxtrader_adapter_fix.so.part"), dir.join("libtxtrader_adapter_fix.so")).expect("rename");
-    wait_until("the refused swap", Duration::from_secs(60), || d.log_text().contains("is in use by another adapter generation"));
-    let a = http.adapter("fix");
-    assert_eq!((a["version"].as_str(), a["state"].as_str()), (Some("0.1.0"), Some("ready")), "{a}");
-    assert!(a["last_error"].as_str().is_some_and(|e| e.contains("in use")), "{a}");
-    let l = http.ok("limit_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": 100, "limit_price": 189.30}));
-    http.wait_order(&permid(&l), &["Filled"]);
+    let placed = std::thread::scope(|s| {
+        let flow = s.spawn(|| {
+            let mut placed = Vec::new();
+            let until = std::time::Instant::now() + Duration::from_secs(8);
+            while std::time::Instant::now() < until {
+                if let Some((200, v)) = http.try_call("market_order", &json!({"account": ACCOUNT, "route": "DEMO", "symbol": "IBM", "quantity": 100})) {
+                    if let Some(id) = v["permid"].as_str() {
+                        placed.push(id.to_owned());
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            placed
+        });
+        std::thread::sleep(Duration::from_secs(2));
+        std::fs::copy(&build, dir.join("libtxtrader_adapter_fix.so.part")).expect("copy");
+        std::fs::rename(dir.join("libtxtrader_adapter_fix.so.part"), dir.join("libtxtrader_adapter_fix.so")).expect("rename");
+        http.wait_adapter("fix", Duration::from_secs(60), |a| a["version"] == "0.1.0+fix.2" && a["state"] == "ready");
+        flow.join().expect("the order flow")
+    });
+    assert!(placed.len() > 20, "orders flowed around the swap: {}", placed.len());
+    for id in &placed {
+        let o = http.wait_order(id, &["Filled"]);
+        assert_eq!(executions(&http, id).len(), 1, "order {id} filled once: {o}");
+    }
+    http.ok("cancel_order", &json!({"id": permid(&rest)}));
+    http.wait_order(&permid(&rest), &["Cancelled"]);
+    let out = peer.output();
+    assert_eq!(out.matches("35=A|49=GATEWAY").count(), 2, "one logon per generation: {out}");
+    assert!(!out.contains("141=Y") && !out.contains("MsgSeqNum too low"), "the numbers continued: {out}");
+    let log = d.log_text();
+    assert!(log.contains("FIX session handed over") && log.contains("FIX session taken over"), "{log}");
 }

@@ -9,15 +9,17 @@
 //! [`crate::session`]) stays down with an alert until its numbers are reset.
 //!
 //! `orders.rs` has the order side: placing, cancelling and replacing, the status requests,
-//! and the replay of the store.
+//! and the replay of the store; `handover.rs` passes the session to a new build of the
+//! adapter.
 
+mod handover;
 mod orders;
 
 use crate::book::{Book, Outcome};
 use crate::connection::{self, Connection, Wire};
 use crate::mapping::Dialect;
 use crate::proto::Message;
-use crate::session::store::Store;
+use crate::session::store::{Store, StoreError};
 use crate::session::{Action, Session};
 use crate::settings::Settings;
 use chrono::Utc;
@@ -27,7 +29,7 @@ use txtrader_plugin_api::adapter::{Host, LogLevel};
 use txtrader_plugin_api::model::{LinkState, UnixNanos};
 use txtrader_plugin_api::wire::{
     AdapterEvent, AdapterHello, AdapterRequest, AlertLevel, BrokerSnapshot, ErrorCode, ReplyBody, RequestBody,
-    FEATURE_MODIFY, PROTOCOL_VERSION,
+    RequestId, FEATURE_MODIFY, FEATURE_STATE_HANDOVER, PROTOCOL_VERSION,
 };
 
 /// What reaches the worker.
@@ -48,6 +50,16 @@ pub struct Worker {
     halted: bool,
     /// `Connected` was reported for the current logon.
     reported: bool,
+    /// The instance name (names the book's ids).
+    instance: String,
+    /// The session's store folder (`None`: in memory).
+    store_dir: Option<std::path::PathBuf>,
+    /// Another generation holds the store: this one waits for it to hand the session over.
+    standby: bool,
+    /// A hand-over in progress: the host's request, answered once the session is logged out
+    /// (export) or logged on and caught up (import, with when it started).
+    exporting: Option<RequestId>,
+    importing: Option<(RequestId, Instant)>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -62,41 +74,53 @@ impl Worker {
     /// # Errors
     /// When the store cannot be opened or replayed.
     pub fn new(settings: Settings, instance: &str, data_dir: Option<&str>, host: Host, to_self: Sender<Msg>) -> Result<Self, String> {
-        let now = Utc::now().timestamp_millis();
         let c = &settings.session;
-        let dialect = Dialect::of(&c.begin_string).ok_or_else(|| format!("BeginString {}", c.begin_string))?;
-        let (store, records) = match data_dir {
-            Some(dir) => {
-                let folder = std::path::Path::new(dir).join(format!("{}-{}-{}", c.begin_string, c.sender, c.target));
-                Store::open(&folder, settings.sync, now).map_err(|e| e.to_string())?
-            }
-            None => {
-                host.log(LogLevel::Warn, "no data folder (the gateway runs without a journal): FIX sequence numbers are kept in memory and reset at every logon");
-                (Store::in_memory(now), Vec::new())
-            }
+        Dialect::of(&c.begin_string).ok_or_else(|| format!("BeginString {}", c.begin_string))?;
+        let store_dir = data_dir.map(|dir| std::path::Path::new(dir).join(format!("{}-{}-{}", c.begin_string, c.sender, c.target)));
+        if store_dir.is_none() {
+            host.log(LogLevel::Warn, "no data folder (the gateway runs without a journal): FIX sequence numbers are kept in memory and reset at every logon");
+        }
+        let placeholder = Session::new(settings.session.clone(), Store::in_memory(Utc::now().timestamp_millis()));
+        let book = Book::new(instance, 0, Dialect::Fix44);
+        let mut w = Self {
+            settings,
+            host,
+            to_self,
+            session: placeholder,
+            book,
+            live: None,
+            connections: 0,
+            attempts: 0,
+            reconnect_at: None,
+            greeted: false,
+            halted: false,
+            reported: false,
+            instance: instance.to_owned(),
+            store_dir,
+            standby: false,
+            exporting: None,
+            importing: None,
         };
-        let mut book = Book::new(instance, store.created(), dialect);
-        let replayed = records.len();
-        for record in records {
-            orders::replay(&mut book, record)?;
+        match w.take_store() {
+            Ok(()) => {}
+            Err(StoreError::InUse(path)) => {
+                // a running generation of this adapter holds the session: it hands it over
+                w.host.log(LogLevel::Info, &format!("FIX store {path} is held by the running generation: waiting for it to hand the session over"));
+                w.standby = true;
+            }
+            Err(e) => return Err(e.to_string()),
         }
-        if replayed > 0 {
-            host.log(
-                LogLevel::Info,
-                &format!("FIX store replayed: {replayed} records, next numbers in {} out {}, {} orders open", store.next_in(), store.next_out(), book.open_orders().count()),
-            );
-        }
-        let session = Session::new(settings.session.clone(), store);
-        Ok(Self { settings, host, to_self, session, book, live: None, connections: 0, attempts: 0, reconnect_at: None, greeted: false, halted: false, reported: false })
+        Ok(w)
     }
 
     /// Runs until told to stop.
     pub fn run(mut self, rx: &Receiver<Msg>) {
         loop {
             let now = Instant::now();
-            if self.greeted && !self.halted && self.live.is_none() && self.reconnect_at.is_none_or(|t| t <= now) {
+            if self.greeted && !self.halted && !self.standby && self.exporting.is_none() && self.live.is_none() && self.reconnect_at.is_none_or(|t| t <= now) {
                 self.connect();
             }
+            self.import_deadline(now);
             match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(Msg::Request(r)) => self.request(*r),
                 Ok(Msg::Wire(Wire::Frame(n, bytes))) if self.is_current(n) => self.frame(&bytes),
@@ -178,7 +202,9 @@ impl Worker {
 
     fn disconnected(&mut self, reason: String) {
         self.close();
-        if !self.halted {
+        if self.exporting.is_some() {
+            self.finish_export();
+        } else if !self.halted {
             self.retry_later(reason);
         }
     }
@@ -227,6 +253,8 @@ impl Worker {
         if !self.reported && self.session.caught_up() {
             self.reported = true;
             self.emit(AdapterEvent::Link(LinkState::Connected));
+            // a hand-over's held requests wait on this answer; the status requests can follow
+            self.finish_import();
             self.ask_status();
         }
     }
@@ -251,7 +279,8 @@ impl Worker {
         let id = r.id;
         match r.body {
             RequestBody::Hello(_) => {
-                let hello = AdapterHello { protocol_version: PROTOCOL_VERSION, name: crate::NAME.into(), version: crate::VERSION.into(), features: vec![FEATURE_MODIFY.to_owned()] };
+                let features = vec![FEATURE_MODIFY.to_owned(), FEATURE_STATE_HANDOVER.to_owned()];
+                let hello = AdapterHello { protocol_version: PROTOCOL_VERSION, name: crate::NAME.into(), version: crate::VERSION.into(), features };
                 self.host.reply(id, ReplyBody::Hello(hello));
                 self.greeted = true;
             }
@@ -271,7 +300,9 @@ impl Worker {
             RequestBody::Subscribe { .. } | RequestBody::Unsubscribe { .. } | RequestBody::Instrument { .. } | RequestBody::Bars { .. } | RequestBody::Account { .. } => {
                 self.host.fail(id, ErrorCode::Unsupported, "the FIX adapter routes orders only: market data and account data come from another instance");
             }
-            RequestBody::GlobalCancel | RequestBody::ExportState | RequestBody::CopyState | RequestBody::ImportState { .. } | RequestBody::Unknown => {
+            RequestBody::ExportState => self.export(id),
+            RequestBody::ImportState { state } => self.import(id, &state),
+            RequestBody::GlobalCancel | RequestBody::CopyState | RequestBody::Unknown => {
                 self.host.fail(id, ErrorCode::Unsupported, "not supported by the FIX adapter");
             }
         }
