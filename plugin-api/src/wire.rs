@@ -29,8 +29,10 @@ use std::fmt;
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Hello feature: the adapter can export its state to a new generation and import it
-/// ([`RequestBody::ExportState`], [`RequestBody::ImportState`]). Adapters of real brokers do not
-/// need it: a new generation reconciles from the broker.
+/// ([`RequestBody::ExportState`], [`RequestBody::ImportState`]). Adapters of real brokers
+/// usually do not need it (a new generation reconciles from the broker), unless their
+/// connection can be held by one generation only: the FIX adapter hands its session over this
+/// way (logged out and its store closed on export, logged on again on import).
 pub const FEATURE_STATE_HANDOVER: &str = "state-handover";
 
 /// Hello feature, with [`FEATURE_STATE_HANDOVER`]: the adapter can copy its state while it keeps
