@@ -63,7 +63,8 @@ fn main() {
         results.push(("sim", measure(&http, SIM_ACCOUNT, orders, window)));
     }
     for (label, kind) in [("fix → fix_exchange.py", FixPeerKind::Exchange), ("fix → C++ executor", FixPeerKind::Executor)] {
-        let peer = FixPeer::start(kind);
+        // TCP_NODELAY on the acceptor too (QuickFIX SocketNodelay), as on the adapter
+        let peer = FixPeer::start_with(kind, "SocketNodelay=Y");
         let fix = peer.instance_env("fix", "FIX.4.4", FIX_ACCOUNT);
         let mut env: Vec<(&str, &str)> = vec![("TXTRADER_ADAPTER_DIR", adapters.to_str().expect("utf-8")), ("TXTRADER_MODE", "sim,fix")];
         env.extend(fix.iter().map(|(k, v)| (k.as_str(), v.as_str())));
