@@ -216,6 +216,31 @@ async fn every_request_needs_credentials() {
 }
 
 #[tokio::test]
+async fn health_probes_answer_without_credentials_and_say_nothing_else() {
+    let h = sim().await;
+    tokio::time::timeout(Duration::from_secs(10), h.app.gateway.wait_status(|s| s == ConnectionStatus::Up)).await.expect("up");
+    for (path, word) in [("/healthz", "ok"), ("/readyz", "ready")] {
+        let r = h.raw("GET", path, "", None).await;
+        assert_eq!((r.status, std::str::from_utf8(&r.body).unwrap_or("")), (StatusCode::OK, word), "{path}");
+        let with = h.get(path).await;
+        assert_eq!((with.status, std::str::from_utf8(&with.body).unwrap_or("")), (StatusCode::OK, word), "{path} with credentials too");
+    }
+    // what is not a probe still needs credentials, however it is spelled
+    for path in ["/healthz/x", "/readyz2", "/metrics"] {
+        assert_eq!(h.raw("GET", path, "", None).await.status, StatusCode::UNAUTHORIZED, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn not_ready_until_every_adapter_is_linked() {
+    let h = harness(Some(|_| Box::new(Silent)), &[]).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(h.raw("GET", "/healthz", "", None).await.status, StatusCode::OK, "the process answers");
+    let r = h.raw("GET", "/readyz", "", None).await;
+    assert_eq!((r.status, std::str::from_utf8(&r.body).unwrap_or("")), (StatusCode::SERVICE_UNAVAILABLE, "not ready"));
+}
+
+#[tokio::test]
 async fn bad_input_gets_precise_errors_and_harms_no_one() {
     let h = sim().await;
     let cases: Vec<(Reply, StatusCode, &str)> = vec![

@@ -12,10 +12,12 @@
 //! - [`body`]: request bodies up to the limit.
 //! - [`errors`]: a command's failure as an HTTP status and a JSON-RPC code, in one table.
 //! - [`response`]: the success body and the one error shape.
+//! - [`health`]: `/healthz` and `/readyz`, the only paths answered without credentials.
 
 pub mod app;
 pub mod body;
 pub mod errors;
+pub mod health;
 pub mod http;
 pub mod jsonrpc;
 pub mod listener;
@@ -27,7 +29,7 @@ use crate::access::credentials::Presented;
 use crate::access::Access;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
-use axum::routing::any;
+use axum::routing::{any, get};
 use axum::Router;
 use std::convert::Infallible;
 use std::future::Future;
@@ -37,13 +39,16 @@ use std::task::{Context, Poll};
 use tokio::net::TcpListener;
 
 /// The router: `/rpc` (and anything below it) is JSON-RPC; every other path is a leaf route,
-/// dispatched on its first segment. Authentication wraps both.
+/// dispatched on its first segment. Authentication wraps both; the health probes are outside
+/// it.
 pub fn router(app: App) -> Router {
+    let probes = Router::new().route("/healthz", get(health::live)).route("/readyz", get(health::ready));
     Router::new()
         .route("/rpc", any(jsonrpc::rpc_call))
         .route("/rpc/{*rest}", any(jsonrpc::rpc_call))
         .fallback(http::leaf)
         .layer(RequireAuth::layer(app.access.clone()))
+        .merge(probes)
         .with_state(app)
 }
 
