@@ -162,10 +162,15 @@ impl Book {
         Ok(())
     }
 
+    /// The order of a root ClOrdID.
+    pub fn order(&self, root: &str) -> Option<&Order> {
+        self.orders.get(root)
+    }
+
     /// The order a gateway id names.
     pub fn by_broker_id(&self, id: &BrokerOrderId) -> Option<&Order> {
         let root = id.as_str().strip_prefix(&self.instance)?.strip_prefix(':')?;
-        self.orders.get(root)
+        self.order(root)
     }
 
     /// Every order still open.

@@ -6,7 +6,7 @@ use super::Worker;
 use crate::book::{Book, Placed};
 use crate::mapping;
 use crate::proto::encode::utc_timestamp;
-use crate::proto::tags::msg;
+use crate::proto::tags::{self, msg};
 use crate::proto::Message;
 use crate::session::store::Record;
 use chrono::Utc;
@@ -19,10 +19,9 @@ impl Worker {
     /// OrderStatusRequest for every order still open (after a logon: what happened while the
     /// session was down comes from the resends; this also catches what they cannot say).
     pub(super) fn ask_status(&mut self) {
-        let open: Vec<(String, Option<String>, String)> = self.book.open_orders().map(|o| (o.current.clone(), o.order_id.clone(), o.root.clone())).collect();
-        for (current, order_id, root) in open {
-            let Some(order) = self.book.open_orders().find(|o| o.root == root) else { continue };
-            let body = mapping::status_request(&current, order_id.as_deref(), &order.terms());
+        let requests: Vec<(String, Vec<(u32, String)>)> =
+            self.book.open_orders().map(|o| (o.root.clone(), mapping::status_request(&o.current, o.order_id.as_deref(), &o.terms()))).collect();
+        for (root, body) in requests {
             if let Err(e) = self.send_order_message(msg::ORDER_STATUS_REQUEST, &body) {
                 self.host.log(LogLevel::Warn, &format!("FIX: no status request for order {root}: {e}"));
                 break;
@@ -33,9 +32,9 @@ impl Worker {
     /// Sends an order message; an error when the session could not (then nothing went out).
     pub(super) fn send_order_message(&mut self, msg_type: &str, body: &[(u32, String)]) -> Result<(), String> {
         let (seq, bytes) = self.session.send_app(msg_type, body, Instant::now(), Utc::now()).map_err(|e| e.to_string())?;
-        if let Ok(m) = Message::parse(&bytes) {
-            self.book.sent(seq, &m);
-        }
+        // the book reads the message's type and order fields: no need to parse what was encoded
+        let sent = std::iter::once((tags::MSG_TYPE, msg_type.to_owned())).chain(body.iter().cloned()).collect();
+        self.book.sent(seq, &Message::from_fields(sent));
         self.write(&bytes);
         Ok(())
     }
@@ -73,7 +72,7 @@ impl Worker {
         if let Err(e) = self.book.placed(placed) {
             return reject(self, e);
         }
-        let Some(order) = self.book.open_orders().find(|o| o.root == root) else { return };
+        let Some(order) = self.book.order(&root) else { return };
         let body = mapping::new_order_single(&root, &order.terms(), &utc_timestamp(Utc::now()));
         if let Err(e) = self.send_order_message(msg::NEW_ORDER_SINGLE, &body) {
             // recorded as placed but never sent: the book must say so too
