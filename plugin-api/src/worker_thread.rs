@@ -14,6 +14,17 @@ pub fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
     p.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "a panic without a message".into())
 }
 
+/// How long to wait before reconnection attempt number `attempts` (0 for the first): 1, 2, 4 …
+/// s, capped at `max`, plus up to a quarter of the wait (at most a quarter second) of jitter, so
+/// that gateways restarted together spread out.
+pub fn reconnect_wait(attempts: u32, max: std::time::Duration) -> std::time::Duration {
+    use std::time::Duration;
+    let wait = Duration::from_secs(1u64 << attempts.min(6)).min(max);
+    let noise = u64::from(crate::model::UnixNanos::now().0.to_le_bytes()[1]);
+    let jitter = Duration::from_millis(noise * u64::try_from(wait.as_millis().min(1000)).unwrap_or(1000) / 1024);
+    wait + jitter
+}
+
 /// What reaches an adapter's worker: the host's requests, what its connection's reader read
 /// (`W`, the adapter's own), and the order to stop.
 // Nearly every message is a wire message: boxing those to shrink the rare others would

@@ -26,7 +26,7 @@ use chrono::Utc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 use txtrader_plugin_api::adapter::{Host, LogLevel};
-use txtrader_plugin_api::model::{LinkState, UnixNanos};
+use txtrader_plugin_api::model::LinkState;
 use txtrader_plugin_api::wire::{
     AdapterEvent, AdapterHello, AdapterRequest, AlertLevel, BrokerSnapshot, ErrorCode, ReplyBody, RequestBody,
     RequestId, FEATURE_MODIFY, FEATURE_STATE_HANDOVER, PROTOCOL_VERSION,
@@ -179,11 +179,10 @@ impl Worker {
     }
 
     fn retry_later(&mut self, reason: String) {
-        let wait = Duration::from_secs(1u64 << self.attempts.min(6)).min(self.settings.reconnect_max);
-        let jitter = Duration::from_millis(u64::from(UnixNanos::now().0.to_le_bytes()[1]) * wait.as_millis().min(1000) as u64 / 1024);
+        let wait = txtrader_plugin_api::worker_thread::reconnect_wait(self.attempts, self.settings.reconnect_max);
         self.attempts = self.attempts.saturating_add(1);
-        self.reconnect_at = Some(Instant::now() + wait + jitter);
-        self.host.log(LogLevel::Warn, &format!("FIX session {}: {reason}; reconnecting in {:?}", self.describe(), wait + jitter));
+        self.reconnect_at = Some(Instant::now() + wait);
+        self.host.log(LogLevel::Warn, &format!("FIX session {}: {reason}; reconnecting in {wait:?}", self.describe()));
         self.emit(AdapterEvent::Link(LinkState::Disconnected { reason }));
     }
 

@@ -205,12 +205,10 @@ impl Worker {
     }
 
     fn retry_later(&mut self, reason: String) {
-        let wait = Duration::from_secs(1u64 << self.attempts.min(6)).min(self.settings.reconnect_max);
-        // jitter: up to a quarter of the wait, so that gateways restarted together spread out
-        let jitter = Duration::from_millis(u64::from(UnixNanos::now().0.to_le_bytes()[1]) * wait.as_millis().min(1000) as u64 / 1024);
+        let wait = txtrader_plugin_api::worker_thread::reconnect_wait(self.attempts, self.settings.reconnect_max);
         self.attempts = self.attempts.saturating_add(1);
-        self.reconnect_at = Some(Instant::now() + wait + jitter);
-        self.host.log(LogLevel::Warn, &format!("{reason}; reconnecting in {:?}", wait + jitter));
+        self.reconnect_at = Some(Instant::now() + wait);
+        self.host.log(LogLevel::Warn, &format!("{reason}; reconnecting in {wait:?}"));
         self.emit(AdapterEvent::Link(LinkState::Disconnected { reason }));
     }
 
